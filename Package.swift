@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module layout: ../DESIGN.md section 2. Dependencies point one way, top to bottom:
+// Joblib → JoblibDask → JoblibMemory → JoblibProcesses → JoblibParallel → JoblibPersistence
+// → JoblibCoding → JoblibSystem → C shims.
+let package = Package(
+    name: "swift-joblib",
+    products: [
+        .library(name: "Joblib", targets: ["Joblib"]),
+        .executable(name: "joblib-demo", targets: ["joblib-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // System libraries from Debian's -dev packages (the Makefile installs them).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CBzip2", path: "Sources/CBzip2"),
+        .systemLibrary(name: "CLzma", path: "Sources/CLzma"),
+        .systemLibrary(name: "CLz4", path: "Sources/CLz4"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        // XXH3 compiled inline from libxxhash-dev's header, with an AVX2 variant chosen at run time.
+        .target(name: "CXXHash"),
+        // The constructor that turns a re-executed process into a worker before `main`.
+        .target(name: "CJoblibWorkerHook"),
+        // Linux calls that Swift's Glibc module does not import; used by JoblibSystem only.
+        .target(name: "CJoblibSystem"),
+
+        .target(
+            name: "JoblibSystem",
+            dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"]),
+        .target(
+            name: "JoblibPersistence",
+            dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"]
+        ),
+        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
+        .target(
+            name: "JoblibProcesses",
+            dependencies: ["JoblibParallel", "JoblibPersistence", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook"]
+        ),
+        .target(
+            name: "JoblibMemory",
+            dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"]
+        ),
+        .target(name: "JoblibDask", dependencies: ["JoblibProcesses", "JoblibParallel"]),
+        .target(
+            name: "Joblib",
+            dependencies: [
+                "JoblibSystem", "JoblibCoding", "JoblibPersistence", "JoblibParallel",
+                "JoblibProcesses", "JoblibMemory", "JoblibDask",
+            ]
+        ),
+        .executableTarget(name: "joblib-demo", dependencies: ["Joblib"]),
+
+        .target(name: "JoblibTestSupport", dependencies: ["JoblibSystem"], path: "Tests/JoblibTestSupport"),
+        .testTarget(name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport"]),
+        .testTarget(name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

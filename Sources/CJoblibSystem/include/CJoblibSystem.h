@@ -1,0 +1,20 @@
+// The few Linux calls that Swift's Glibc module does not import (GNU extensions, macros).
+// Only JoblibSystem uses this target.
+#ifndef JOBLIB_CSYSTEM_H
+#define JOBLIB_CSYSTEM_H
+
+#include <stddef.h>
+
+/// memfd_create(name, MFD_CLOEXEC [| MFD_ALLOW_SEALING]); -1 and errno on failure.
+int joblib_memfd_create(const char *_Nonnull name, int allowSealing);
+
+/// Seals a memfd against growing, shrinking and writing; -1 and errno on failure.
+int joblib_memfd_seal_readonly(int fd);
+
+/// The number of CPUs in this thread's affinity mask, or -1 and errno.
+int joblib_affinity_cpu_count(void);
+
+/// Asks the kernel to send `signal` to this process when its parent thread exits.
+int joblib_set_parent_death_signal(int signal);
+
+#endif

@@ -1,0 +1,40 @@
+#define _GNU_SOURCE
+#include "CJoblibSystem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+int joblib_memfd_create(const char *name, int allowSealing) {
+    unsigned int flags = MFD_CLOEXEC;
+    if (allowSealing) flags |= MFD_ALLOW_SEALING;
+    return memfd_create(name, flags);
+}
+
+int joblib_memfd_seal_readonly(int fd) {
+    return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+}
+
+int joblib_affinity_cpu_count(void) {
+    // Masks larger than the default cpu_set_t exist on machines with > 1024 CPUs.
+    for (int ncpus = 1024; ncpus <= 1 << 16; ncpus *= 2) {
+        cpu_set_t *set = CPU_ALLOC(ncpus);
+        if (set == NULL) return -1;
+        size_t size = CPU_ALLOC_SIZE(ncpus);
+        CPU_ZERO_S(size, set);
+        if (sched_getaffinity(0, size, set) == 0) {
+            int count = CPU_COUNT_S(size, set);
+            CPU_FREE(set);
+            return count;
+        }
+        int saved = errno;
+        CPU_FREE(set);
+        if (saved != EINVAL) { errno = saved; return -1; }
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+int joblib_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }

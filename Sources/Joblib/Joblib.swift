@@ -1,0 +1,8 @@
+// The umbrella: `import Joblib` gives the whole public API and nothing else lives here.
+@_exported import JoblibCoding
+@_exported import JoblibDask
+@_exported import JoblibMemory
+@_exported import JoblibParallel
+@_exported import JoblibPersistence
+@_exported import JoblibProcesses
+@_exported import JoblibSystem

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+import SystemPackage
+
+extension FileDescriptor {
+    /// Flushes the file's data and metadata to stable storage.
+    package func sync() throws(SystemError) {
+        _ = try systemCall("fsync") { fsync(rawValue) }
+    }
+
+    /// Sets the file's size, growing it with zeros or cutting it.
+    package func truncate(to size: Int) throws(SystemError) {
+        _ = try systemCall("ftruncate") { ftruncate(rawValue, off_t(size)) }
+    }
+
+    /// The file's current size in bytes.
+    package func fileSize() throws(SystemError) -> Int {
+        var info = Glibc.stat()
+        _ = try systemCall("fstat") { Glibc.fstat(rawValue, &info) }
+        return Int(info.st_size)
+    }
+
+    /// Writes all of `buffer` starting at `offset`, looping over short writes.
+    package func writeAll(_ buffer: UnsafeRawBufferPointer, at offset: Int) throws(SystemError) {
+        var done = 0
+        while done < buffer.count {
+            let base = buffer.baseAddress! + done
+            let remaining = buffer.count - done
+            let written = try systemCall("pwrite") { Glibc.pwrite(rawValue, base, remaining, off_t(offset + done)) }
+            done += written
+        }
+    }
+
+    /// Writes all of `buffer` at the current position, looping over short writes.
+    package func writeAll(_ buffer: UnsafeRawBufferPointer) throws(SystemError) {
+        var done = 0
+        while done < buffer.count {
+            let base = buffer.baseAddress! + done
+            let remaining = buffer.count - done
+            done += try systemCall("write") { Glibc.write(rawValue, base, remaining) }
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (less at end of file).
+    package func readFully(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SystemError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let base = buffer.baseAddress! + done
+            let remaining = buffer.count - done
+            let count = try systemCall("pread") { Glibc.pread(rawValue, base, remaining, off_t(offset + done)) }
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+
+    /// Reads the whole file from offset 0 into a new array.
+    package func readAllBytes() throws -> [UInt8] {
+        let size = try fileSize()
+        var bytes = [UInt8](repeating: 0, count: size)
+        let count = try bytes.withUnsafeMutableBytes { try readFully(into: $0, at: 0) }
+        if count < size { bytes.removeLast(size - count) }
+        return bytes
+    }
+}
+
+/// Opens `path` and closes the descriptor after `body`, also when it throws.
+package func withFileDescriptor<R>(
+    _ path: FilePath,
+    _ mode: FileDescriptor.AccessMode,
+    options: FileDescriptor.OpenOptions = [],
+    permissions: FilePermissions? = nil,
+    _ body: (FileDescriptor) throws -> R
+) throws -> R {
+    let fd: FileDescriptor
+    do {
+        fd = try FileDescriptor.open(path, mode, options: options.union(.closeOnExec), permissions: permissions)
+    } catch let error as Errno {
+        throw SystemError("open", path: path.string, errno: error)
+    }
+    return try fd.closeAfter { try body(fd) }
+}

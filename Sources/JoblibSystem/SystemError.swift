@@ -1,0 +1,45 @@
+import SystemPackage
+
+/// A failed operating-system call, with the operation and the path it concerned.
+///
+/// Modules above `JoblibSystem` wrap it as the underlying cause of their own error type.
+package struct SystemError: Error, CustomStringConvertible, Sendable {
+    /// The call that failed, for example `"open"` or `"rename"`.
+    package var operation: String
+    /// The file it concerned, if any.
+    package var path: String?
+    /// The error number the kernel returned.
+    package var errno: Errno
+
+    package init(_ operation: String, path: String? = nil, errno: Errno) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
+    package var description: String {
+        if let path { return "\(operation) '\(path)': \(errno)" }
+        return "\(operation): \(errno)"
+    }
+}
+
+/// Runs a libc call that returns -1 and sets `errno` on failure, retrying on `EINTR`.
+@inline(__always)
+package func systemCall<Result: FixedWidthInteger>(
+    _ operation: String,
+    path: String? = nil,
+    _ body: () -> Result
+) throws(SystemError) -> Result {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let error = Errno.current
+        if error == .interrupted { continue }
+        throw SystemError(operation, path: path, errno: error)
+    }
+}
+
+extension Errno {
+    /// The calling thread's `errno`.
+    package static var current: Errno { Errno(rawValue: systemErrno()) }
+}

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+import SystemPackage
+
+/// A fresh directory under `$TMPDIR` (or `/tmp`), removed with everything in it on `deinit`.
+package final class TemporaryDirectory: Sendable {
+    /// The directory's path.
+    package let path: FilePath
+
+    /// Creates the directory with `mkdtemp`; `prefix` helps a person recognise it.
+    package init(prefix: String = "joblib") throws(SystemError) {
+        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard let created else { throw SystemError("mkdtemp", path: base, errno: .current) }
+        path = FilePath(String(cString: created))
+    }
+
+    deinit { try? removeRecursively(path) }
+}
+
+/// Runs `body` with a fresh temporary directory that is removed afterwards, also when it throws.
+package func withTemporaryDirectory<R>(prefix: String = "joblib", _ body: (FilePath) throws -> R) throws -> R {
+    let directory = try TemporaryDirectory(prefix: prefix)
+    return try withExtendedLifetime(directory) { try body(directory.path) }
+}
+
+/// Removes a file, or a directory and everything below it. A missing path is not an error.
+package func removeRecursively(_ path: FilePath) throws(SystemError) {
+    var info = stat()
+    if lstat(path.string, &info) != 0 {
+        if Errno.current == .noSuchFileOrDirectory { return }
+        throw SystemError("lstat", path: path.string, errno: .current)
+    }
+    if info.st_mode & S_IFMT == S_IFDIR {
+        for entry in try directoryEntries(path) {
+            try removeRecursively(path.appending(entry))
+        }
+        _ = try systemCall("rmdir", path: path.string) { rmdir(path.string) }
+    } else {
+        _ = try systemCall("unlink", path: path.string) { unlink(path.string) }
+    }
+}
+
+/// The names in a directory, without `.` and `..`.
+package func directoryEntries(_ path: FilePath) throws(SystemError) -> [String] {
+    guard let dir = opendir(path.string) else { throw SystemError("opendir", path: path.string, errno: .current) }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}

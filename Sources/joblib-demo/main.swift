@@ -1,0 +1,2 @@
+import Joblib
+print("cpuCount() = \(cpuCount())")

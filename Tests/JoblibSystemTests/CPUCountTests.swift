@@ -1,0 +1,4 @@
+import Testing
+@testable import JoblibSystem
+
+@Test func cpuCountIsPositive() { #expect(cpuCount() >= 1) }
