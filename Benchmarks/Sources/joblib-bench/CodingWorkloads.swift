@@ -1,0 +1,1 @@
+let codingWorkloads: [Workload] = []

@@ -1,0 +1,34 @@
+import Foundation
+
+// Every workload, in the order they run by default. Each part of the library adds its own list.
+let allWorkloads: [Workload] = codingWorkloads
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+let json = arguments.contains("--json")
+arguments.removeAll { $0 == "--json" }
+if arguments.contains("--help") || arguments.contains("-h") {
+    print("usage: joblib-bench [--json] [WORKLOAD...]\n\nworkloads:")
+    for workload in allWorkloads { print("  \(workload.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(workload.summary)") }
+    exit(0)
+}
+let unknown = arguments.filter { name in !allWorkloads.contains { $0.name == name } }
+if !unknown.isEmpty {
+    FileHandle.standardError.write("joblib-bench: unknown workload(s) \(unknown.joined(separator: ", ")); see --help\n".data(using: .utf8)!)
+    exit(2)
+}
+let selected = arguments.isEmpty ? allWorkloads : allWorkloads.filter { arguments.contains($0.name) }
+var figures: [Figure] = []
+for workload in selected {
+    for figure in try workload.run() {
+        figures.append(figure)
+        if !json {
+            print("\(figure.workload) \(figure.metric) \(String(format: "%.4g", figure.value)) \(figure.unit)")
+            fflush(stdout)
+        }
+    }
+}
+if json {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+}
