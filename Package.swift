@@ -31,7 +31,7 @@ let package = Package(
             name: "JoblibSystem",
             dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
         ),
-        .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"]),
+        .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
         .target(
             name: "JoblibPersistence",
             dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"]
@@ -54,10 +54,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "joblib-demo", dependencies: ["Joblib"]),
+        // A second process for tests (hash stability across processes, later crash tests).
+        .executableTarget(name: "joblib-test-helper", dependencies: ["Joblib"]),
 
-        .target(name: "JoblibTestSupport", dependencies: ["JoblibSystem"], path: "Tests/JoblibTestSupport"),
-        .testTarget(name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport"]),
-        .testTarget(name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport"]),
+        .target(name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding"], path: "Tests/JoblibTestSupport"),
+        .testTarget(
+            name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
+        .testTarget(
+            name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport", "joblib-test-helper"]),
     ],
     swiftLanguageModes: [.v6]
 )

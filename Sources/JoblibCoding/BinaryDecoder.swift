@@ -1,0 +1,50 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Decodes values that ``BinaryEncoder`` encoded.
+///
+/// Safe on untrusted input: every length is checked against the bytes that are left before
+/// anything is allocated, nesting depth is bounded, and malformed, truncated, mistyped or
+/// trailing input throws a ``CodingError`` rather than crashing or allocating without bound.
+public struct BinaryDecoder: Sendable {
+    /// Values handed to `init(from:)` implementations through `Decoder.userInfo`.
+    public var userInfo: [CodingUserInfoKey: any Sendable] = [:]
+
+    /// Creates a decoder.
+    public init() {}
+
+    /// Decodes a value of `type` from `bytes`, which must hold exactly one encoded value.
+    /// - Throws: ``CodingError`` (`truncated`, `lengthExceedsInput`, `typeMismatch`, `invalidTag`,
+    ///   `keyNotFound`, `trailingBytes`, `invalidUTF8`, `nestingTooDeep`), or an error thrown by
+    ///   the type's own `init(from:)`.
+    public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try bytes.withUnsafeBytes { try decode(type, from: $0) }
+    }
+
+    /// Decodes a value of `type` from `data`.
+    public func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try data.withUnsafeBytes { try decode(type, from: $0) }
+    }
+
+    /// Decodes a value of `type` from raw memory (a mapped file, say), without copying it first.
+    public func decode<T: Decodable>(_ type: T.Type, from buffer: UnsafeRawBufferPointer) throws -> T {
+        try decode(type, from: buffer, sections: nil)
+    }
+
+    /// Decodes with bulk-section references resolved through `sections`.
+    package func decode<T: Decodable>(
+        _ type: T.Type, from buffer: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?
+    ) throws -> T {
+        let state = DecodingState(bytes: buffer, sections: sections, userInfo: userInfo)
+        // Validate the framing of the whole input first: truncation and trailing bytes are
+        // reported as such, before any type's init(from:) sees the data.
+        let end = try state.skipValue(at: 0, depth: 0)
+        guard end == buffer.count else {
+            throw CodingError(.trailingBytes, "\(buffer.count - end) bytes follow the encoded value", offset: end)
+        }
+        return try state.decodeValue(type, at: 0, codingPath: [], depth: 0)
+    }
+}

@@ -1,0 +1,207 @@
+/// The `Encoder` handed to one value's `encode(to:)`.
+final class BinaryValueEncoder: Encoder {
+    let state: EncodingState
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
+    /// The container this encoder opened, returned again if asked twice (class hierarchies do).
+    private var keyedID: Int?
+    private var unkeyed: UnkeyedBox?
+
+    init(state: EncodingState, codingPath: [any CodingKey]) {
+        self.state = state
+        self.codingPath = codingPath
+    }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        let id = keyedID ?? state.openContainer(.keyed)
+        keyedID = id
+        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(state: state, id: id, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        let box = unkeyed ?? UnkeyedBox(id: state.openContainer(.unkeyed))
+        unkeyed = box
+        return BinaryUnkeyedEncodingContainer(state: state, box: box, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        BinarySingleValueEncodingContainer(state: state, codingPath: codingPath)
+    }
+}
+
+/// Shared by copies of one unkeyed container, so `count` stays right.
+final class UnkeyedBox {
+    let id: Int
+    var count = 0
+    init(id: Int) { self.id = id }
+}
+
+/// Writes one scalar with its tag; shared by all three container kinds.
+extension EncodingState {
+    @inline(__always) func writeScalar(_ value: Bool) { append(value ? .trueValue : .falseValue) }
+    @inline(__always) func writeScalar(_ value: String) { append(.string); appendString(value) }
+    @inline(__always) func writeScalar(_ value: Double) { append(.float64); appendFixed(value.bitPattern) }
+    @inline(__always) func writeScalar(_ value: Float) { append(.float32); appendFixed(value.bitPattern) }
+    @inline(__always) func writeScalar(_ value: Int) { append(.int64); appendFixed(Int64(value)) }
+    @inline(__always) func writeScalar(_ value: Int8) { append(.int8); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: Int16) { append(.int16); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: Int32) { append(.int32); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: Int64) { append(.int64); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: UInt) { append(.uint64); appendFixed(UInt64(value)) }
+    @inline(__always) func writeScalar(_ value: UInt8) { append(.uint8); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: UInt16) { append(.uint16); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: UInt32) { append(.uint32); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: UInt64) { append(.uint64); appendFixed(value) }
+}
+
+struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let state: EncodingState
+    let id: Int
+    let codingPath: [any CodingKey]
+
+    private func begin(_ key: any CodingKey) throws {
+        try state.beginEntry(in: id, codingPath: codingPath + [key])
+        state.appendString(key.stringValue)
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { try begin(key); state.append(.null) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: String, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try begin(key); state.writeScalar(value) }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        try begin(key)
+        try state.encodeValue(value, codingPath: codingPath + [key])
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type, forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> {
+        // The protocol gives no way to throw here; a misuse is caught at the next write instead.
+        try? begin(key)
+        let nested = state.openContainer(.keyed)
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, codingPath: codingPath + [key]))
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        try? begin(key)
+        let box = UnkeyedBox(id: state.openContainer(.unkeyed))
+        return BinaryUnkeyedEncodingContainer(state: state, box: box, codingPath: codingPath + [key])
+    }
+
+    mutating func superEncoder() -> any Encoder { superEncoder(for: NameKey("super")) }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder { superEncoder(for: key) }
+
+    private func superEncoder(for key: any CodingKey) -> any Encoder {
+        try? begin(key)
+        return BinaryValueEncoder(state: state, codingPath: codingPath + [key])
+    }
+}
+
+struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
+    let state: EncodingState
+    let box: UnkeyedBox
+    let codingPath: [any CodingKey]
+    var count: Int { box.count }
+
+    private func begin() throws {
+        try state.beginEntry(in: box.id, codingPath: codingPath + [IndexKey(box.count)])
+        box.count += 1
+    }
+
+    mutating func encodeNil() throws { try begin(); state.append(.null) }
+    mutating func encode(_ value: Bool) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: String) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Double) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Float) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Int) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Int8) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Int16) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Int32) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: Int64) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: UInt) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: UInt8) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: UInt16) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: UInt32) throws { try begin(); state.writeScalar(value) }
+    mutating func encode(_ value: UInt64) throws { try begin(); state.writeScalar(value) }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        let index = box.count
+        try begin()
+        try state.encodeValue(value, codingPath: codingPath + [IndexKey(index)])
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let index = box.count
+        try? begin()
+        let nested = state.openContainer(.keyed)
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, codingPath: codingPath + [IndexKey(index)]))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let index = box.count
+        try? begin()
+        let nested = UnkeyedBox(id: state.openContainer(.unkeyed))
+        return BinaryUnkeyedEncodingContainer(state: state, box: nested, codingPath: codingPath + [IndexKey(index)])
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        let index = box.count
+        try? begin()
+        return BinaryValueEncoder(state: state, codingPath: codingPath + [IndexKey(index)])
+    }
+}
+
+struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
+    let state: EncodingState
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil() throws { state.append(.null) }
+    mutating func encode(_ value: Bool) throws { state.writeScalar(value) }
+    mutating func encode(_ value: String) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Double) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Float) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Int) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Int8) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Int16) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Int32) throws { state.writeScalar(value) }
+    mutating func encode(_ value: Int64) throws { state.writeScalar(value) }
+    mutating func encode(_ value: UInt) throws { state.writeScalar(value) }
+    mutating func encode(_ value: UInt8) throws { state.writeScalar(value) }
+    mutating func encode(_ value: UInt16) throws { state.writeScalar(value) }
+    mutating func encode(_ value: UInt32) throws { state.writeScalar(value) }
+    mutating func encode(_ value: UInt64) throws { state.writeScalar(value) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try state.encodeValue(value, codingPath: codingPath) }
+}
+
+/// A key by name, for `super` (the type's own `CodingKeys` need not have that case).
+struct NameKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// The coding key of an array element, for coding paths in errors.
+struct IndexKey: CodingKey {
+    var intValue: Int?
+    var stringValue: String { "[\(intValue ?? 0)]" }
+    init(_ index: Int) { intValue = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}

@@ -1,0 +1,56 @@
+// The byte layout shared by BinaryEncoder, BinaryDecoder and hash(_:). Described for people in
+// BinaryFormat.md next to this file; change both together, and bump `formatVersion`.
+
+/// The version of the value encoding; part of every content hash.
+package let binaryFormatVersion: UInt8 = 1
+
+/// The first byte of every encoded value.
+package enum Tag: UInt8 {
+    case null = 0x00
+    case falseValue = 0x01
+    case trueValue = 0x02
+    case int8 = 0x10, int16 = 0x11, int32 = 0x12, int64 = 0x13
+    case uint8 = 0x14, uint16 = 0x15, uint32 = 0x16, uint64 = 0x17
+    case float16 = 0x18, float32 = 0x19, float64 = 0x1A
+    case string = 0x20
+    /// Entries `0x01 key value`, then `0x00`.
+    case keyed = 0x30
+    /// Elements `0x01 value`, then `0x00`.
+    case unkeyed = 0x31
+    /// A dictionary or set in canonical form (hashing only): entries sorted by their bytes.
+    case unordered = 0x32
+    /// Element type code, varint count, then count × width raw little-endian bytes.
+    case bulk = 0x40
+    /// Element type code, varint count, varint section number: the bytes are stored elsewhere
+    /// (persistence puts large arrays in aligned sections of the file).
+    case bulkSection = 0x41
+}
+
+/// Marks an entry or element inside a container; `endMarker` closes the container.
+package let entryMarker: UInt8 = 0x01
+package let endMarker: UInt8 = 0x00
+
+/// Where bulk arrays may be stored out of line (persistence's aligned sections).
+///
+/// The encoder offers every bulk array; returning a section number stores a reference instead of
+/// the bytes. The decoder asks for the bytes back by that number.
+package protocol BulkSectionWriter: AnyObject {
+    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int) throws -> UInt64?
+}
+
+/// The read side of ``BulkSectionWriter``.
+package protocol BulkSectionReader: AnyObject {
+    /// The bytes of section `number`; they must stay valid while the decoder runs.
+    func section(_ number: UInt64, elementType: BulkElementType, count: Int) throws -> BulkSection
+}
+
+/// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer).
+package struct BulkSection: @unchecked Sendable {
+    // @unchecked: `owner` is only retained, never used, and the bytes are read-only.
+    package var bytes: UnsafeRawBufferPointer
+    package var owner: AnyObject?
+    package init(bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+        self.bytes = bytes
+        self.owner = owner
+    }
+}

@@ -1,0 +1,115 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A number type whose arrays are coded as raw bytes in one copy, instead of element by element.
+///
+/// The standard integer and floating-point types conform. A type of your own may conform when its
+/// memory is exactly one value of ``bulkElementType`` (a wrapper around one `Double`, say); its
+/// `Codable` conformance must then encode that one number. Arrays of conforming types are stored
+/// and hashed as their bytes plus the element type and count, which is what makes ``BinaryEncoder``
+/// and ``hash(_:)`` run at memory speed on large numeric arrays.
+public protocol BulkCodable: BitwiseCopyable, Codable, Sendable {
+    /// The number type that this type's memory holds.
+    static var bulkElementType: BulkElementType { get }
+}
+
+/// The number types that bulk arrays can hold.
+public struct BulkElementType: Hashable, Sendable, CustomStringConvertible {
+    /// The format's code for the type; stable (it is part of files and hashes).
+    package let code: UInt8
+    /// The size of one element in bytes.
+    public let byteWidth: Int
+    /// A short name in numpy's spelling (`"float64"`, `"int32"`).
+    public let name: String
+
+    private init(code: UInt8, byteWidth: Int, name: String) {
+        self.code = code
+        self.byteWidth = byteWidth
+        self.name = name
+    }
+
+    public var description: String { name }
+
+    public static let int8 = BulkElementType(code: Tag.int8.rawValue, byteWidth: 1, name: "int8")
+    public static let int16 = BulkElementType(code: Tag.int16.rawValue, byteWidth: 2, name: "int16")
+    public static let int32 = BulkElementType(code: Tag.int32.rawValue, byteWidth: 4, name: "int32")
+    public static let int64 = BulkElementType(code: Tag.int64.rawValue, byteWidth: 8, name: "int64")
+    public static let uint8 = BulkElementType(code: Tag.uint8.rawValue, byteWidth: 1, name: "uint8")
+    public static let uint16 = BulkElementType(code: Tag.uint16.rawValue, byteWidth: 2, name: "uint16")
+    public static let uint32 = BulkElementType(code: Tag.uint32.rawValue, byteWidth: 4, name: "uint32")
+    public static let uint64 = BulkElementType(code: Tag.uint64.rawValue, byteWidth: 8, name: "uint64")
+    public static let float16 = BulkElementType(code: Tag.float16.rawValue, byteWidth: 2, name: "float16")
+    public static let float32 = BulkElementType(code: Tag.float32.rawValue, byteWidth: 4, name: "float32")
+    public static let float64 = BulkElementType(code: Tag.float64.rawValue, byteWidth: 8, name: "float64")
+
+    /// Every element type, for decoding a code back.
+    public static let all: [BulkElementType] = [
+        .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .float16, .float32, .float64,
+    ]
+
+    package init?(code: UInt8) {
+        guard let match = Self.all.first(where: { $0.code == code }) else { return nil }
+        self = match
+    }
+}
+
+extension Int8: BulkCodable { public static var bulkElementType: BulkElementType { .int8 } }
+extension Int16: BulkCodable { public static var bulkElementType: BulkElementType { .int16 } }
+extension Int32: BulkCodable { public static var bulkElementType: BulkElementType { .int32 } }
+extension Int64: BulkCodable { public static var bulkElementType: BulkElementType { .int64 } }
+extension Int: BulkCodable { public static var bulkElementType: BulkElementType { .int64 } }
+extension UInt8: BulkCodable { public static var bulkElementType: BulkElementType { .uint8 } }
+extension UInt16: BulkCodable { public static var bulkElementType: BulkElementType { .uint16 } }
+extension UInt32: BulkCodable { public static var bulkElementType: BulkElementType { .uint32 } }
+extension UInt64: BulkCodable { public static var bulkElementType: BulkElementType { .uint64 } }
+extension UInt: BulkCodable { public static var bulkElementType: BulkElementType { .uint64 } }
+extension Float: BulkCodable { public static var bulkElementType: BulkElementType { .float32 } }
+extension Double: BulkCodable { public static var bulkElementType: BulkElementType { .float64 } }
+#if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+extension Float16: BulkCodable { public static var bulkElementType: BulkElementType { .float16 } }
+#endif
+
+/// Arrays coded in bulk. Internal: the coders recognise them with one dynamic cast.
+package protocol BulkArrayCodable {
+    static var bulkElementType: BulkElementType { get }
+    /// False for a conforming element type whose memory is not exactly one element (a mistake
+    /// in a user's conformance); such arrays are coded element by element instead.
+    static var hasBulkLayout: Bool { get }
+    var bulkCount: Int { get }
+    func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+    /// Builds the array from `count` elements' bytes (`bytes.count == count * stride`).
+    static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int) -> Self
+}
+
+extension Array: BulkArrayCodable where Element: BulkCodable {
+    package static var bulkElementType: BulkElementType { Element.bulkElementType }
+    package static var hasBulkLayout: Bool {
+        MemoryLayout<Element>.size == Element.bulkElementType.byteWidth
+            && MemoryLayout<Element>.stride == Element.bulkElementType.byteWidth
+    }
+    package var bulkCount: Int { count }
+    package func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(body)
+    }
+    package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 {
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
+            }
+            initialized = count
+        }
+    }
+}
+
+extension Data: BulkArrayCodable {
+    package static var bulkElementType: BulkElementType { .uint8 }
+    package static var hasBulkLayout: Bool { true }
+    package var bulkCount: Int { count }
+    package func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(body)
+    }
+    package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int) -> Data { Data(bytes) }
+}

@@ -1,0 +1,197 @@
+/// The byte stream shared by every container of one encoding, and the stack of open containers.
+///
+/// Containers in Swift's `Encoder` API are never explicitly finished, so a container is closed
+/// (its end marker written) when a write arrives for a container further out, or when the
+/// `encode(to:)` that opened it returns. Writes are therefore strictly sequential, which lets the
+/// same code write into a buffer or stream into a hash without ever going back.
+final class EncodingState {
+    var bytes: [UInt8] = []
+    /// Bytes already handed to `hasher` and dropped from `bytes`.
+    private var flushedCount = 0
+    private var openContainers: [Int] = []
+    private var nextContainerID = 1
+    /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
+    let canonical: Bool
+    let hasher: XXH3Stream?
+    let sections: (any BulkSectionWriter)?
+    let userInfo: [CodingUserInfoKey: any Sendable]
+
+    init(
+        canonical: Bool, hasher: XXH3Stream?, sections: (any BulkSectionWriter)?,
+        userInfo: [CodingUserInfoKey: any Sendable] = [:]
+    ) {
+        self.canonical = canonical
+        self.hasher = hasher
+        self.sections = sections
+        self.userInfo = userInfo
+    }
+
+    var totalWritten: Int { flushedCount + bytes.count }
+
+    // MARK: Writing bytes
+
+    @inline(__always) func append(_ byte: UInt8) { bytes.append(byte) }
+
+    @inline(__always) func append(_ tag: Tag) { bytes.append(tag.rawValue) }
+
+    func append(raw: UnsafeRawBufferPointer) {
+        if let hasher, raw.count >= 1 << 16 {
+            flush(into: hasher)
+            hasher.update(raw)
+            flushedCount += raw.count
+        } else {
+            bytes.append(contentsOf: raw)
+        }
+    }
+
+    @inline(__always) func appendFixed<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    func appendVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    func appendString(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            appendVarint(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    /// Hands buffered bytes to the hasher once they are many, to keep memory flat while hashing.
+    func flushIfLarge() {
+        if let hasher, bytes.count >= 1 << 16 { flush(into: hasher) }
+    }
+
+    private func flush(into hasher: XXH3Stream) {
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { hasher.update($0) }
+        flushedCount += bytes.count
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes what is still buffered into the hasher (the end of a hashing run).
+    func finishHashing() {
+        if let hasher { flush(into: hasher) }
+    }
+
+    // MARK: Containers
+
+    func openContainer(_ tag: Tag) -> Int {
+        append(tag)
+        let id = nextContainerID
+        nextContainerID += 1
+        openContainers.append(id)
+        return id
+    }
+
+    /// Closes every container opened after `id`, then writes an entry marker into `id`.
+    func beginEntry(in id: Int, codingPath: [any CodingKey]) throws {
+        while let last = openContainers.last, last != id {
+            openContainers.removeLast()
+            append(endMarker)
+        }
+        guard !openContainers.isEmpty else {
+            throw CodingError(
+                .invalidEncoding,
+                "a value was written into a container after the value that owns it finished encoding",
+                codingPath: codingPath)
+        }
+        append(entryMarker)
+    }
+
+    var openDepth: Int { openContainers.count }
+
+    func closeContainers(downTo depth: Int) {
+        while openContainers.count > depth {
+            openContainers.removeLast()
+            append(endMarker)
+        }
+    }
+
+    // MARK: Values
+
+    func encodeValue<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
+        if let bulk = value as? any BulkArrayCodable, type(of: bulk).hasBulkLayout {
+            try encodeBulk(bulk)
+            return
+        }
+        if canonical, let unordered = value as? any CanonicallyUnordered {
+            try encodeUnordered(unordered, codingPath: codingPath)
+            return
+        }
+        let depth = openDepth
+        let mark = totalWritten
+        try value.encode(to: BinaryValueEncoder(state: self, codingPath: codingPath))
+        closeContainers(downTo: depth)
+        if totalWritten == mark {
+            // The value wrote nothing (an empty type): store an empty container so it has bytes.
+            append(.keyed)
+            append(endMarker)
+        }
+        flushIfLarge()
+    }
+
+    private func encodeBulk<B: BulkArrayCodable>(_ array: B) throws {
+        let elementType = B.bulkElementType
+        let count = array.bulkCount
+        if let sections, let number = try array.withBulkBytes({
+            try sections.storeSection($0, elementType: elementType, count: count)
+        }) {
+            append(.bulkSection)
+            append(elementType.code)
+            appendVarint(UInt64(count))
+            appendVarint(number)
+            return
+        }
+        append(.bulk)
+        append(elementType.code)
+        appendVarint(UInt64(count))
+        array.withBulkBytes { append(raw: $0) }
+    }
+
+    private func encodeUnordered(_ value: any CanonicallyUnordered, codingPath: [any CodingKey]) throws {
+        var entries = try value.canonicalEntries(codingPath: codingPath)
+        entries.sort { $0.lexicographicallyPrecedes($1) }
+        append(.unordered)
+        for entry in entries {
+            append(entryMarker)
+            bytes.append(contentsOf: entry)
+            flushIfLarge()
+        }
+        append(endMarker)
+    }
+}
+
+/// Dictionaries and sets: in canonical mode their entries are encoded one by one and sorted.
+protocol CanonicallyUnordered {
+    func canonicalEntries(codingPath: [any CodingKey]) throws -> [[UInt8]]
+}
+
+/// One value in canonical form, on its own (the bytes of one dictionary entry or set element).
+func canonicalBytes<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> [UInt8] {
+    let state = EncodingState(canonical: true, hasher: nil, sections: nil)
+    try state.encodeValue(value, codingPath: codingPath)
+    return state.bytes
+}
+
+extension Dictionary: CanonicallyUnordered where Key: Encodable, Value: Encodable {
+    func canonicalEntries(codingPath: [any CodingKey]) throws -> [[UInt8]] {
+        try map { key, value in
+            try canonicalBytes(key, codingPath: codingPath) + canonicalBytes(value, codingPath: codingPath)
+        }
+    }
+}
+
+extension Set: CanonicallyUnordered where Element: Encodable {
+    func canonicalEntries(codingPath: [any CodingKey]) throws -> [[UInt8]] {
+        try map { try canonicalBytes($0, codingPath: codingPath) }
+    }
+}
