@@ -81,7 +81,11 @@ package protocol BulkArrayCodable {
     var bulkCount: Int { get }
     func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
     /// Builds the array from `count` elements' bytes (`bytes.count == count * stride`).
-    static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int) -> Self
+    ///
+    /// With a non-nil `owner` (a mapped file section) the bytes stay valid as long as `owner`
+    /// lives, so a storage type may keep them without copying; with nil they are valid only
+    /// during this call.
+    static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) -> Self
 }
 
 extension Array: BulkArrayCodable where Element: BulkCodable {
@@ -94,7 +98,7 @@ extension Array: BulkArrayCodable where Element: BulkCodable {
     package func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(body)
     }
-    package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Element] {
+    package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) -> [Element] {
         [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0 {
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
@@ -111,5 +115,7 @@ extension Data: BulkArrayCodable {
     package func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(body)
     }
-    package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int) -> Data { Data(bytes) }
+    package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) -> Data {
+        Data(bytes)
+    }
 }

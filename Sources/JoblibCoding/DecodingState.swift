@@ -202,7 +202,7 @@ final class DecodingState {
 
     private func decodeBulk<B: BulkArrayCodable>(_: B.Type, at offset: Int, codingPath: [any CodingKey]) throws -> B {
         let (bytes, count, owner) = try bulkBytes(at: offset, expecting: B.bulkElementType, codingPath: codingPath)
-        return withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count) }
+        return withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
     }
 
     func typeMismatch(_ expected: String, found tag: Tag, codingPath: [any CodingKey], offset: Int) -> CodingError {
