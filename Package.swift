@@ -58,6 +58,7 @@ let package = Package(
         .target(name: "JoblibTestSupport", dependencies: ["JoblibSystem"], path: "Tests/JoblibTestSupport"),
         .testTarget(name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport"]),
         .testTarget(name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport"]),
+        .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
