@@ -168,7 +168,7 @@ extension Parallel {
         let name = plan.backendName
         // Detached so that a backend that runs in the caller (sequential) does not run here.
         Task.detached {
-            try? job.start(on: backend, named: name)
+            job.start(on: backend, named: name)
             await job.completion.wait()
             if let error = job.error { continuation.finish(throwing: error) } else { continuation.finish() }
         }

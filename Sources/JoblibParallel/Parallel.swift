@@ -99,6 +99,7 @@ public struct Parallel: Sendable {
         var timeout: Duration?
         var verbose: Int
         var nested: ParallelConfiguration
+        var runsInCaller: Bool
 
         func reporter(total: Int, parallel: Parallel) -> ProgressReporter {
             ProgressReporter(
@@ -125,20 +126,21 @@ public struct Parallel: Sendable {
         return Plan(
             backend: try chosen.makeBackend(), backendName: chosen.name, workers: workers, jobsLabel: jobs.description,
             batchSize: batchSize, timeout: timeout, verbose: self.verbose ?? configuration.verbose ?? 0,
-            nested: configuration.nested)
+            nested: configuration.nested, runsInCaller: chosen.kind == .sequential)
     }
 
     func makeJob(_ plan: Plan, taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) -> ParallelJob {
         ParallelJob(
             taskCount: taskCount, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
-            nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self), runItem: runItem)
+            nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self),
+            pollsTaskCancellation: plan.runsInCaller, runItem: runItem)
     }
 
     /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over.
     func execute(taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) throws {
         let plan = try plan()
         let job = makeJob(plan, taskCount: taskCount, runItem)
-        try job.start(on: plan.backend, named: plan.backendName)
+        job.start(on: plan.backend, named: plan.backendName)
         // A blocking call made from a task still stops when that task is cancelled.
         job.completion.waitBlocking { if Task.isCancelled { job.cancel() } }
         if let error = job.error { throw error }
@@ -148,8 +150,8 @@ public struct Parallel: Sendable {
     func executeAsync(taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) async throws {
         let plan = try plan()
         let job = makeJob(plan, taskCount: taskCount, runItem)
-        try await withTaskCancellationHandler {
-            try job.start(on: plan.backend, named: plan.backendName)
+        await withTaskCancellationHandler {
+            job.start(on: plan.backend, named: plan.backendName)
             await job.completion.wait()
         } onCancel: {
             job.cancel()

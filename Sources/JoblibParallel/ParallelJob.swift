@@ -15,6 +15,8 @@ public final class ParallelJob: Sendable {
     let timeout: Duration?
     let nestedConfiguration: ParallelConfiguration
     let reporter: ProgressReporter
+    /// Workers run in the calling task (sequential): check its cancellation between tasks.
+    let pollsTaskCancellation: Bool
     let completion = JobCompletion()
     /// Read between tasks by every worker: set once the call must stop handing out work.
     let stopped = Atomic<Bool>(false)
@@ -33,7 +35,7 @@ public final class ParallelJob: Sendable {
 
     init(
         taskCount: Int, workers: Int, batchSize: BatchSize, timeout: Duration?,
-        nestedConfiguration: ParallelConfiguration, reporter: ProgressReporter,
+        nestedConfiguration: ParallelConfiguration, reporter: ProgressReporter, pollsTaskCancellation: Bool,
         runItem: @escaping @Sendable (Int) throws -> Void
     ) {
         self.taskCount = taskCount
@@ -43,6 +45,7 @@ public final class ParallelJob: Sendable {
         self.timeoutNanoseconds = timeout.map { UInt64(max(Self.nanoseconds($0), 1)) }
         self.nestedConfiguration = nestedConfiguration
         self.reporter = reporter
+        self.pollsTaskCancellation = pollsTaskCancellation
         self.state = Mutex(State(sizer: AutoBatchSizer(batchSize)))
         self.backend = Mutex(nil)
     }
@@ -51,7 +54,7 @@ public final class ParallelJob: Sendable {
     var error: (any Error)? { state.withLock { $0.error } }
 
     /// Starts the backend; the job registers with the watchdog when it has a timeout.
-    func start(on backend: any ParallelBackend, named name: String) throws {
+    func start(on backend: any ParallelBackend, named name: String) {
         self.backend.withLock { $0 = backend }
         reporter.started(backendName: name, workers: workers)
         if taskCount == 0 {
@@ -201,6 +204,10 @@ public final class ParallelBatch: Sendable {
             var completed = 0
             for index in indices {
                 if job.stopped.load(ordering: .relaxed) { break }
+                if job.pollsTaskCancellation && Task.isCancelled {
+                    job.cancel()
+                    break
+                }
                 if let limit = job.timeoutNanoseconds {
                     let start = monotonicNanoseconds()
                     currentIndex.store(index, ordering: .relaxed)
