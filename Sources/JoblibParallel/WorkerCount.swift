@@ -24,10 +24,10 @@ public struct WorkerCount: ExpressibleByIntegerLiteral, Hashable, Sendable, Cust
     /// All the CPUs this process may use (`-1`).
     public static let allCPUs: WorkerCount = -1
 
-    /// The number of workers this count means on a machine with `cpus` usable CPUs.
+    /// The number of workers this count means with `cpus` usable CPUs (default ``cpuCount()``).
     ///
     /// - Throws: ``ParallelError`` with code ``ParallelError/Code/invalidWorkerCount`` for `0`.
-    public func resolved(cpus: Int = cpuCount()) throws(ParallelError) -> Int {
+    public func resolved(cpus: Int? = nil) throws(ParallelError) -> Int {
         if rawValue > 0 { return rawValue }
         if rawValue == 0 {
             throw ParallelError(
@@ -35,7 +35,8 @@ public struct WorkerCount: ExpressibleByIntegerLiteral, Hashable, Sendable, Cust
                 "jobs: 0 has no meaning; use a positive count, or -1 for all CPUs (-2 for all but one)")
         }
         // -1 is all CPUs, -2 all but one...; guard the subtraction against Int.min.
-        let cpus = max(cpus, 1)
+        // Only negative counts need the CPU count, which reads cgroup files: keep it off the fast path.
+        let cpus = max(cpus ?? cpuCount(), 1)
         if rawValue <= -cpus { return 1 }
         return max(cpus + 1 + rawValue, 1)
     }
