@@ -62,6 +62,7 @@ let package = Package(
             name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport", "joblib-test-helper"]),
+        .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -60,12 +60,23 @@ package final class ChildProcess: Sendable {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
 
-        if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError.rawValue, 2) }
-        var highest: Int32 = 2
-        for mapping in descriptors {
-            // dup2 onto itself clears close-on-exec in glibc ≥ 2.29, so every mapping is inherited.
-            posix_spawn_file_actions_adddup2(&actions, mapping.parent.rawValue, mapping.child)
-            highest = max(highest, mapping.child)
+        // Every mapping goes through a temporary number above all sources and targets first, so
+        // that one mapping's target can never clobber another's source; then everything that is
+        // not a target is closed (descriptors opened elsewhere in this process without
+        // close-on-exec must not leak into workers).
+        var mappings = descriptors.map { (parent: $0.parent.rawValue, child: $0.child) }
+        if let standardError { mappings.append((standardError.rawValue, 2)) }
+        let base = (mappings.map { max($0.parent, $0.child) }.max() ?? 2) + 1
+        for (offset, mapping) in mappings.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, mapping.parent, base + Int32(offset))
+        }
+        for (offset, mapping) in mappings.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, base + Int32(offset), mapping.child)
+        }
+        let targets = Set(mappings.map(\.child))
+        let highest = max(targets.max() ?? 2, 2)
+        for fd in Int32(3)..<highest + 1 where !targets.contains(fd) {
+            posix_spawn_file_actions_addclose(&actions, fd)  // glibc ignores EBADF here
         }
         _ = joblib_spawn_add_closefrom(&actions, highest + 1)
 

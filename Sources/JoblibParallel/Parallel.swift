@@ -1,0 +1,161 @@
+import JoblibSystem
+
+/// Runs many independent tasks on several workers, like joblib's `Parallel`.
+///
+/// ```swift
+/// let squares = try Parallel(jobs: -1).map(0..<1_000) { i in i * i }       // input order
+/// let outcomes = Parallel(jobs: 2).mapResults(paths) { try load($0) }       // one failure, one entry
+/// ```
+///
+/// Results come back in input order. The first task error fails the call and is rethrown as it
+/// was thrown; tasks not started by then never run. Cancelling the calling task stops the call
+/// between tasks and throws `CancellationError`. Arguments left nil take their value from
+/// ``ParallelConfiguration/current``, then from the defaults named below.
+public struct Parallel: Sendable {
+    /// Workers to use (joblib's `n_jobs`); default: all CPUs at top level, 1 inside a task.
+    public var jobs: WorkerCount?
+    /// Where tasks run; default ``Backend/threads`` (``Backend/sequential`` when one worker).
+    public var backend: Backend?
+    /// Tasks per batch handed to a worker; default ``BatchSize/auto``.
+    public var batchSize: BatchSize?
+    /// Progress on standard error (standard output from 50): 0 silent, above 10 every batch;
+    /// an interactive terminal gets a progress bar instead of lines.
+    public var verbose: Int?
+    /// The longest one task may run; the call then fails with ``ParallelError/Code/timeout``.
+    public var timeout: Duration?
+    /// Called after every batch with (tasks completed, tasks in the call, time elapsed), one call
+    /// at a time, from the worker that completed the batch.
+    public var progress: ParallelProgressHandler?
+    /// Where progress text goes (tests record it); nil: standard error.
+    package var progressOutput: ProgressOutput?
+
+    /// A parallel runner. Nothing starts until a call (`map`, `run`, `results`, `stream`).
+    public init(
+        jobs: WorkerCount? = nil, backend: Backend? = nil, batchSize: BatchSize? = nil, verbose: Int? = nil,
+        timeout: Duration? = nil, progress: ParallelProgressHandler? = nil
+    ) {
+        self.jobs = jobs
+        self.backend = backend
+        self.batchSize = batchSize
+        self.verbose = verbose
+        self.timeout = timeout
+        self.progress = progress
+    }
+
+    // MARK: Blocking calls
+
+    /// `body` applied to every input, on the workers; results in input order.
+    ///
+    /// - Throws: the first error a task threw; `CancellationError`; ``ParallelError`` with code
+    ///   ``ParallelError/Code/timeout``, ``ParallelError/Code/invalidWorkerCount``,
+    ///   ``ParallelError/Code/invalidBatchSize``, ``ParallelError/Code/invalidTimeout`` or
+    ///   ``ParallelError/Code/workerUnavailable``.
+    public func map<Input: Sendable, Output: Sendable>(
+        _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
+    ) throws -> [Output] {
+        let inputs = Array(inputs)
+        let slots = ResultSlots<Output>(count: inputs.count)
+        try execute(taskCount: inputs.count) { index in slots[index] = try body(inputs[index]) }
+        return slots.values()
+    }
+
+    /// Runs every task on the workers; outputs in input order.
+    ///
+    /// - Throws: as ``map(_:_:)-(_,(Input)->Output)``.
+    public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) throws -> [Task.Output] {
+        try map(tasks) { try $0.run() }
+    }
+
+    /// `body` applied to every input; each entry is that input's output or error, in input order.
+    /// A failure costs one entry: the others still run. A failure of the whole call (invalid
+    /// arguments, cancellation, a timeout) fills the entries of tasks that did not complete.
+    public func mapResults<Input: Sendable, Output: Sendable>(
+        _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
+    ) -> [Result<Output, any Error>] {
+        let inputs = Array(inputs)
+        let slots = ResultSlots<Result<Output, any Error>>(count: inputs.count)
+        do {
+            try execute(taskCount: inputs.count) { index in slots[index] = Result { try body(inputs[index]) } }
+            return slots.values()
+        } catch {
+            return slots.values { _ in .failure(error) }
+        }
+    }
+
+    /// Runs every task; each entry is that task's output or error, in input order.
+    public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) -> [Result<Task.Output, any Error>] {
+        mapResults(tasks) { try $0.run() }
+    }
+
+    // MARK: The engine shared by every call
+
+    /// A call's settings after configuration and defaults.
+    struct Plan {
+        var backend: any ParallelBackend
+        var backendName: String
+        var workers: Int
+        var jobsLabel: String
+        var batchSize: BatchSize
+        var timeout: Duration?
+        var verbose: Int
+        var nested: ParallelConfiguration
+        var runsInCaller: Bool
+
+        func reporter(total: Int, parallel: Parallel) -> ProgressReporter {
+            ProgressReporter(
+                verbose: verbose, jobsLabel: jobsLabel, total: total, handler: parallel.progress,
+                output: parallel.progressOutput)
+        }
+    }
+
+    func plan() throws -> Plan {
+        let configuration = ParallelConfiguration.current
+        let jobs = self.jobs ?? configuration.jobs ?? (configuration.nestingLevel > 0 ? 1 : .allCPUs)
+        var workers = try jobs.resolved()
+        let batchSize = self.batchSize ?? configuration.batchSize ?? .auto
+        if case .fixed(let size) = batchSize, size < 1 {
+            throw ParallelError(.invalidBatchSize, "batchSize: .fixed(\(size)) must be at least 1 task")
+        }
+        let timeout = self.timeout ?? configuration.timeout
+        if let timeout, timeout <= .zero {
+            throw ParallelError(.invalidTimeout, "timeout: \(timeout) must be positive")
+        }
+        var chosen = self.backend ?? configuration.backend ?? .threads
+        if configuration.forcesSequential || workers == 1 { chosen = .sequential }
+        if chosen.kind == .sequential { workers = 1 }
+        return Plan(
+            backend: try chosen.makeBackend(), backendName: chosen.name, workers: workers, jobsLabel: jobs.description,
+            batchSize: batchSize, timeout: timeout, verbose: self.verbose ?? configuration.verbose ?? 0,
+            nested: configuration.nested, runsInCaller: chosen.kind == .sequential)
+    }
+
+    func makeJob(_ plan: Plan, taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) -> ParallelJob {
+        ParallelJob(
+            taskCount: taskCount, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
+            nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self),
+            pollsTaskCancellation: plan.runsInCaller, runItem: runItem)
+    }
+
+    /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over.
+    func execute(taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) throws {
+        let plan = try plan()
+        let job = makeJob(plan, taskCount: taskCount, runItem)
+        job.start(on: plan.backend, named: plan.backendName)
+        // A blocking call made from a task still stops when that task is cancelled.
+        job.completion.waitBlocking { if Task.isCancelled { job.cancel() } }
+        if let error = job.error { throw error }
+    }
+
+    /// Runs `runItem` for every index without blocking a thread of the cooperative pool.
+    func executeAsync(taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) async throws {
+        let plan = try plan()
+        let job = makeJob(plan, taskCount: taskCount, runItem)
+        await withTaskCancellationHandler {
+            job.start(on: plan.backend, named: plan.backendName)
+            await job.completion.wait()
+        } onCancel: {
+            job.cancel()
+        }
+        if let error = job.error { throw error }
+    }
+}

@@ -1,0 +1,60 @@
+/// The one error type of `JoblibParallel`: a stable ``code``, a message a user can act on, the task
+/// it concerns and the underlying cause.
+///
+/// Errors thrown by your own tasks are not wrapped: a failing task's error is rethrown as it was
+/// thrown. Cancelling the calling task throws `CancellationError`.
+public struct ParallelError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, stable across releases (compare codes, not messages).
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The stable name of the code, for example `"timeout"`.
+        public var rawValue: String
+        /// A code from its stable name.
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// The name of the code.
+        public var description: String { rawValue }
+
+        /// `jobs: 0`: joblib gives it no meaning and neither do we.
+        public static let invalidWorkerCount = Code(rawValue: "invalidWorkerCount")
+        /// `batchSize: .fixed(n)` with `n < 1`.
+        public static let invalidBatchSize = Code(rawValue: "invalidBatchSize")
+        /// A timeout that is zero or negative.
+        public static let invalidTimeout = Code(rawValue: "invalidTimeout")
+        /// A task ran longer than the per-task `timeout`; ``ParallelError/taskIndex`` names it.
+        /// On threads the task cannot be stopped: its thread is abandoned and replaced.
+        public static let timeout = Code(rawValue: "timeout")
+        /// The system refused a worker (thread creation failed).
+        public static let workerUnavailable = Code(rawValue: "workerUnavailable")
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// A sentence saying what happened and what to do about it.
+    public var message: String
+    /// The index, in the input, of the task concerned, if any.
+    public var taskIndex: Int?
+    /// The error that caused this one, if any.
+    public var underlying: (any Error)?
+
+    /// An error with a code and message.
+    public init(_ code: Code, _ message: String, taskIndex: Int? = nil, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.taskIndex = taskIndex
+        self.underlying = underlying
+    }
+
+    /// `"ParallelError.<code>: <message>"`, then the underlying error if any.
+    public var description: String {
+        var text = "ParallelError.\(code): \(message)"
+        if let underlying { text += " (\(underlying))" }
+        return text
+    }
+
+    static func timeout(taskIndex: Int, limit: Duration) -> ParallelError {
+        ParallelError(
+            .timeout,
+            "task \(taskIndex) ran longer than the timeout of \(limit); a running task cannot be interrupted: "
+                + "on threads its thread is abandoned (left to finish in the background) and replaced",
+            taskIndex: taskIndex)
+    }
+}

@@ -1,0 +1,125 @@
+import JoblibSystem
+import Synchronization
+
+/// Real threads that run pieces of work, shared by all calls and reused between them.
+///
+/// Work is queued; an idle thread takes it, and when fewer threads are idle than pieces are
+/// queued, new threads start (so a call nested inside a task never waits for its own thread).
+/// A thread idle for ``idleTimeout`` exits; ``shutdown()`` stops them all and waits.
+package final class ThreadPool: Sendable {
+    /// The pool behind ``Backend/threads``.
+    package static let shared = ThreadPool(name: "joblib-thread", idleTimeout: .seconds(30))
+
+    /// Threads alive in every pool of the process, for tests that check nothing is left running.
+    package static var liveThreadsInAllPools: Int { allLive.load(ordering: .relaxed) }
+    private static let allLive = Atomic<Int>(0)
+
+    let name: String
+    let idleTimeout: Duration
+    private let condition = ThreadCondition()
+    // Guarded by `condition`'s mutex.
+    private nonisolated(unsafe) var queue: [@Sendable () -> Void] = []
+    private nonisolated(unsafe) var queueHead = 0
+    private nonisolated(unsafe) var live = 0
+    private nonisolated(unsafe) var idle = 0
+    private nonisolated(unsafe) var shuttingDown = false
+    private let abandoned = Atomic<Int>(0)
+
+    package init(name: String, idleTimeout: Duration) {
+        self.name = name
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Threads alive in this pool, idle or working.
+    package var liveThreads: Int { condition.withLock { live } }
+
+    /// Threads waiting for work.
+    package var idleThreads: Int { condition.withLock { idle } }
+
+    /// Threads this pool has given up on because a task overran its timeout.
+    package var abandonedThreads: Int { abandoned.load(ordering: .relaxed) }
+
+    /// Queues `count` copies of `work`, starting threads when too few are idle.
+    ///
+    /// - Throws: ``ParallelError/Code/workerUnavailable`` when no thread could run the work.
+    package func submit(count: Int, _ work: @escaping @Sendable () -> Void) throws(ParallelError) {
+        let toStart = condition.withLock { () -> Int in
+            precondition(!shuttingDown, "ThreadPool.submit after shutdown()")
+            for _ in 0..<count { queue.append(work) }
+            let pending = queue.count - queueHead
+            let missing = max(0, pending - idle)
+            for _ in 0..<min(count, idle) { condition.signal() }
+            live += missing
+            return missing
+        }
+        guard toStart > 0 else { return }
+        Self.allLive.add(toStart, ordering: .relaxed)
+        var failure: SystemError?
+        for started in 0..<toStart {
+            do {
+                try startDetachedThread(name: name) { [self] in workerLoop() }
+            } catch {
+                failure = error
+                let notStarted = toStart - started
+                Self.allLive.subtract(notStarted, ordering: .relaxed)
+                condition.withLock { live -= notStarted }
+                break
+            }
+        }
+        // Work can still run when some thread started; fail only when none exists to run it.
+        if let failure, liveThreads == 0 {
+            throw ParallelError(.workerUnavailable, "could not start a worker thread", underlying: failure)
+        }
+    }
+
+    /// Notes that a task overran its timeout: its thread is no longer counted on. The thread
+    /// rejoins the pool if the task ever returns; meanwhile new work starts new threads.
+    package func abandonThread() { abandoned.add(1, ordering: .relaxed) }
+
+    /// Stops every thread once the queued work is done, and waits for them to exit.
+    package func shutdown() {
+        condition.withLock {
+            shuttingDown = true
+            condition.broadcast()
+            while live > 0 { condition.wait() }
+        }
+    }
+
+    private func workerLoop() {
+        condition.lock()
+        while true {
+            if queueHead < queue.count {
+                let work = queue[queueHead]
+                queueHead += 1
+                if queueHead == queue.count {
+                    queue.removeAll(keepingCapacity: true)
+                    queueHead = 0
+                }
+                condition.unlock()
+                work()
+                condition.lock()
+                continue
+            }
+            if shuttingDown { break }
+            idle += 1
+            let woken = condition.wait(untilNanoseconds: monotonicNanoseconds() + UInt64(ParallelJob.nanoseconds(idleTimeout)))
+            idle -= 1
+            if !woken && queueHead == queue.count { break }
+        }
+        live -= 1
+        Self.allLive.subtract(1, ordering: .relaxed)
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// The thread backend: `workers` threads of a ``ThreadPool`` pull batches from the job.
+struct ThreadBackend: ParallelBackend {
+    let pool: ThreadPool
+
+    func start(_ job: ParallelJob, workers: Int) throws {
+        try pool.submit(count: workers) { job.runWorker() }
+    }
+
+    func abandon(_ batch: ParallelBatch) { pool.abandonThread() }
+}
