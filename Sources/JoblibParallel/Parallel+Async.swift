@@ -32,7 +32,10 @@ extension Parallel {
 
     /// ``run(_:)-(_)`` for `async` callers, without blocking the cooperative pool.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) async throws -> [Task.Output] {
-        try await map(tasks) { (task: Task) throws -> Task.Output in try task.run() }
+        let tasks = Array(tasks)
+        let slots = ResultSlots<Task.Output>(count: tasks.count)
+        try await executeAsync(tasks: tasks) { index, outcome in slots[index] = try outcome.get() }
+        return slots.values()
     }
 
     /// ``mapResults(_:_:)-(_,(Input)->Output)`` for `async` callers.
@@ -51,7 +54,14 @@ extension Parallel {
 
     /// ``results(_:)-(_)`` for `async` callers.
     public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) async -> [Result<Task.Output, any Error>] {
-        await mapResults(tasks) { (task: Task) throws -> Task.Output in try task.run() }
+        let tasks = Array(tasks)
+        let slots = ResultSlots<Result<Task.Output, any Error>>(count: tasks.count)
+        do {
+            try await executeAsync(tasks: tasks) { index, outcome in slots[index] = outcome }
+            return slots.values()
+        } catch {
+            return slots.values { _ in .failure(error) }
+        }
     }
 
     /// Runs async items as child tasks, at most `workers` at a time, with progress, fail-fast,
@@ -132,23 +142,36 @@ extension Parallel {
     public func stream<Task: ParallelTask>(
         _ tasks: some Sequence<Task>, order: ResultOrder = .input
     ) -> AsyncThrowingStream<(index: Int, value: Task.Output), any Error> {
-        stream(tasks, order: order) { try $0.run() }
+        let tasks = Array(tasks)
+        return makeStream(count: tasks.count, order: order, remote: { sink in RemoteTasks(tasks, sink: sink) }) {
+            try tasks[$0].run()
+        }
     }
 
     /// The results of `body` applied to every input as they are computed, with their indices.
     public func stream<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, order: ResultOrder = .input, _ body: @escaping @Sendable (Input) throws -> Output
     ) -> AsyncThrowingStream<(index: Int, value: Output), any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: (index: Int, value: Output).self)
         let inputs = Array(inputs)
+        return makeStream(count: inputs.count, order: order, remote: nil) { try body(inputs[$0]) }
+    }
+
+    /// The engine of both `stream`s: `produce` computes an item locally; `remote`, when given,
+    /// lets a backend compute items elsewhere and deliver them to the same sink.
+    private func makeStream<Output: Sendable>(
+        count: Int, order: ResultOrder,
+        remote: ((@escaping @Sendable (Int, Result<Output, any Error>) throws -> Void) -> RemoteTasks)?,
+        produce: @escaping @Sendable (Int) throws -> Output
+    ) -> AsyncThrowingStream<(index: Int, value: Output), any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: (index: Int, value: Output).self)
         let plan: Plan
         do { plan = try self.plan() } catch {
             continuation.finish(throwing: error)
             return stream
         }
         let reorder = Mutex<(next: Int, waiting: [Int: Output])>((0, [:]))
-        let job = makeJob(plan, taskCount: inputs.count) { index in
-            let value = try body(inputs[index])
+        let sink: @Sendable (Int, Result<Output, any Error>) throws -> Void = { index, outcome in
+            let value = try outcome.get()
             switch order {
             case .completion:
                 continuation.yield((index, value))
@@ -162,6 +185,9 @@ extension Parallel {
                     }
                 }
             }
+        }
+        let job = makeJob(plan, taskCount: count, remote: remote?(sink)) { index in
+            try sink(index, Result { try produce(index) })
         }
         continuation.onTermination = { _ in job.cancel() }
         let backend = plan.backend

@@ -63,7 +63,10 @@ public struct Parallel: Sendable {
     ///
     /// - Throws: as ``map(_:_:)-(_,(Input)->Output)``.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) throws -> [Task.Output] {
-        try map(tasks) { try $0.run() }
+        let tasks = Array(tasks)
+        let slots = ResultSlots<Task.Output>(count: tasks.count)
+        try execute(tasks: tasks) { index, outcome in slots[index] = try outcome.get() }
+        return slots.values()
     }
 
     /// `body` applied to every input; each entry is that input's output or error, in input order.
@@ -84,7 +87,14 @@ public struct Parallel: Sendable {
 
     /// Runs every task; each entry is that task's output or error, in input order.
     public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) -> [Result<Task.Output, any Error>] {
-        mapResults(tasks) { try $0.run() }
+        let tasks = Array(tasks)
+        let slots = ResultSlots<Result<Task.Output, any Error>>(count: tasks.count)
+        do {
+            try execute(tasks: tasks) { index, outcome in slots[index] = outcome }
+            return slots.values()
+        } catch {
+            return slots.values { _ in .failure(error) }
+        }
     }
 
     // MARK: The engine shared by every call
@@ -129,17 +139,21 @@ public struct Parallel: Sendable {
             nested: configuration.nested, runsInCaller: chosen.kind == .sequential)
     }
 
-    func makeJob(_ plan: Plan, taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) -> ParallelJob {
+    func makeJob(
+        _ plan: Plan, taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
+    ) -> ParallelJob {
         ParallelJob(
             taskCount: taskCount, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
             nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self),
-            pollsTaskCancellation: plan.runsInCaller, runItem: runItem)
+            pollsTaskCancellation: plan.runsInCaller, remote: remote, runItem: runItem)
     }
 
     /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over.
-    func execute(taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) throws {
+    func execute(
+        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
+    ) throws {
         let plan = try plan()
-        let job = makeJob(plan, taskCount: taskCount, runItem)
+        let job = makeJob(plan, taskCount: taskCount, remote: remote, runItem)
         job.start(on: plan.backend, named: plan.backendName)
         // A blocking call made from a task still stops when that task is cancelled.
         job.completion.waitBlocking { if Task.isCancelled { job.cancel() } }
@@ -147,9 +161,11 @@ public struct Parallel: Sendable {
     }
 
     /// Runs `runItem` for every index without blocking a thread of the cooperative pool.
-    func executeAsync(taskCount: Int, _ runItem: @escaping @Sendable (Int) throws -> Void) async throws {
+    func executeAsync(
+        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
+    ) async throws {
         let plan = try plan()
-        let job = makeJob(plan, taskCount: taskCount, runItem)
+        let job = makeJob(plan, taskCount: taskCount, remote: remote, runItem)
         await withTaskCancellationHandler {
             job.start(on: plan.backend, named: plan.backendName)
             await job.completion.wait()

@@ -1,3 +1,5 @@
+import JoblibSystem
+
 /// The one error type of `JoblibParallel`: a stable ``code``, a message a user can act on, the task
 /// it concerns and the underlying cause.
 ///
@@ -24,6 +26,15 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         public static let timeout = Code(rawValue: "timeout")
         /// The system refused a worker (thread creation failed).
         public static let workerUnavailable = Code(rawValue: "workerUnavailable")
+        /// The task cannot run on the backend asked for: a closure on a process or cluster
+        /// backend, or a task type that another process cannot find by name (private or local).
+        public static let unsupportedTask = Code(rawValue: "unsupportedTask")
+        /// A worker process could not be started or did not become ready; the message says why.
+        public static let workerStartFailed = Code(rawValue: "workerStartFailed")
+        /// The worker process running a task died (a trap, a signal, `exit`); ``ParallelError/taskIndex``
+        /// names the task, ``ParallelError/exitStatus`` how it died and ``ParallelError/stderrTail``
+        /// what it printed last. The pool replaces the worker; other tasks are not affected.
+        public static let workerDied = Code(rawValue: "workerDied")
     }
 
     /// What went wrong.
@@ -34,6 +45,10 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
     public var taskIndex: Int?
     /// The error that caused this one, if any.
     public var underlying: (any Error)?
+    /// For ``Code/workerDied``: how the worker process ended.
+    public var exitStatus: ProcessExitStatus?
+    /// For ``Code/workerDied``: the last lines the worker wrote to standard error.
+    public var stderrTail: String?
 
     /// An error with a code and message.
     public init(_ code: Code, _ message: String, taskIndex: Int? = nil, underlying: (any Error)? = nil) {
@@ -48,6 +63,18 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         var text = "ParallelError.\(code): \(message)"
         if let underlying { text += " (\(underlying))" }
         return text
+    }
+
+    /// The worker running task `taskIndex` died with `status` after printing `stderrTail`.
+    public static func workerDied(taskIndex: Int, status: ProcessExitStatus, stderrTail: String) -> ParallelError {
+        var error = ParallelError(
+            .workerDied,
+            "the worker process running task \(taskIndex) died (\(status)); the task was not completed"
+                + (stderrTail.isEmpty ? "" : ". Its last output:\n" + stderrTail),
+            taskIndex: taskIndex)
+        error.exitStatus = status
+        error.stderrTail = stderrTail
+        return error
     }
 
     static func timeout(taskIndex: Int, limit: Duration) -> ParallelError {

@@ -11,6 +11,7 @@ public final class ParallelJob: Sendable {
     public let taskCount: Int
     let workers: Int
     let runItem: @Sendable (Int) throws -> Void
+    let remote: RemoteTasks?
     let timeoutNanoseconds: UInt64?
     let timeout: Duration?
     let nestedConfiguration: ParallelConfiguration
@@ -36,11 +37,12 @@ public final class ParallelJob: Sendable {
     init(
         taskCount: Int, workers: Int, batchSize: BatchSize, timeout: Duration?,
         nestedConfiguration: ParallelConfiguration, reporter: ProgressReporter, pollsTaskCancellation: Bool,
-        runItem: @escaping @Sendable (Int) throws -> Void
+        remote: RemoteTasks? = nil, runItem: @escaping @Sendable (Int) throws -> Void
     ) {
         self.taskCount = taskCount
         self.workers = workers
         self.runItem = runItem
+        self.remote = remote
         self.timeout = timeout
         self.timeoutNanoseconds = timeout.map { UInt64(max(Self.nanoseconds($0), 1)) }
         self.nestedConfiguration = nestedConfiguration
@@ -235,6 +237,13 @@ public final class ParallelBatch: Sendable {
         }
         job.batchFinished(self, completed: completed)
     }
+
+    func setCurrent(_ index: Int) {
+        currentIndex.store(index, ordering: .relaxed)
+        currentStart.store(monotonicNanoseconds(), ordering: .releasing)
+    }
+
+    func clearCurrent() { currentStart.store(0, ordering: .releasing) }
 
     /// The index and start time of the task running now, if one is.
     func currentTask() -> (index: Int, started: UInt64)? {

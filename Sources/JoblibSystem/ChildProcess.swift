@@ -6,8 +6,8 @@
 import CJoblibSystem
 import SystemPackage
 
-/// How a child process ended.
-package enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
+/// How a process ended: its exit code, or the signal that killed it.
+public enum ProcessExitStatus: Hashable, Sendable, CustomStringConvertible {
     /// It called `exit(code)` or returned from `main`.
     case exited(Int32)
     /// A signal ended it (`SIGKILL` is 9, `SIGSEGV` 11, a Swift trap `SIGILL` 4 or `SIGTRAP` 5).
@@ -18,7 +18,8 @@ package enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
         if status & 0x7F == 0 { self = .exited((status >> 8) & 0xFF) } else { self = .signaled(status & 0x7F) }
     }
 
-    package var description: String {
+    /// `exit status 3`, or `signal 11 (SIGSEGV)`.
+    public var description: String {
         switch self {
         case .exited(let code): return "exit status \(code)"
         case .signaled(let signal): return "signal \(signal) (\(signalName(signal)))"
@@ -113,22 +114,22 @@ package final class ChildProcess: Sendable {
     }
 
     /// The exit status if the process has ended (and reaps it), nil if it still runs.
-    package func poll() -> ExitStatus? {
+    package func poll() -> ProcessExitStatus? {
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, WNOHANG)
-            if result == pid { return ExitStatus(waitStatus: status) }
+            if result == pid { return ProcessExitStatus(waitStatus: status) }
             if result == -1 && Errno.current == .interrupted { continue }
             return nil
         }
     }
 
     /// Waits until the process ends and reaps it.
-    package func wait() -> ExitStatus {
+    package func wait() -> ProcessExitStatus {
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, 0)
-            if result == pid { return ExitStatus(waitStatus: status) }
+            if result == pid { return ProcessExitStatus(waitStatus: status) }
             if result == -1 && Errno.current == .interrupted { continue }
             // ECHILD: someone else reaped it; report it as killed, which is the safe reading.
             return .signaled(SIGKILL)
@@ -136,7 +137,7 @@ package final class ChildProcess: Sendable {
     }
 
     /// Asks the process to stop (`SIGTERM`), waits up to `grace`, then kills it; reaps it.
-    package func terminate(grace: Duration = .milliseconds(200)) -> ExitStatus {
+    package func terminate(grace: Duration = .milliseconds(200)) -> ProcessExitStatus {
         kill(SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {

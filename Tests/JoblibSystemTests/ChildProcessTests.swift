@@ -11,7 +11,7 @@ import Testing
         #expect(exited.wait() == .exited(3))
         let killed = try ChildProcess.spawn(executable: "/bin/sh", arguments: ["-c", "kill -9 $$"], environment: environment)
         #expect(killed.wait() == .signaled(9))
-        #expect(ExitStatus.signaled(11).description == "signal 11 (SIGSEGV)")
+        #expect(ProcessExitStatus.signaled(11).description == "signal 11 (SIGSEGV)")
     }
 
     @Test func mappedDescriptorsAndNothingElseAreInherited() throws {
