@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
         .target(
             name: "JoblibProcesses",
-            dependencies: ["JoblibParallel", "JoblibPersistence", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook"]
+            dependencies: ["JoblibParallel", "JoblibPersistence", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook"],
+            exclude: ["WorkerProtocol.md"]
         ),
         .target(
             name: "JoblibMemory",
@@ -63,6 +64,9 @@ let package = Package(
         .testTarget(
             name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibTestSupport"]),
+        .testTarget(
+            name: "JoblibProcessesTests",
+            dependencies: ["JoblibProcesses", "JoblibTestSupport", "joblib-test-helper"]),
     ],
     swiftLanguageModes: [.v6]
 )

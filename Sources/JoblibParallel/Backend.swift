@@ -5,7 +5,7 @@
 public struct Backend: Sendable, CustomStringConvertible {
     /// The name printed in progress lines, for example `"threads"`.
     public let name: String
-    let makeBackend: @Sendable () throws -> any ParallelBackend
+    package let makeBackend: @Sendable () throws -> any ParallelBackend
     let kind: Kind
 
     enum Kind: Sendable { case sequential, threads, custom }

@@ -26,14 +26,18 @@ public struct Parallel: Sendable {
     /// Called after every batch with (tasks completed, tasks in the call, time elapsed), one call
     /// at a time, from the worker that completed the batch.
     public var progress: ParallelProgressHandler?
+    /// How many times a task whose worker process died is run again on a new worker before the
+    /// task fails with ``ParallelError/Code/workerDied`` (backends with processes only); default 0.
+    public var retries: Int?
     /// Where progress text goes (tests record it); nil: standard error.
     package var progressOutput: ProgressOutput?
 
     /// A parallel runner. Nothing starts until a call (`map`, `run`, `results`, `stream`).
     public init(
         jobs: WorkerCount? = nil, backend: Backend? = nil, batchSize: BatchSize? = nil, verbose: Int? = nil,
-        timeout: Duration? = nil, progress: ParallelProgressHandler? = nil
+        timeout: Duration? = nil, progress: ParallelProgressHandler? = nil, retries: Int? = nil
     ) {
+        self.retries = retries
         self.jobs = jobs
         self.backend = backend
         self.batchSize = batchSize
@@ -110,6 +114,7 @@ public struct Parallel: Sendable {
         var verbose: Int
         var nested: ParallelConfiguration
         var runsInCaller: Bool
+        var retries: Int
 
         func reporter(total: Int, parallel: Parallel) -> ProgressReporter {
             ProgressReporter(
@@ -130,13 +135,19 @@ public struct Parallel: Sendable {
         if let timeout, timeout <= .zero {
             throw ParallelError(.invalidTimeout, "timeout: \(timeout) must be positive")
         }
+        let retries = self.retries ?? 0
+        if retries < 0 {
+            throw ParallelError(.invalidRetries, "retries: \(retries) must be 0 or more")
+        }
         var chosen = self.backend ?? configuration.backend ?? .threads
-        if configuration.forcesSequential || workers == 1 { chosen = .sequential }
+        // One thread is the caller's own thread; one worker process still isolates crashes and
+        // can be killed on timeout, so other backends keep their single worker.
+        if configuration.forcesSequential || (workers == 1 && chosen.kind == .threads) { chosen = .sequential }
         if chosen.kind == .sequential { workers = 1 }
         return Plan(
             backend: try chosen.makeBackend(), backendName: chosen.name, workers: workers, jobsLabel: jobs.description,
             batchSize: batchSize, timeout: timeout, verbose: self.verbose ?? configuration.verbose ?? 0,
-            nested: configuration.nested, runsInCaller: chosen.kind == .sequential)
+            nested: configuration.nested, runsInCaller: chosen.kind == .sequential, retries: retries)
     }
 
     func makeJob(
@@ -145,7 +156,7 @@ public struct Parallel: Sendable {
         ParallelJob(
             taskCount: taskCount, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
             nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self),
-            pollsTaskCancellation: plan.runsInCaller, remote: remote, runItem: runItem)
+            pollsTaskCancellation: plan.runsInCaller, retries: plan.retries, remote: remote, runItem: runItem)
     }
 
     /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over.

@@ -52,6 +52,12 @@ public struct ParallelConfiguration: Sendable {
         return ["1", "true", "yes", "on"].contains(value)
     }
 
+    /// Runs `body` as the inside of a task: nested calls run sequentially unless configured.
+    /// (Worker processes run every task this way.)
+    package static func withinTask<R>(_ body: () throws -> R) rethrows -> R {
+        try $storage.withValue(current.nested, operation: body)
+    }
+
     /// What code running inside a task of a call made under this configuration sees.
     var nested: ParallelConfiguration {
         var inner = self

@@ -19,6 +19,8 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         public static let invalidWorkerCount = Code(rawValue: "invalidWorkerCount")
         /// `batchSize: .fixed(n)` with `n < 1`.
         public static let invalidBatchSize = Code(rawValue: "invalidBatchSize")
+        /// `retries:` below 0.
+        public static let invalidRetries = Code(rawValue: "invalidRetries")
         /// A timeout that is zero or negative.
         public static let invalidTimeout = Code(rawValue: "invalidTimeout")
         /// A task ran longer than the per-task `timeout`; ``ParallelError/taskIndex`` names it.

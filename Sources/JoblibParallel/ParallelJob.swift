@@ -10,8 +10,12 @@ public final class ParallelJob: Sendable {
     /// The number of tasks in the call.
     public let taskCount: Int
     let workers: Int
+    /// The workers the call asked for (before capping at the number of tasks).
+    package var requestedWorkers: Int { workers }
     let runItem: @Sendable (Int) throws -> Void
     let remote: RemoteTasks?
+    /// Re-runs allowed for a task whose worker process died (``Parallel/retries``).
+    package let retries: Int
     let timeoutNanoseconds: UInt64?
     let timeout: Duration?
     let nestedConfiguration: ParallelConfiguration
@@ -37,8 +41,9 @@ public final class ParallelJob: Sendable {
     init(
         taskCount: Int, workers: Int, batchSize: BatchSize, timeout: Duration?,
         nestedConfiguration: ParallelConfiguration, reporter: ProgressReporter, pollsTaskCancellation: Bool,
-        remote: RemoteTasks? = nil, runItem: @escaping @Sendable (Int) throws -> Void
+        retries: Int = 0, remote: RemoteTasks? = nil, runItem: @escaping @Sendable (Int) throws -> Void
     ) {
+        self.retries = retries
         self.taskCount = taskCount
         self.workers = workers
         self.runItem = runItem

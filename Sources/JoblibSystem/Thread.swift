@@ -108,6 +108,17 @@ package func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
 /// Writes `text` to standard error in one `write` per call (lines from several threads do not mix).
 package func writeToStandardError(_ text: String) { writeAll(2, text) }
 
+/// Writes raw bytes to standard error (a worker's output, forwarded as it arrives).
+package func writeToStandardError(_ bytes: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+        if written < 0 && Errno.current == .interrupted { continue }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
 /// Writes `text` to standard output, unbuffered.
 package func writeToStandardOutput(_ text: String) { writeAll(1, text) }
 

@@ -1,0 +1,97 @@
+import JoblibParallel
+import JoblibSystem
+import Synchronization
+
+extension Backend {
+    /// Worker processes: the same executable started again, one task at a time per worker.
+    ///
+    /// A task that traps, crashes or calls `exit` costs that task alone: it fails with
+    /// ``ParallelError/Code/workerDied`` and the worker is replaced, while the other tasks go on
+    /// (``Parallel/results(_:)`` keeps their outcomes; ``Parallel/retries`` runs such tasks again).
+    /// A task past the call's `timeout` is stopped for real: its worker is killed.
+    ///
+    /// Only ``ParallelTask`` values run here (closures cannot leave the process); declare task
+    /// types at file scope. Workers are kept between calls and end with the program. With
+    /// `JOBLIB_MULTIPROCESSING=0` in the environment, calls run on threads instead.
+    public static var processes: Backend { processes() }
+
+    /// Worker processes with recycling limits.
+    ///
+    /// - Parameters:
+    ///   - maxTasksPerWorker: a worker is replaced after running this many tasks (leaky native
+    ///     code); nil: never.
+    ///   - memoryLimit: a worker whose resident memory exceeds this after a batch is replaced.
+    ///   - startTimeout: how long a new worker may take to become ready.
+    public static func processes(
+        maxTasksPerWorker: Int? = nil, memoryLimit: ByteCount? = nil, startTimeout: Duration = .seconds(10)
+    ) -> Backend {
+        precondition(maxTasksPerWorker.map { $0 > 0 } ?? true, "maxTasksPerWorker must be at least 1")
+        let limits = WorkerLimits(maxTasks: maxTasksPerWorker, memory: memoryLimit, startTimeout: startTimeout)
+        return Backend(name: "processes") {
+            let configuration = ParallelConfiguration.current
+            if configuration.processesRunThreads { return try Backend.threads.makeBackend() }
+            return ProcessBackend(limits: limits, innerMaxThreads: configuration.innerMaxThreads)
+        }
+    }
+}
+
+/// When workers are replaced.
+struct WorkerLimits: Hashable, Sendable {
+    var maxTasks: Int?
+    var memory: ByteCount?
+    var startTimeout: Duration
+}
+
+/// Runs a call's batches on worker processes taken from a shared pool, one driver thread per
+/// worker: the thread sends a batch, waits for each task's result and handles the worker's death.
+struct ProcessBackend: ParallelBackend {
+    let limits: WorkerLimits
+    let innerMaxThreads: Int?
+    private let running = RunningBatches()
+
+    init(limits: WorkerLimits, innerMaxThreads: Int?) {
+        self.limits = limits
+        self.innerMaxThreads = innerMaxThreads
+    }
+
+    func start(_ job: ParallelJob, workers: Int) throws {
+        guard let remote = job.remoteTasks else {
+            throw ParallelError(
+                .unsupportedTask,
+                "closures cannot run in worker processes; pass ParallelTask values to run(_:), results(_:) or "
+                    + "stream(_:order:), or use the .threads backend")
+        }
+        // Checked before anything is spawned: a type other processes cannot find by name.
+        let typeName = try TaskTypeName.name(of: remote.taskType)
+        let threads = innerMaxThreads ?? max(1, cpuCount() / max(job.requestedWorkers, 1))
+        let pool = ProcessPool.pool(for: WorkerSettings(innerMaxThreads: threads, limits: limits))
+        let workers = try pool.checkOut(workers)
+        let drivers = workers.map { WorkerDriver(pool: pool, worker: $0, job: job, remote: remote, typeName: typeName, running: running) }
+        try ThreadPool.shared.submit(count: drivers.count, DriverQueue(drivers).runNext)
+    }
+
+    /// The call failed with a timeout in `batch`: kill the worker running it, so the task really
+    /// stops. Its driver sees the worker die, replaces it and moves on.
+    func abandon(_ batch: ParallelBatch) {
+        running.worker(for: batch)?.kill()
+    }
+}
+
+/// Which worker runs which batch, for ``ProcessBackend/abandon(_:)``.
+final class RunningBatches: Sendable {
+    private let map = Mutex<[ObjectIdentifier: WorkerProcess]>([:])
+    func set(_ batch: ParallelBatch, _ worker: WorkerProcess?) {
+        map.withLock { $0[ObjectIdentifier(batch)] = worker }
+    }
+    func worker(for batch: ParallelBatch) -> WorkerProcess? { map.withLock { $0[ObjectIdentifier(batch)] } }
+}
+
+/// Hands each pool thread one driver (the thread pool runs the same closure `count` times).
+final class DriverQueue: Sendable {
+    private let drivers: Mutex<[WorkerDriver]>
+    init(_ drivers: [WorkerDriver]) { self.drivers = Mutex(drivers) }
+    @Sendable func runNext() {
+        guard let driver = drivers.withLock({ $0.popLast() }) else { return }
+        driver.run()
+    }
+}

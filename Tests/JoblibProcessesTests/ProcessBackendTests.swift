@@ -1,0 +1,176 @@
+import Foundation
+import JoblibParallel
+import JoblibSystem
+import JoblibTestSupport
+import Testing
+@testable import JoblibProcesses
+
+/// Worker processes are a shared resource: these tests run one at a time.
+@Suite(.serialized) struct ProcessBackendTests {
+    let parallel = Parallel(jobs: 2, backend: .processes)
+
+    @Test func runsTasksInOtherProcessesInInputOrder() throws {
+        let squares = try parallel.run((0..<200).map { Square(value: $0) })
+        #expect(squares == (0..<200).map { $0 * $0 })
+        let probes = try Parallel(jobs: 2, backend: .processes, batchSize: .fixed(1)).run((0..<4).map { WhereAmI(index: $0) })
+        #expect(probes.allSatisfy { $0.pid != getpid() })
+        #expect(probes.allSatisfy { $0.nesting == 1 })  // nested calls in a worker run sequentially
+        #expect(probes.allSatisfy { $0.workerVariable == nil })  // the hook cleared it
+        #expect(probes.allSatisfy { $0.ompThreads == String(max(1, cpuCount() / 2)) })
+    }
+
+    @Test func emptyAndAsyncCalls() async throws {
+        #expect(try await parallel.run([Square]()) == [])
+        let squares = try await parallel.run((0..<10).map { Square(value: $0) })
+        #expect(squares == (0..<10).map { $0 * $0 })
+        var streamed: [Int: Int] = [:]
+        for try await (index, value) in parallel.stream((0..<10).map { Square(value: $0) }, order: .completion) {
+            streamed[index] = value
+        }
+        #expect(streamed.count == 10 && streamed[7] == 49)
+    }
+
+    @Test func poolIsReusedBetweenCalls() throws {
+        let first = Set(try Parallel(jobs: 2, backend: .processes, batchSize: .fixed(1)).run((0..<8).map { WhereAmI(index: $0) }).map(\.pid))
+        let second = Set(try Parallel(jobs: 2, backend: .processes, batchSize: .fixed(1)).run((0..<8).map { WhereAmI(index: $0) }).map(\.pid))
+        #expect(!first.isDisjoint(with: second))
+    }
+
+    @Test func closuresAreRejected() {
+        #expect { try parallel.map(0..<3) { $0 } } throws: { error in
+            (error as? ParallelError)?.code == .unsupportedTask
+        }
+    }
+
+    @Test func privateTaskTypesAreRejectedBeforeAnythingRuns() {
+        #expect { try parallel.run([PrivateTask()]) } throws: { error in
+            guard let error = error as? ParallelError, error.code == .unsupportedTask else { return false }
+            return error.message.contains("file scope")
+        }
+    }
+
+    @Test func codableErrorsArriveAsThemselvesOthersAsRemoteTaskError() throws {
+        #expect(throws: ModelError(reason: "bad input", index: 3)) {
+            try parallel.run((0..<5).map { Faulty(index: $0, failure: $0 == 3 ? .throwCodable : .none) })
+        }
+        #expect { try parallel.run([Faulty(index: 0, failure: .throwOpaque)]) } throws: { error in
+            guard let error = error as? RemoteTaskError else { return false }
+            return error.taskIndex == 0 && error.stage == .running && error.typeName.hasSuffix("OpaqueError")
+                && error.errorDescription == "opaque failure"
+        }
+    }
+
+    /// loky's crash matrix: every way a task can fail, and the pool still works afterwards.
+    @Test(arguments: [Failure.exit0, .exit1, .fatal, .segfault, .killSelf, .printThenTrap])
+    func workerDeathFailsExactlyThatTask(failure: Failure) throws {
+        let tasks = (0..<6).map { Faulty(index: $0, failure: $0 == 2 ? failure : .none) }
+        let outcomes = Parallel(jobs: 2, backend: .processes, batchSize: .fixed(3)).results(tasks)
+        for (index, outcome) in outcomes.enumerated() where index != 2 {
+            #expect((try? outcome.get()) == index, "task \(index) after a \(failure) in task 2")
+        }
+        guard case .failure(let error as ParallelError) = outcomes[2] else {
+            print("outcome 2: \(outcomes[2])")
+            Issue.record("task 2 (\(failure)) did not fail with ParallelError: \(outcomes[2])")
+            return
+        }
+        #expect(error.code == .workerDied)
+        #expect(error.taskIndex == 2)
+        switch failure {
+        case .exit0: #expect(error.exitStatus == .exited(0))
+        case .exit1: #expect(error.exitStatus == .exited(1))
+        case .segfault: #expect(error.exitStatus == .signaled(SIGSEGV))
+        case .killSelf: #expect(error.exitStatus == .signaled(SIGKILL))
+        case .fatal, .printThenTrap:
+            #expect(error.exitStatus == .signaled(SIGILL) || error.exitStatus == .signaled(SIGTRAP))
+        default: break
+        }
+        if failure == .printThenTrap { #expect(error.stderrTail?.contains("about to trap in task 2") == true, "tail: \(error.stderrTail?.count ?? -1) bytes") }
+        if failure == .fatal { #expect(error.stderrTail?.contains("task 2 gave up") == true) }
+        // The pool replaced the worker: the next call works.
+        #expect(try parallel.run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
+    }
+
+    @Test func workerDeathFailsAFailFastCall() throws {
+        #expect { try parallel.run((0..<4).map { Faulty(index: $0, failure: $0 == 1 ? .fatal : .none) }) } throws: { error in
+            (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 1
+        }
+    }
+
+    @Test func failuresWhileCodingTasksAndResults() throws {
+        #expect(throws: ModelError(reason: "cannot encode", index: -2)) { try parallel.run([UnencodableTask()]) }
+        #expect { try parallel.run([UndecodableTask()]) } throws: { error in
+            (error as? RemoteTaskError)?.stage == .decodingTask
+        }
+        #expect { try parallel.run([UnencodableResultTask(index: 0)]) } throws: { error in
+            (error as? RemoteTaskError)?.stage == .encodingResult
+        }
+        #expect(throws: ModelError(reason: "cannot decode result", index: -4)) {
+            try parallel.run([UndecodableResultTask(index: 0)])
+        }
+        #expect(try parallel.run([Square(value: 3)]) == [9])
+    }
+
+    @Test func retriesRunACrashedTaskAgain() throws {
+        try withTemporaryDirectory { directory in
+            let marker = directory.appending("marker").string
+            let outcome = try Parallel(jobs: 1, backend: .processes, retries: 1).run([CrashOnce(marker: marker)])
+            #expect(outcome == ["second try"])
+            let again = directory.appending("marker2").string
+            #expect { try Parallel(jobs: 2, backend: .processes, retries: 0).run([CrashOnce(marker: again)]) } throws: { error in
+                (error as? ParallelError)?.code == .workerDied
+            }
+        }
+    }
+
+    @Test func timeoutKillsTheWorker() throws {
+        let start = ContinuousClock.now
+        #expect { try Parallel(jobs: 2, backend: .processes, timeout: .milliseconds(300)).run([Sleeper(seconds: 0.01), Sleeper(seconds: 1_000)]) } throws: { error in
+            (error as? ParallelError)?.code == .timeout && (error as? ParallelError)?.taskIndex == 1
+        }
+        #expect(ContinuousClock.now - start < .milliseconds(1_300))
+        #expect(try parallel.run([Square(value: 5)]) == [25])
+    }
+
+    @Test func chattyTasksDoNotBlockThePool() throws {
+        let sizes = try parallel.run((0..<4).map { _ in Chatty(bytes: 200_000) })
+        #expect(sizes == [200_000, 200_000, 200_000, 200_000])
+    }
+
+    @Test func maxTasksPerWorkerRecyclesWorkers() throws {
+        let backend = Backend.processes(maxTasksPerWorker: 1)
+        let pids = try Parallel(jobs: 1, backend: backend, batchSize: .fixed(1)).run((0..<4).map { WhereAmI(index: $0) }).map(\.pid)
+        #expect(Set(pids).count == 4)
+    }
+
+    @Test func multiprocessingOffRunsThreads() throws {
+        // The environment variable is read at start-up; the configuration it sets is what counts.
+        var configuration = ParallelConfiguration.fromEnvironment { $0 == "JOBLIB_MULTIPROCESSING" ? "0" : nil }
+        #expect(configuration.processesRunThreads)
+        configuration = ParallelConfiguration.fromEnvironment { _ in nil }
+        #expect(!configuration.processesRunThreads)
+    }
+
+    @Test func noWorkerOutlivesTheShutdown() throws {
+        _ = try parallel.run((0..<4).map { Square(value: $0) })
+        ProcessPool.shutDownAll()
+        #expect(ProcessPool.idleWorkerCount == 0)
+        #expect(childProcesses().isEmpty, "left running: \(childProcesses())")
+    }
+}
+
+private struct PrivateTask: ParallelTask {
+    func run() throws -> Int { 0 }
+}
+
+/// Pids of this process's live children.
+func childProcesses() -> [Int32] {
+    let me = getpid()
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == me
+    }
+}
