@@ -19,7 +19,9 @@ case "hash-samples":
     print(samples.joined(separator: "\n"))
 case "cpu-count":
     print(cpuCount())
+case "orphans":
+    try runOrphanScenario()
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans")
     exit(2)
 }

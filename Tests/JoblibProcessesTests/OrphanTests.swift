@@ -1,0 +1,43 @@
+import Foundation
+import JoblibTestSupport
+import Testing
+
+@Suite struct OrphanTests {
+    /// A parent killed with SIGKILL cannot clean up: its workers must notice and exit by themselves.
+    @Test(.timeLimit(.minutes(1)))
+    func workersExitWhenTheirParentIsKilled() throws {
+        let process = Process()
+        process.executableURL = TestSupport.helperExecutable
+        process.arguments = ["orphans"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // Read lines until both workers have announced themselves.
+        var workers: [Int32] = []
+        var buffer = Data()
+        let reader = output.fileHandleForReading
+        let deadline = Date().addingTimeInterval(20)
+        while workers.count < 2 && Date() < deadline {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            workers = String(decoding: buffer, as: UTF8.self).split(separator: "\n")
+                .filter { $0.hasPrefix("worker ") }.compactMap { Int32($0.dropFirst(7)) }
+        }
+        #expect(workers.count == 2, "workers announced: \(String(decoding: buffer, as: UTF8.self))")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        // Within a second (the workers check their parent every 100 ms) they are gone.
+        let gone = Date().addingTimeInterval(1.5)
+        while Date() < gone && workers.contains(where: isAlive) { usleep(20_000) }
+        #expect(!workers.contains(where: isAlive), "still running: \(workers.filter(isAlive))")
+        // Reap-free check: the orphans were re-parented, so only /proc can tell.
+    }
+
+    private func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+}
