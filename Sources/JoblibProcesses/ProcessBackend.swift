@@ -22,15 +22,18 @@ extension Backend {
     ///     code); nil: never.
     ///   - memoryLimit: a worker whose resident memory exceeds this after a batch is replaced.
     ///   - startTimeout: how long a new worker may take to become ready.
+    ///   - maxNBytes: numeric arrays (and `NDArray`s) at least this large travel once through
+    ///     shared memory that workers map read-only, instead of being copied into each task.
     public static func processes(
-        maxTasksPerWorker: Int? = nil, memoryLimit: ByteCount? = nil, startTimeout: Duration = .seconds(10)
+        maxTasksPerWorker: Int? = nil, memoryLimit: ByteCount? = nil, startTimeout: Duration = .seconds(10),
+        maxNBytes: ByteCount = .megabytes(1)
     ) -> Backend {
         precondition(maxTasksPerWorker.map { $0 > 0 } ?? true, "maxTasksPerWorker must be at least 1")
         let limits = WorkerLimits(maxTasks: maxTasksPerWorker, memory: memoryLimit, startTimeout: startTimeout)
         return Backend(name: "processes") {
             let configuration = ParallelConfiguration.current
             if configuration.processesRunThreads { return try Backend.threads.makeBackend() }
-            return ProcessBackend(limits: limits, innerMaxThreads: configuration.innerMaxThreads)
+            return ProcessBackend(limits: limits, innerMaxThreads: configuration.innerMaxThreads, maxNBytes: maxNBytes)
         }
     }
 }
@@ -47,11 +50,13 @@ struct WorkerLimits: Hashable, Sendable {
 struct ProcessBackend: ParallelBackend {
     let limits: WorkerLimits
     let innerMaxThreads: Int?
+    let maxNBytes: ByteCount
     private let running = RunningBatches()
 
-    init(limits: WorkerLimits, innerMaxThreads: Int?) {
+    init(limits: WorkerLimits, innerMaxThreads: Int?, maxNBytes: ByteCount) {
         self.limits = limits
         self.innerMaxThreads = innerMaxThreads
+        self.maxNBytes = maxNBytes
     }
 
     func start(_ job: ParallelJob, workers: Int) throws {
@@ -66,8 +71,11 @@ struct ProcessBackend: ParallelBackend {
         let threads = innerMaxThreads ?? max(1, cpuCount() / max(job.requestedWorkers, 1))
         let pool = ProcessPool.pool(for: WorkerSettings(innerMaxThreads: threads, limits: limits))
         let workers = try pool.checkOut(workers)
-        let drivers = workers.map { WorkerDriver(pool: pool, worker: $0, job: job, remote: remote, typeName: typeName, running: running) }
-        try ThreadPool.shared.submit(count: drivers.count, DriverQueue(drivers).runNext)
+        let arena = SharedArgumentArena(threshold: maxNBytes)
+        let drivers = workers.map {
+            WorkerDriver(pool: pool, worker: $0, job: job, remote: remote, typeName: typeName, running: running, arena: arena)
+        }
+        try ThreadPool.shared.submit(count: drivers.count, DriverQueue(drivers, whenAllDone: arena.close).runNext)
     }
 
     /// The call failed with a timeout in `batch`: kill the worker running it, so the task really
@@ -86,12 +94,22 @@ final class RunningBatches: Sendable {
     func worker(for batch: ParallelBatch) -> WorkerProcess? { map.withLock { $0[ObjectIdentifier(batch)] } }
 }
 
-/// Hands each pool thread one driver (the thread pool runs the same closure `count` times).
+/// Hands each pool thread one driver (the thread pool runs the same closure `count` times),
+/// and runs `whenAllDone` after the last one finishes (the call's shared memory is released).
 final class DriverQueue: Sendable {
     private let drivers: Mutex<[WorkerDriver]>
-    init(_ drivers: [WorkerDriver]) { self.drivers = Mutex(drivers) }
+    private let running: Atomic<Int>
+    private let whenAllDone: @Sendable () -> Void
+
+    init(_ drivers: [WorkerDriver], whenAllDone: @escaping @Sendable () -> Void) {
+        self.drivers = Mutex(drivers)
+        self.running = Atomic(drivers.count)
+        self.whenAllDone = whenAllDone
+    }
+
     @Sendable func runNext() {
         guard let driver = drivers.withLock({ $0.popLast() }) else { return }
         driver.run()
+        if running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { whenAllDone() }
     }
 }

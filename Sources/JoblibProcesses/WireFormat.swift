@@ -28,6 +28,8 @@ struct BatchMessage: Codable {
     /// The task type's mangled name (``TaskTypeName``).
     var typeName: String
     var tasks: [TaskMessage]
+    /// Large arrays the tasks refer to, in shared memory (nil: everything is inline).
+    var arena: ArenaReference?
 }
 
 struct TaskMessage: Codable {

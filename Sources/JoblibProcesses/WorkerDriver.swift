@@ -9,9 +9,14 @@ final class WorkerDriver: Sendable {
     let remote: RemoteTasks
     let typeName: String
     let running: RunningBatches
+    let arena: SharedArgumentArena
     private let initialWorker: WorkerProcess
 
-    init(pool: ProcessPool, worker: WorkerProcess, job: ParallelJob, remote: RemoteTasks, typeName: String, running: RunningBatches) {
+    init(
+        pool: ProcessPool, worker: WorkerProcess, job: ParallelJob, remote: RemoteTasks, typeName: String,
+        running: RunningBatches, arena: SharedArgumentArena
+    ) {
+        self.arena = arena
         self.pool = pool
         self.initialWorker = worker
         self.job = job
@@ -48,7 +53,7 @@ final class WorkerDriver: Sendable {
             var messages: [TaskMessage] = []
             for index in pending {
                 do {
-                    messages.append(TaskMessage(index: index, payload: try remote.encode(index, nil)))
+                    messages.append(TaskMessage(index: index, payload: try remote.encode(index, arena)))
                 } catch {
                     guard deliver(index, .failure(error), batch) else { return completed + 1 }
                     completed += 1
@@ -57,7 +62,7 @@ final class WorkerDriver: Sendable {
             pending = messages.map(\.index)
             guard !messages.isEmpty else { return completed }
             do {
-                try current.send(BatchMessage(typeName: typeName, tasks: messages))
+                try current.send(BatchMessage(typeName: typeName, tasks: messages, arena: arena.reference))
             } catch {
                 // The worker is gone already; its death is handled below like any other.
             }

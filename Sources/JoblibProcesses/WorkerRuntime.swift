@@ -74,16 +74,30 @@ enum WorkerRuntime {
             }
             return
         }
+        var arena: MappedArena?
+        if let reference = batch.arena {
+            do {
+                arena = try MappedArena(reference)
+            } catch {
+                for task in batch.tasks {
+                    let message = errorMessage(error, stage: .decodingTask)
+                    try results.send(.result, ResultMessage(index: task.index, outcome: .error(message)))
+                }
+                return
+            }
+        }
         for task in batch.tasks {
-            let outcome = runTask(type, task.payload)
+            let outcome = runTask(type, task.payload, arena)
             try results.send(.result, ResultMessage(index: task.index, outcome: outcome))
         }
     }
 
-    private static func runTask<Task: ParallelTask>(_ type: Task.Type, _ payload: [UInt8]) -> ResultMessage.Outcome {
+    private static func runTask<Task: ParallelTask>(
+        _ type: Task.Type, _ payload: [UInt8], _ arena: MappedArena?
+    ) -> ResultMessage.Outcome {
         let task: Task
         do {
-            task = try BinaryDecoder().decode(Task.self, from: payload)
+            task = try payload.withUnsafeBytes { try BinaryDecoder().decode(Task.self, from: $0, sections: arena) }
         } catch {
             return .error(errorMessage(error, stage: .decodingTask))
         }

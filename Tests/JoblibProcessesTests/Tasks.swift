@@ -138,3 +138,14 @@ struct NestedCall: ParallelTask {
         try Parallel(jobs: 2).run((0..<count).map { Square(value: $0) })
     }
 }
+
+/// Sums a slice of a large shared array.
+struct SumSlice: ParallelTask {
+    var values: [Double]
+    var part: Int
+    var parts: Int
+    func run() throws -> Double {
+        let size = values.count / parts
+        return values[(part * size)..<((part + 1) * size)].reduce(0, +)
+    }
+}
