@@ -1,7 +1,13 @@
 import Foundation
 
 // Every workload, in the order they run by default. Each part of the library adds its own list.
-let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads
+// A child process of the cold-start workload.
+if ProcessInfo.processInfo.environment["JOBLIB_BENCH_CHILD"] == "cold-start" {
+    try runColdStartChild()
+    exit(0)
+}
+
+let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + processWorkloads
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")

@@ -1,0 +1,127 @@
+import Foundation
+import Joblib
+
+// Task types live at file scope: worker processes (this executable, re-executed) find them by name.
+
+struct TinyTask: ParallelTask {
+    var value: Int
+    func run() throws -> Int { value &* value }
+}
+
+struct SpinTask: ParallelTask {
+    var milliseconds: Double
+    func run() throws -> Int {
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(milliseconds * 1e6)
+        var x = 0
+        while DispatchTime.now().uptimeNanoseconds < end { x &+= 1 }
+        return x
+    }
+}
+
+struct CrashingTask: ParallelTask {
+    var index: Int
+    func run() throws -> Int {
+        if index == 0 { exit(1) }
+        return index
+    }
+}
+
+struct SliceSumTask: ParallelTask {
+    var values: [Double]
+    var part: Int
+    var parts: Int
+    func run() throws -> Double {
+        let size = values.count / parts
+        return values[(part * size)..<((part + 1) * size)].reduce(0, +)
+    }
+}
+
+/// Runs in a child process of the benchmark: the first call of a fresh process (cold pool).
+func runColdStartChild() throws {
+    let start = DispatchTime.now().uptimeNanoseconds
+    _ = try Parallel(jobs: 2, backend: .processes).run([TinyTask(value: 1), TinyTask(value: 2)])
+    print(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+}
+
+/// Python joblib's figures for the same workloads, measured now (nil without python3 + joblib).
+private func joblibFigures(_ which: String) -> Double? {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../python/process_bench.py").standardized.path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, which]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return nil }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let line = output.split(separator: "\n").last else { return nil }
+    let fields = line.split(separator: " ")
+    return fields.count >= 2 ? Double(fields[1]) : nil
+}
+
+private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+private func figures(_ name: String, ours: Double, unit: String, joblib: Double?, lowerIsBetter: Bool = true) -> [Figure] {
+    var result = [Figure(workload: name, metric: "swift-joblib", value: ours, unit: unit)]
+    if let joblib {
+        result.append(Figure(workload: name, metric: "joblib", value: joblib, unit: unit))
+        result.append(Figure(workload: name, metric: "ratio", value: lowerIsBetter ? joblib / ours : ours / joblib, unit: "x"))
+    }
+    return result
+}
+
+private let processes = Parallel(jobs: 2, backend: .processes)
+
+let processWorkloads: [Workload] = [
+    Workload(name: "processes-overhead", summary: "per-task cost of 20,000 tiny tasks on 2 worker processes (auto-batching)") {
+        _ = try processes.run((0..<100).map { TinyTask(value: $0) })  // warm pool
+        let tasks = (0..<20_000).map { TinyTask(value: $0) }
+        let seconds = try bestTime { blackHole(try processes.run(tasks)) }
+        return figures("processes-overhead", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("overhead"))
+    },
+    Workload(name: "processes-warm-call", summary: "one call with two tiny tasks on a warm pool") {
+        _ = try processes.run([TinyTask(value: 1)])
+        var runs: [Double] = []
+        for _ in 0..<50 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run([TinyTask(value: 1), TinyTask(value: 2)])) }) }
+        return figures("processes-warm-call", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("warm"))
+    },
+    Workload(name: "processes-cold-start", summary: "first call of a fresh process: start 2 workers, run 2 tiny tasks") {
+        var runs: [Double] = []
+        for _ in 0..<5 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            process.environment = ProcessInfo.processInfo.environment.merging(["JOBLIB_BENCH_CHILD": "cold-start"]) { $1 }
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            if let seconds = Double(output.trimmingCharacters(in: .whitespacesAndNewlines)) { runs.append(seconds) }
+        }
+        return figures("processes-cold-start", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("cold"))
+    },
+    Workload(name: "processes-after-crash", summary: "the next call after a task killed its worker (exit(1))") {
+        var runs: [Double] = []
+        for _ in 0..<5 {
+            _ = processes.results((0..<4).map { CrashingTask(index: $0) })
+            runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run([TinyTask(value: 1), TinyTask(value: 2)])) })
+        }
+        return figures("processes-after-crash", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("crash"))
+    },
+    Workload(name: "processes-cpu", summary: "100 tasks of 20 ms CPU: speedup of 2 worker processes over one loop") {
+        let tasks = (0..<100).map { _ in SpinTask(milliseconds: 20) }
+        let sequential = try bestTime(repetitions: 1) { for task in tasks { blackHole(try task.run()) } }
+        let parallel = try bestTime(repetitions: 2) { blackHole(try processes.run(tasks)) }
+        return figures("processes-cpu", ours: sequential / parallel, unit: "x", joblib: joblibFigures("cpu"), lowerIsBetter: false)
+    },
+    Workload(name: "processes-large-argument", summary: "a 100 MB [Double] shared by 20 tasks (each sums a slice)") {
+        let values = (0..<(100_000_000 / 8)).map(Double.init)
+        let tasks = (0..<20).map { SliceSumTask(values: values, part: $0, parts: 20) }
+        _ = try processes.run([TinyTask(value: 1)])
+        var runs: [Double] = []
+        for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
+        return figures("processes-large-argument", ours: median(runs), unit: "s", joblib: joblibFigures("large"))
+    },
+]
