@@ -77,15 +77,16 @@ func trailerBytes(_ trailer: Trailer) -> [UInt8] {
     bytes.appendLittleEndian(UInt64(trailer.sectionCount))
     bytes.appendLittleEndian(UInt64(trailer.fileLength))
     bytes.appendLittleEndian(trailer.metadataChecksum)
-    // The trailer's own checksum also covers the format version (preamble bytes 8–9).
-    bytes.appendLittleEndian(trailerChecksum(bytes, version: containerFormatVersion))
+    // The trailer's own checksum also covers the format version and flags (preamble bytes 8–11).
+    bytes.appendLittleEndian(trailerChecksum(bytes, version: containerFormatVersion, flags: 0))
     bytes += trailerMagic
     return bytes
 }
 
-func trailerChecksum(_ first48: some Collection<UInt8>, version: UInt16) -> UInt64 {
+func trailerChecksum(_ first48: some Collection<UInt8>, version: UInt16, flags: UInt16) -> UInt64 {
     var covered = Array(first48)
     covered.appendLittleEndian(version)
+    covered.appendLittleEndian(flags)
     return covered.withUnsafeBytes { xxh3Digest64($0) }
 }
 

@@ -21,14 +21,20 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     let version = bytes.readLittleEndian(UInt16.self, at: 8)
     guard version != 0 else { throw PersistenceError(.corruptHeader, "the format version field is 0") }
     guard version <= containerFormatVersion else {
+        if bytes.count >= preambleSize + trailerSize, bytes.suffix(trailerMagic.count).elementsEqual(trailerMagic) {
+            // A trailer that checks out with our own version means the version field itself was damaged.
+            let start = bytes.count - trailerSize
+            let fields = UnsafeRawBufferPointer(rebasing: bytes[start..<start + 48])
+            let flags = bytes.readLittleEndian(UInt16.self, at: 10)
+            if trailerChecksum(fields, version: containerFormatVersion, flags: flags) == bytes.readLittleEndian(UInt64.self, at: start + 48) {
+                throw PersistenceError(.checksumMismatch, "the format version field is damaged: the file is corrupt")
+            }
+        }
         throw PersistenceError(
             .newerFormatVersion,
             "the file uses container format version \(version); this library reads versions up to \(containerFormatVersion). Upgrade swift-joblib to load it")
     }
     let flags = bytes.readLittleEndian(UInt16.self, at: 10)
-    guard flags & ~ContainerFlags.known == 0 else {
-        throw PersistenceError(.newerFormatVersion, "the file uses feature flags 0x\(String(flags, radix: 16)) that this version does not know")
-    }
     guard bytes[12..<preambleSize].allSatisfy({ $0 == 0 }) else {
         throw PersistenceError(.corruptHeader, "reserved preamble bytes are not zero")
     }
@@ -40,8 +46,12 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     let trailerStart = bytes.count - trailerSize
     let trailerFields = UnsafeRawBufferPointer(rebasing: bytes[trailerStart..<trailerStart + 48])
     let storedTrailerChecksum = bytes.readLittleEndian(UInt64.self, at: trailerStart + 48)
-    guard trailerChecksum(trailerFields, version: version) == storedTrailerChecksum else {
+    guard trailerChecksum(trailerFields, version: version, flags: flags) == storedTrailerChecksum else {
         throw PersistenceError(.checksumMismatch, "the trailer does not match its checksum: the file is corrupt")
+    }
+    // Checked after the checksum (which covers the flags), so that damage is not taken for a newer writer.
+    guard flags & ~ContainerFlags.known == 0 else {
+        throw PersistenceError(.newerFormatVersion, "the file uses feature flags 0x\(String(flags, radix: 16)) that this version does not know")
     }
     let trailer = Trailer(
         valueOffset: try bytes.readLength(at: trailerStart, "value offset"),

@@ -103,7 +103,11 @@ private func loadContainer<T: Decodable>(
         let layout = try parseContainer(region.bytes)
         if layout.flags & ContainerFlags.checksumsStale == 0 {
             let flags = layout.flags | ContainerFlags.checksumsStale
+            let trailerStart = region.count - trailerSize
+            let checksum = trailerChecksum(
+                region.bytes[trailerStart..<trailerStart + 48], version: containerFormatVersion, flags: flags)
             region.mutableBytes.storeBytes(of: flags.littleEndian, toByteOffset: 10, as: UInt16.self)
+            region.mutableBytes.storeBytes(of: checksum.littleEndian, toByteOffset: trailerStart + 48, as: UInt64.self)
         }
     }
     return try decodeContainer(type, from: region.bytes, owner: region, verifySections: false)

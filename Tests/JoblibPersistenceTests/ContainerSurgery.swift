@@ -39,7 +39,7 @@ enum ContainerSurgery {
             writeU64(&bytes, t + 40, hasher.digest().low)
         }
         var covered = Array(bytes[t..<t + 48])
-        covered += [bytes[8], bytes[9]]
+        covered += [bytes[8], bytes[9], bytes[10], bytes[11]]
         writeU64(&bytes, t + 48, covered.withUnsafeBytes { xxh3Digest64($0) })
     }
 }

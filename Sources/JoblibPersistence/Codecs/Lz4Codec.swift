@@ -16,6 +16,9 @@ final class Lz4Compressor: StreamCompressor {
         }
         preferences.compressionLevel = Int32(level)
         preferences.frameInfo.blockSizeID = LZ4F_max4MB
+        // A checksum of the content, so that damage is reported by the codec rather than
+        // surfacing later as a confusing error (XXH32 costs little next to compression).
+        preferences.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled
         outputCapacity = max(LZ4F_compressBound(Self.piece, &preferences), LZ4F_HEADER_SIZE_MAX_VALUE) + 64
         output = UnsafeMutableRawPointer.allocate(byteCount: outputCapacity, alignment: 64)
     }

@@ -8,7 +8,9 @@ final class ZstdCompressor: StreamCompressor {
     init(level: Int) throws {
         guard let context = ZSTD_createCCtx() else { throw compressionFailure("zstd", "cannot create a context") }
         self.context = context
-        let status = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
+        var status = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
+        // The frame's content checksum (XXH64) lets the codec report damage itself.
+        if ZSTD_isError(status) == 0 { status = ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1) }
         if ZSTD_isError(status) != 0 {
             ZSTD_freeCCtx(context)
             throw compressionFailure("zstd", String(cString: ZSTD_getErrorName(status)))
