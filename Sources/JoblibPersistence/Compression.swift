@@ -13,6 +13,8 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
     /// The compression algorithms.
     package enum Algorithm: String, Hashable, Sendable, CaseIterable {
         case none, zlib, gzip, bz2, xz, lz4, zstd
+        /// Resolved from the file name by `dump` (see ``Compression/automatic``).
+        case automatic
     }
 
     package var algorithm: Algorithm
@@ -26,6 +28,9 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
 
     /// No compression: arrays are stored as raw aligned sections and can be memory-mapped.
     public static let none = Compression(.none, level: 0)
+    /// Chosen from the file's extension by `dump` (`.z .gz .bz2 .xz .lzma .lz4 .zst`, each at
+    /// level 3 as in joblib, lz4 at its fast level 0); ``none`` for any other name. The default.
+    public static let automatic = Compression(.automatic, level: 0)
     /// zlib (`.z`, joblib's default compressor), levels 0–9.
     public static func zlib(level: Int = 3) -> Compression { Compression(.zlib, level: level) }
     /// gzip (`.gz`), levels 0–9; `gzip -d` can read the stream (the content stays ours).
@@ -43,12 +48,14 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
     /// The algorithm's name (`"zstd"`), as `joblib inspect` prints it.
     public var name: String { algorithm.rawValue }
 
-    public var description: String { algorithm == .none ? "none" : "\(name)(level: \(level))" }
+    public var description: String {
+        algorithm == .none || algorithm == .automatic ? name : "\(name)(level: \(level))"
+    }
 
     /// The levels each algorithm accepts.
     var validLevels: ClosedRange<Int> {
         switch algorithm {
-        case .none: 0...0
+        case .none, .automatic: 0...0
         case .zlib, .gzip: 0...9
         case .bz2: 1...9
         case .xz: 0...9
@@ -57,8 +64,12 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Throws unless the level is valid for the algorithm.
-    func validated() throws(PersistenceError) -> Compression {
+    /// Resolves ``automatic`` for `path` (``none`` without a path), and throws unless the level
+    /// is valid for the algorithm.
+    func validated(for path: FilePath? = nil) throws(PersistenceError) -> Compression {
+        if algorithm == .automatic {
+            return path.map(Compression.inferred(from:)) ?? .none
+        }
         guard validLevels.contains(level) else {
             throw PersistenceError(
                 .invalidArgument, "\(name) level \(level) is out of range \(validLevels.lowerBound)...\(validLevels.upperBound)")

@@ -24,16 +24,16 @@ import SystemPackage
 /// - Parameters:
 ///   - value: What to save.
 ///   - path: The file to create or replace.
-///   - compression: How to compress; nil chooses from the extension (`.z .gz .bz2 .xz .lzma .lz4
-///     .zst`) and is ``Compression/none`` for any other name.
+///   - compression: How to compress; ``Compression/automatic`` (the default) chooses from the
+///     extension (`.z .gz .bz2 .xz .lzma .lz4 .zst`) and is ``Compression/none`` for other names.
 ///   - durable: Whether to `fsync` the file and its directory before returning (the default), so
 ///     that the file survives a power loss or a crash of the machine. `false` leaves the data in
 ///     the page cache, which is faster (about twice, for large files) but may lose a recent save.
 /// - Throws: ``PersistenceError`` with code `invalidArgument` (compression level out of range),
 ///   `encodingFailed`, `compressionFailed` or `io`.
-public func dump(_ value: some Encodable, to path: FilePath, compression: Compression? = nil, durable: Bool = true) throws {
+public func dump(_ value: some Encodable, to path: FilePath, compression: Compression = .automatic, durable: Bool = true) throws {
     do {
-        let compression = try (compression ?? Compression.inferred(from: path)).validated()
+        let compression = try compression.validated(for: path)
         try writeFileAtomically(to: path, durable: durable) { fd in
             try writeContainer(value, into: RawSink(fd: fd), compression: compression)
         }
@@ -43,7 +43,7 @@ public func dump(_ value: some Encodable, to path: FilePath, compression: Compre
 }
 
 /// Saves any `Encodable` value to a file; see ``dump(_:to:compression:durable:)-(_,FilePath,_,_)``.
-public func dump(_ value: some Encodable, to path: String, compression: Compression? = nil, durable: Bool = true) throws {
+public func dump(_ value: some Encodable, to path: String, compression: Compression = .automatic, durable: Bool = true) throws {
     try dump(value, to: FilePath(path), compression: compression, durable: durable)
 }
 

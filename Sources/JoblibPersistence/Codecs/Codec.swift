@@ -23,7 +23,7 @@ let decompressorChunkSize = 1 << 20
 
 func makeCompressor(_ compression: Compression) throws -> (any StreamCompressor)? {
     switch compression.algorithm {
-    case .none: nil
+    case .none, .automatic: nil
     case .zlib: try ZlibCompressor(level: compression.level, gzip: false)
     case .gzip: try ZlibCompressor(level: compression.level, gzip: true)
     case .bz2: try Bzip2Compressor(level: compression.level)
@@ -35,7 +35,7 @@ func makeCompressor(_ compression: Compression) throws -> (any StreamCompressor)
 
 func makeDecompressor(_ algorithm: Compression.Algorithm) throws -> (any StreamDecompressor)? {
     switch algorithm {
-    case .none: nil
+    case .none, .automatic: nil
     case .zlib, .gzip: try ZlibDecompressor()
     case .bz2: try Bzip2Decompressor()
     case .xz: try XzDecompressor()
