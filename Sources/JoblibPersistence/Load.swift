@@ -91,13 +91,16 @@ private func loadContainer<T: Decodable>(
         return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
     }
     try prefix.withUnsafeBytes { try checkSignature($0) }
-    let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: mapping?.access ?? .readOnly)
     guard let mapping else {
-        // Not mapped: arrays copy their bytes out (owner nil) and the mapping goes away on return.
-        return try withExtendedLifetime(region) {
-            try decodeContainer(type, from: region.bytes, owner: nil, verifySections: true)
-        }
+        // Not mapped: one read of the whole file into memory that NDArrays then keep in place
+        // (the buffer is their owner), so each byte is copied once, as numpy's reader does.
+        // Other arrays copy their elements out.
+        let buffer = ByteBuffer(capacity: size)
+        let space = buffer.freeSpace(minimum: size)
+        buffer.commit(try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: space[0..<size]), at: 0))
+        return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
     }
+    let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: mapping.access)
     if mapping == .readWrite {
         // Writes through the mapping will change section bytes: mark their checksums stale first.
         let layout = try parseContainer(region.bytes)
