@@ -34,7 +34,8 @@ let package = Package(
         .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
         .target(
             name: "JoblibPersistence",
-            dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"]
+            dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
+            exclude: ["FileFormat.md"]
         ),
         .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
         .target(
@@ -67,6 +68,9 @@ let package = Package(
         .testTarget(
             name: "JoblibProcessesTests",
             dependencies: ["JoblibProcesses", "JoblibTestSupport", "joblib-test-helper"]),
+        .testTarget(
+            name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
+            exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,7 @@ if ProcessInfo.processInfo.environment["JOBLIB_BENCH_CHILD"] == "cold-start" {
     exit(0)
 }
 
-let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + processWorkloads
+let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + processWorkloads + persistenceWorkloads
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")
@@ -29,7 +29,7 @@ for workload in selected {
         figures.append(figure)
         if !json {
             print("\(figure.workload) \(figure.metric) \(String(format: "%.4g", figure.value)) \(figure.unit)")
-            fflush(nil)
+            fflush(nil)  // every stream: `stdout` itself is a global var Swift 6 rejects
         }
     }
 }

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+import JoblibSystem
+
+/// A growable block of memory that decompressors write into and arrays may keep.
+///
+/// A class so that an `NDArray` loaded from a compressed file can keep its elements in place
+/// (it retains the buffer as the owner of its bytes) instead of copying them out. The memory is
+/// 16-byte aligned (malloc), so sections at 64-byte offsets are aligned for every element type.
+final class ByteBuffer: @unchecked Sendable {
+    // @unchecked: written only while a load builds it, then read-only except through the single
+    // NDArray storage that may own a section of it (copy-on-write keeps that write unique).
+    private(set) var base: UnsafeMutableRawPointer?
+    private(set) var count = 0
+    private(set) var capacity = 0
+
+    init(capacity: Int = 0) {
+        if capacity > 0 { grow(to: capacity) }
+    }
+
+    /// The bytes written so far.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Free space of at least `minimum` bytes after the written ones; call ``commit(_:)`` after writing.
+    func freeSpace(minimum: Int) -> UnsafeMutableRawBufferPointer {
+        if capacity - count < minimum {
+            // Doubling keeps appends amortised O(1); the floor avoids tiny steps at the start.
+            grow(to: max(capacity * 2, count + minimum, 1 << 16))
+        }
+        return UnsafeMutableRawBufferPointer(start: base! + count, count: capacity - count)
+    }
+
+    /// Marks `written` bytes of the last ``freeSpace(minimum:)`` as written.
+    func commit(_ written: Int) {
+        precondition(written >= 0 && count + written <= capacity)
+        count += written
+    }
+
+    /// Appends a copy of `bytes`.
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        let space = freeSpace(minimum: bytes.count)
+        space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        commit(bytes.count)
+    }
+
+    /// Forgets the written bytes but keeps the memory, for reuse.
+    func removeAll() { count = 0 }
+
+    private func grow(to newCapacity: Int) {
+        // realloc moves large blocks with mremap (no copy), which keeps growth while
+        // decompressing cheap. malloc's 16-byte alignment covers every element type (8 at most).
+        guard let fresh = realloc(base, newCapacity) else {
+            fatalError("out of memory growing a buffer to \(newCapacity) bytes")
+        }
+        // Large buffers are backed by huge pages: filling them then costs far fewer page faults.
+        if newCapacity >= 4 << 20 { adviseHugePages(fresh, count: newCapacity) }
+        base = fresh
+        capacity = newCapacity
+    }
+
+    deinit { free(base) }
+}

@@ -1,0 +1,113 @@
+import JoblibCoding
+
+// The byte layout of a container, described for people in FileFormat.md next to this file.
+// Change both together, and bump `containerFormatVersion` when old readers would misread a file.
+
+/// The first eight bytes of every container: a non-ASCII byte, "JOB", then CR LF SUB LF so that
+/// text-mode transfers that mangle line endings are detected (the PNG trick).
+let containerMagic: [UInt8] = [0x89, 0x4A, 0x4F, 0x42, 0x0D, 0x0A, 0x1A, 0x0A]
+/// The last eight bytes of every container.
+let trailerMagic: [UInt8] = [0x4A, 0x4F, 0x42, 0x45, 0x4E, 0x44, 0x0D, 0x0A] // "JOBEND\r\n"
+/// The version this library writes, and the newest it reads.
+let containerFormatVersion: UInt16 = 1
+/// Preamble and trailer are 64 bytes each; sections start at multiples of `sectionAlignment`.
+let preambleSize = 64
+let trailerSize = 64
+let sectionAlignment = 64
+let sectionEntrySize = 48
+/// Arrays at least this large (in bytes) are stored as sections; smaller ones stay inline.
+let sectionThreshold = 512
+
+/// Preamble flag bits.
+enum ContainerFlags {
+    /// Section contents were changed in place through a `.readWrite` mapping, so their stored
+    /// checksums no longer describe them and loads skip that check.
+    static let checksumsStale: UInt16 = 1 << 0
+    static let known: UInt16 = checksumsStale
+}
+
+/// One array section: where it is, what it holds and its XXH3-128 checksum.
+struct SectionEntry: Equatable {
+    var offset: Int
+    var byteCount: Int
+    var count: Int
+    var elementType: BulkElementType
+    var digest: HashDigest
+}
+
+/// The fixed-size record at the end of a container, pointing to the value and the section table.
+struct Trailer: Equatable {
+    var valueOffset: Int
+    var valueLength: Int
+    var tableOffset: Int
+    var sectionCount: Int
+    var fileLength: Int
+    /// The low 64 bits of XXH3-128 over the value bytes followed by the section table.
+    var metadataChecksum: UInt64
+}
+
+// MARK: Writing
+
+func preambleBytes(flags: UInt16 = 0) -> [UInt8] {
+    var bytes = containerMagic
+    bytes.appendLittleEndian(containerFormatVersion)
+    bytes.appendLittleEndian(flags)
+    bytes += [UInt8](repeating: 0, count: preambleSize - bytes.count)
+    return bytes
+}
+
+func entryBytes(_ entry: SectionEntry) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(sectionEntrySize)
+    bytes.appendLittleEndian(UInt64(entry.offset))
+    bytes.appendLittleEndian(UInt64(entry.byteCount))
+    bytes.appendLittleEndian(UInt64(entry.count))
+    bytes.append(entry.elementType.code)
+    bytes += [UInt8](repeating: 0, count: 7)
+    bytes.appendLittleEndian(entry.digest.high)
+    bytes.appendLittleEndian(entry.digest.low)
+    return bytes
+}
+
+func trailerBytes(_ trailer: Trailer) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.appendLittleEndian(UInt64(trailer.valueOffset))
+    bytes.appendLittleEndian(UInt64(trailer.valueLength))
+    bytes.appendLittleEndian(UInt64(trailer.tableOffset))
+    bytes.appendLittleEndian(UInt64(trailer.sectionCount))
+    bytes.appendLittleEndian(UInt64(trailer.fileLength))
+    bytes.appendLittleEndian(trailer.metadataChecksum)
+    // The trailer's own checksum also covers the format version and flags (preamble bytes 8–11).
+    bytes.appendLittleEndian(trailerChecksum(bytes, version: containerFormatVersion, flags: 0))
+    bytes += trailerMagic
+    return bytes
+}
+
+func trailerChecksum(_ first48: some Collection<UInt8>, version: UInt16, flags: UInt16) -> UInt64 {
+    var covered = Array(first48)
+    covered.appendLittleEndian(version)
+    covered.appendLittleEndian(flags)
+    return covered.withUnsafeBytes { xxh3Digest64($0) }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// A little-endian integer at `offset`; the caller has checked the bounds.
+    func readLittleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// A 64-bit field that must fit in `Int` to be a valid length or offset.
+    func readLength(at offset: Int, _ what: String) throws(PersistenceError) -> Int {
+        let value = readLittleEndian(UInt64.self, at: offset)
+        guard value <= UInt64(Int.max) else {
+            throw PersistenceError(.corruptHeader, "the \(what) field holds an impossible value \(value)")
+        }
+        return Int(value)
+    }
+}

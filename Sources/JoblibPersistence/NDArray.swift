@@ -1,0 +1,180 @@
+import JoblibCoding
+
+/// An n-dimensional array of numbers: a shape and contiguous row-major (C-order) storage,
+/// held in memory or memory-mapped from a file.
+///
+/// ```swift
+/// var a = NDArray(shape: [2, 3], [1.0, 2, 3, 4, 5, 6])
+/// a[[1, 2]] = 60                       // row 1, column 2
+/// let total = a.reduce(0, +)           // a RandomAccessCollection of elements in row-major order
+/// try dump(a, to: "a.joblib")
+/// let mapped = try load(NDArray<Double>.self, from: "a.joblib", mapping: .readOnly)
+/// ```
+///
+/// `NDArray` is a value type with copy-on-write storage, like `Array`. `dump` stores its elements
+/// as one raw aligned section; `load(…, mapping:)` maps that section instead of reading it, so
+/// loading a large array is O(1). A mapped array follows its ``MappingMode``: mutating a
+/// `.readOnly` one copies it into memory first; `.copyOnWrite` changes stay private; `.readWrite`
+/// changes reach the file (while the array is not copied: a copy that is then mutated gets its
+/// own memory, as with any value).
+public struct NDArray<Element: BulkCodable>: Sendable {
+    /// The length of each dimension, outermost first; the product is ``count``.
+    public private(set) var shape: [Int]
+    var storage: NDArrayStorage<Element>
+
+    /// An array of the given shape holding `elements` in row-major order.
+    ///
+    /// - Precondition: every dimension is non-negative and their product is `elements.count`.
+    public init(shape: [Int], _ elements: [Element]) {
+        precondition(
+            Self.elementCount(of: shape) == elements.count,
+            "NDArray shape \(shape) needs \(Self.elementCount(of: shape).map(String.init) ?? "an impossible number of") elements, got \(elements.count)")
+        self.shape = shape
+        storage = elements.withUnsafeBytes { NDArrayStorage(copying: $0, count: elements.count) }
+    }
+
+    /// A one-dimensional array of `elements`.
+    public init(_ elements: [Element]) {
+        self.init(shape: [elements.count], elements)
+    }
+
+    /// An array of the given shape with every element equal to `value`.
+    ///
+    /// - Precondition: every dimension is non-negative and the product fits in `Int`.
+    public init(repeating value: Element, shape: [Int]) {
+        guard let count = Self.elementCount(of: shape) else { preconditionFailure("NDArray shape \(shape) is invalid") }
+        self.shape = shape
+        storage = NDArrayStorage(count: count) { $0.initialize(repeating: value) }
+    }
+
+    init(shape: [Int], storage: NDArrayStorage<Element>) {
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// The number of elements a shape holds, or nil when a dimension is negative or the product overflows.
+    static func elementCount(of shape: [Int]) -> Int? {
+        var product = 1
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            let (next, overflow) = product.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { return nil }
+            product = next
+        }
+        return product
+    }
+
+    /// Whether the elements live in a memory-mapped file.
+    public var isMemoryMapped: Bool { storage.isMapped }
+
+    /// The element at a multi-dimensional index (one entry per dimension).
+    ///
+    /// - Precondition: `indices.count == shape.count` and each index is within its dimension.
+    public subscript(_ indices: [Int]) -> Element {
+        get { self[flatIndex(indices)] }
+        set { self[flatIndex(indices)] = newValue }
+    }
+
+    private func flatIndex(_ indices: [Int]) -> Int {
+        precondition(indices.count == shape.count, "NDArray index \(indices) does not match shape \(shape)")
+        var flat = 0
+        for (index, dimension) in zip(indices, shape) {
+            precondition(index >= 0 && index < dimension, "NDArray index \(indices) is out of bounds for shape \(shape)")
+            flat = flat * dimension + index
+        }
+        return flat
+    }
+
+    /// The same elements with another shape of the same element count.
+    ///
+    /// - Precondition: the new shape holds exactly ``count`` elements.
+    public func reshaped(_ newShape: [Int]) -> NDArray {
+        precondition(Self.elementCount(of: newShape) == count, "cannot reshape \(shape) to \(newShape)")
+        return NDArray(shape: newShape, storage: storage)
+    }
+
+    /// Calls `body` with the elements in row-major order.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
+        try withExtendedLifetime(storage) { try body(storage.buffer) }
+    }
+
+    /// Calls `body` with the elements in row-major order, writable (a mapped `.readWrite`
+    /// array writes to its file; a `.readOnly` one is copied into memory first).
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Element>) throws -> R) rethrows -> R {
+        makeUniqueAndWritable()
+        return try withExtendedLifetime(storage) {
+            try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
+        }
+    }
+
+    private mutating func makeUniqueAndWritable() {
+        if !isKnownUniquelyReferenced(&storage) || !storage.writable {
+            storage = NDArrayStorage(copying: UnsafeRawBufferPointer(storage.buffer), count: storage.count)
+        }
+    }
+}
+
+extension NDArray: RandomAccessCollection, MutableCollection {
+    public typealias Index = Int
+
+    /// Always 0.
+    public var startIndex: Int { 0 }
+    /// The number of elements.
+    public var endIndex: Int { storage.count }
+
+    /// The element at `position` in row-major order.
+    public subscript(position: Int) -> Element {
+        get {
+            precondition(position >= 0 && position < storage.count, "NDArray index \(position) is out of range 0..<\(storage.count)")
+            return storage.base![position]
+        }
+        set {
+            precondition(position >= 0 && position < storage.count, "NDArray index \(position) is out of range 0..<\(storage.count)")
+            makeUniqueAndWritable()
+            storage.base![position] = newValue
+        }
+    }
+
+    public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R? {
+        try withUnsafeBufferPointer(body)
+    }
+}
+
+extension NDArray: Equatable where Element: Equatable {
+    /// Equal shapes and equal elements.
+    public static func == (lhs: NDArray, rhs: NDArray) -> Bool {
+        lhs.shape == rhs.shape && lhs.elementsEqual(rhs)
+    }
+}
+
+extension NDArray: CustomStringConvertible {
+    /// The shape and the first elements.
+    public var description: String {
+        let shown = prefix(8).map { "\($0)" }.joined(separator: ", ")
+        return "NDArray<\(Element.self)>(shape: \(shape), [\(shown)\(count > 8 ? ", …" : "")])"
+    }
+}
+
+extension NDArray: Codable {
+    private enum CodingKeys: String, CodingKey { case shape, elements }
+
+    /// Encodes the shape and the elements (a raw section in `dump`'s files).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(shape, forKey: .shape)
+        try container.encode(NDArrayElements(storage), forKey: .elements)
+    }
+
+    /// Decodes an array, checking that the shape matches the element count.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let shape = try container.decode([Int].self, forKey: .shape)
+        let elements = try container.decode(NDArrayElements<Element>.self, forKey: .elements)
+        guard Self.elementCount(of: shape) == elements.storage.count else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .shape, in: container,
+                debugDescription: "shape \(shape) does not hold the \(elements.storage.count) stored elements")
+        }
+        self.init(shape: shape, storage: elements.storage)
+    }
+}

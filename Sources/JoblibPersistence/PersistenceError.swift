@@ -1,0 +1,100 @@
+import JoblibCoding
+import JoblibSystem
+
+/// Why `dump`, `load` or the `.npy` functions failed.
+///
+/// Match on ``code`` (stable across releases); ``message`` is a sentence for people.
+public struct PersistenceError: Error, CustomStringConvertible, Sendable {
+    /// A stable identifier of the kind of failure.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The file is not a swift-joblib container (nor a compressed one), or not a `.npy` file.
+        public static let notOurFile = Code(rawValue: "notOurFile")
+        /// The file was written by a newer version of the format than this library reads.
+        public static let newerFormatVersion = Code(rawValue: "newerFormatVersion")
+        /// The file ends before its content does (a partial copy or an interrupted transfer).
+        public static let truncated = Code(rawValue: "truncated")
+        /// Stored data does not match its checksum: the file was corrupted after it was written.
+        public static let checksumMismatch = Code(rawValue: "checksumMismatch")
+        /// The file holds a different type of value than the one asked for.
+        public static let typeMismatch = Code(rawValue: "typeMismatch")
+        /// A header, offset, length, count or shape is impossible.
+        public static let corruptHeader = Code(rawValue: "corruptHeader")
+        /// The compressed stream is invalid.
+        public static let decompressionFailed = Code(rawValue: "decompressionFailed")
+        /// The compressor failed (out of memory, or an invalid level).
+        public static let compressionFailed = Code(rawValue: "compressionFailed")
+        /// The value could not be encoded (its `Encodable` conformance misused the encoder, or threw).
+        public static let encodingFailed = Code(rawValue: "encodingFailed")
+        /// An argument can never work (a compression level out of range, say).
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
+        /// A `.npy` file uses a feature this library does not read (object arrays, structured dtypes).
+        public static let unsupportedFeature = Code(rawValue: "unsupportedFeature")
+        /// The operating system refused an operation (open, read, write, rename, mmap…).
+        public static let io = Code(rawValue: "io")
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// A sentence saying what went wrong and, where possible, what to do.
+    public var message: String
+    /// The file concerned, if any.
+    public var path: String?
+    /// The error that caused this one (a system or coding error), if any.
+    public var underlying: (any Error & Sendable)?
+
+    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        var text = "PersistenceError.\(code): \(message)"
+        if let path { text += " (file '\(path)')" }
+        if let underlying { text += " [\(underlying)]" }
+        return text
+    }
+
+    /// The same error, naming `path` if it does not name a file yet.
+    func at(_ path: String?) -> PersistenceError {
+        var copy = self
+        if copy.path == nil { copy.path = path }
+        return copy
+    }
+}
+
+extension PersistenceError {
+    /// Wraps whatever a load or dump threw into a `PersistenceError`.
+    static func wrapping(_ error: any Error, path: String?, decoding: Bool) -> PersistenceError {
+        switch error {
+        case let error as PersistenceError:
+            return error.at(path)
+        case let error as SystemError:
+            return PersistenceError(.io, "\(error)", path: path, underlying: error)
+        case let error as CodingError:
+            guard decoding else {
+                return PersistenceError(.encodingFailed, error.message, path: path, underlying: error)
+            }
+            switch error.code {
+            case .typeMismatch, .keyNotFound:
+                return PersistenceError(.typeMismatch, "the file holds a different type: \(error)", path: path, underlying: error)
+            default:
+                // The value bytes passed their checksum, so a framing error means the writer was wrong.
+                return PersistenceError(.corruptHeader, "the stored value is malformed: \(error)", path: path, underlying: error)
+            }
+        case let error as DecodingError:
+            if case .dataCorrupted(let context) = error {
+                return PersistenceError(.corruptHeader, "the stored value is inconsistent: \(context.debugDescription)", path: path)
+            }
+            return PersistenceError(.typeMismatch, "the stored value does not fit the type: \(error)", path: path)
+        default:
+            let code: Code = decoding ? .typeMismatch : .encodingFailed
+            return PersistenceError(code, "\(error)", path: path)
+        }
+    }
+}

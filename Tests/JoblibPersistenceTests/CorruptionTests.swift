@@ -1,0 +1,154 @@
+import Foundation
+import JoblibCoding
+import JoblibPersistence
+import JoblibTestSupport
+import Testing
+
+@Suite struct CorruptionTests {
+    let model = GoldenModel.reference
+
+    @Test func truncationAtEveryOffsetIsReportedAsTruncation() throws {
+        let bytes = [UInt8](try dump(model))
+        for cut in 0..<bytes.count {
+            let code = persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(bytes.prefix(cut))) }
+            #expect(code == (cut == 0 ? .notOurFile : .truncated), "cut at \(cut) of \(bytes.count)")
+        }
+    }
+
+    @Test(arguments: [Compression.zlib(level: 3), .gzip(level: 3), .bz2(level: 3), .xz(level: 3), .lz4(level: 0), .zstd(level: 3)])
+    func truncatedCompressedFilesAreRejected(compression: Compression) throws {
+        let bytes = [UInt8](try dump(model, compression: compression))
+        for cut in stride(from: 1, to: bytes.count, by: max(1, bytes.count / 200)) {
+            let code = persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(bytes.prefix(cut))) }
+            #expect(code == .truncated || code == .decompressionFailed || code == .notOurFile, "cut at \(cut): \(String(describing: code))")
+        }
+    }
+
+    @Test func truncatedFilesOnDiskAreRejectedInEveryMode() throws {
+        let scratch = try Scratch()
+        let path = scratch.path("cut.joblib")
+        let bytes = [UInt8](try dump(model))
+        for cut in [1, 8, 63, 64, 65, 4096, bytes.count - 65, bytes.count - 64, bytes.count - 1] {
+            try Data(bytes.prefix(cut)).write(to: URL(fileURLWithPath: path))
+            for mode in [nil, MappingMode.readOnly, .copyOnWrite, .readWrite] {
+                #expect(persistenceErrorCode { _ = try load(GoldenModel.self, from: path, mapping: mode) } == .truncated, "cut \(cut) \(String(describing: mode))")
+            }
+        }
+    }
+
+    /// Every single-bit flip in an uncompressed container is detected: checksums cover the header,
+    /// value, table and sections, and padding must be zero.
+    @Test func everyBitFlipIsDetected() throws {
+        let bytes = [UInt8](try dump(model))
+        var undetected: [Int] = []
+        for bit in 0..<(bytes.count * 8) {
+            var damaged = bytes
+            damaged[bit / 8] ^= 1 << UInt8(bit % 8)
+            if persistenceErrorCode({ _ = try load(GoldenModel.self, from: Data(damaged)) }) == nil { undetected.append(bit) }
+        }
+        #expect(undetected.isEmpty, "undetected flips at bits \(undetected.prefix(10))")
+    }
+
+    @Test(arguments: [Compression.zlib(level: 3), .gzip(level: 3), .bz2(level: 3), .xz(level: 3), .lz4(level: 0), .zstd(level: 3)])
+    func bitFlipsInCompressedFilesGiveErrorsOrTheRightValue(compression: Compression) throws {
+        let bytes = [UInt8](try dump(model, compression: compression))
+        var random = SeededGenerator(seed: 99)
+        for _ in 0..<300 {
+            var damaged = bytes
+            let bit = Int.random(in: 0..<(bytes.count * 8), using: &random)
+            damaged[bit / 8] ^= 1 << UInt8(bit % 8)
+            do {
+                // Some header bits of the codecs (a gzip timestamp, say) change nothing.
+                #expect(try load(GoldenModel.self, from: Data(damaged)) == model, "bit \(bit)")
+            } catch let error as PersistenceError {
+                #expect([.checksumMismatch, .decompressionFailed, .truncated, .corruptHeader, .notOurFile].contains(error.code), "bit \(bit): \(error)")
+            }
+        }
+    }
+
+    /// Header fields set to absurd values, with every checksum repaired so that the validation
+    /// behind them is what must catch it.
+    @Test func absurdHeaderValuesGiveDistinctErrors() throws {
+        let bytes = [UInt8](try dump(model))
+        let t = ContainerSurgery.trailer(bytes)
+        let tableOffset = Int(ContainerSurgery.readU64(bytes, t + 16))
+        func edited(_ edit: (inout [UInt8]) -> Void) -> PersistenceError.Code? {
+            var copy = bytes
+            edit(&copy)
+            ContainerSurgery.repairChecksums(&copy)
+            return persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(copy)) }
+        }
+        let huge: [UInt64] = [.max, 1 << 63, 1 << 62, UInt64(bytes.count), UInt64(bytes.count) + 1, 0]
+        for value in huge {
+            for field in 0..<5 {  // value offset, value length, table offset, section count, file length
+                if ContainerSurgery.readU64(bytes, t + 8 * field) == value { continue }
+                let code = edited { ContainerSurgery.writeU64(&$0, t + 8 * field, value) }
+                #expect(code == .corruptHeader || code == .truncated, "trailer field \(field) = \(value): \(String(describing: code))")
+            }
+            for field in 0..<3 {  // section 0: offset, byte count, element count
+                if ContainerSurgery.readU64(bytes, tableOffset + 8 * field) == value { continue }
+                let code = edited { ContainerSurgery.writeU64(&$0, tableOffset + 8 * field, value) }
+                #expect(code == .corruptHeader, "section field \(field) = \(value): \(String(describing: code))")
+            }
+        }
+        #expect(edited { $0[tableOffset + 24] = 0xEE } == .corruptHeader)   // unknown element type
+        #expect(edited { $0[tableOffset + 24] = 0x19 } == .corruptHeader)   // float32 instead of float64
+        #expect(edited { $0[8] = 2 } == .newerFormatVersion)
+        #expect(edited { $0[8] = 0 } == .corruptHeader)
+        #expect(edited { $0[11] = 0x80 } == .newerFormatVersion)
+        #expect(edited { $0[20] = 1 } == .corruptHeader)                    // reserved preamble byte
+        #expect(edited { $0[0] = 0x88 } == .notOurFile)
+        var damagedTrailer = bytes
+        damagedTrailer[t + 50] ^= 1
+        #expect(persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(damagedTrailer)) } == .checksumMismatch)
+        var damagedVersion = bytes
+        damagedVersion[8] = 3  // not repaired: damage, not a newer writer
+        #expect(persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(damagedVersion)) } == .checksumMismatch)
+        // A section's bytes changed, its checksum not repaired:
+        var flipped = bytes
+        flipped[Int(ContainerSurgery.readU64(bytes, tableOffset)) + 3] ^= 0x10
+        #expect(persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(flipped)) } == .checksumMismatch)
+    }
+
+    @Test func wrongTypesForeignFilesAndNewerVersionsAreDistinct() throws {
+        let scratch = try Scratch()
+        let path = scratch.path("m.joblib")
+        try dump(model, to: path)
+        #expect(persistenceErrorCode { _ = try load([Double].self, from: path) } == .typeMismatch)
+        #expect(persistenceErrorCode { _ = try load(Model.self, from: path) } == .typeMismatch)
+        try dump(NDArray(shape: [100], (0..<100).map(Double.init)), to: path)
+        #expect(persistenceErrorCode { _ = try load(NDArray<Float>.self, from: path, mapping: .readOnly) } == .typeMismatch)
+
+        let pickle = Data([0x80, 0x04, 0x95, 0x10, 0, 0, 0, 0, 0, 0, 0])
+        try pickle.write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try load([Double].self, from: path)
+            Issue.record("a pickle loaded")
+        } catch let error as PersistenceError {
+            #expect(error.code == .notOurFile && error.message.contains("pickle") && error.path == path)
+        }
+        try Data("hello, world".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(persistenceErrorCode { _ = try load([Double].self, from: path) } == .notOurFile)
+        try Data().write(to: URL(fileURLWithPath: path))
+        #expect(persistenceErrorCode { _ = try load([Double].self, from: path) } == .notOurFile)
+        #expect(persistenceErrorCode { _ = try load([Double].self, from: scratch.path("missing")) } == .io)
+        // A compressed stream that holds something else is not ours either.
+        let gzip = try TestSupport.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "printf hello | gzip > '\(path)'"])
+        #expect(gzip.status == 0)
+        #expect(persistenceErrorCode { _ = try load([Double].self, from: path) } == .notOurFile)
+        // Bytes after the end of a compressed stream are not silently ignored.
+        var padded = try dump(model, compression: .zstd(level: 1))
+        padded.append(contentsOf: [1, 2, 3])
+        #expect(persistenceErrorCode { _ = try load(GoldenModel.self, from: padded) } == .decompressionFailed)
+
+        var newer = [UInt8](try dump(model))
+        newer[8] = 9
+        ContainerSurgery.repairChecksums(&newer)
+        do {
+            _ = try load(GoldenModel.self, from: Data(newer))
+            Issue.record("a newer version loaded")
+        } catch let error as PersistenceError {
+            #expect(error.code == .newerFormatVersion && error.message.contains("version 9"))
+        }
+    }
+}
