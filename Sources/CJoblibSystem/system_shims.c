@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <spawn.h>
+#include <unistd.h>
 
 int joblib_memfd_create(const char *name, int allowSealing) {
     unsigned int flags = MFD_CLOEXEC;
@@ -38,3 +40,9 @@ int joblib_affinity_cpu_count(void) {
 }
 
 int joblib_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
+
+int joblib_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int joblib_spawn_add_closefrom(void *actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, lowest);
+}

@@ -45,6 +45,6 @@ public struct BinaryDecoder: Sendable {
         guard end == buffer.count else {
             throw CodingError(.trailingBytes, "\(buffer.count - end) bytes follow the encoded value", offset: end)
         }
-        return try state.decodeValue(type, at: 0, codingPath: [], depth: 0)
+        return try state.decodeValue(type, at: 0, path: .root, depth: 0)
     }
 }

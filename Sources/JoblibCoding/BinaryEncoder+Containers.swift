@@ -1,31 +1,32 @@
 /// The `Encoder` handed to one value's `encode(to:)`.
 final class BinaryValueEncoder: Encoder {
     let state: EncodingState
-    let codingPath: [any CodingKey]
+    let path: CodingPath
+    var codingPath: [any CodingKey] { path.keys }
     var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
     /// The container this encoder opened, returned again if asked twice (class hierarchies do).
     private var keyedID: Int?
     private var unkeyed: UnkeyedBox?
 
-    init(state: EncodingState, codingPath: [any CodingKey]) {
+    init(state: EncodingState, path: CodingPath) {
         self.state = state
-        self.codingPath = codingPath
+        self.path = path
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let id = keyedID ?? state.openContainer(.keyed)
         keyedID = id
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(state: state, id: id, codingPath: codingPath))
+        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(state: state, id: id, path: path))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         let box = unkeyed ?? UnkeyedBox(id: state.openContainer(.unkeyed))
         unkeyed = box
-        return BinaryUnkeyedEncodingContainer(state: state, box: box, codingPath: codingPath)
+        return BinaryUnkeyedEncodingContainer(state: state, box: box, path: path)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        BinarySingleValueEncodingContainer(state: state, codingPath: codingPath)
+        BinarySingleValueEncodingContainer(state: state, path: path)
     }
 }
 
@@ -57,10 +58,11 @@ extension EncodingState {
 struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let state: EncodingState
     let id: Int
-    let codingPath: [any CodingKey]
+    let path: CodingPath
+    var codingPath: [any CodingKey] { path.keys }
 
     private func begin(_ key: any CodingKey) throws {
-        try state.beginEntry(in: id, codingPath: codingPath + [key])
+        try state.beginEntry(in: id, codingPath: path.appending(key).keys)
         state.appendString(key.stringValue)
     }
 
@@ -82,7 +84,7 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try begin(key)
-        try state.encodeValue(value, codingPath: codingPath + [key])
+        try state.encodeValue(value, path: path.appending(key))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -92,13 +94,13 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
         try? begin(key)
         let nested = state.openContainer(.keyed)
         return KeyedEncodingContainer(
-            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, codingPath: codingPath + [key]))
+            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, path: path.appending(key)))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         try? begin(key)
         let box = UnkeyedBox(id: state.openContainer(.unkeyed))
-        return BinaryUnkeyedEncodingContainer(state: state, box: box, codingPath: codingPath + [key])
+        return BinaryUnkeyedEncodingContainer(state: state, box: box, path: path.appending(key))
     }
 
     mutating func superEncoder() -> any Encoder { superEncoder(for: NameKey("super")) }
@@ -107,18 +109,19 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     private func superEncoder(for key: any CodingKey) -> any Encoder {
         try? begin(key)
-        return BinaryValueEncoder(state: state, codingPath: codingPath + [key])
+        return BinaryValueEncoder(state: state, path: path.appending(key))
     }
 }
 
 struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     let state: EncodingState
     let box: UnkeyedBox
-    let codingPath: [any CodingKey]
+    let path: CodingPath
+    var codingPath: [any CodingKey] { path.keys }
     var count: Int { box.count }
 
     private func begin() throws {
-        try state.beginEntry(in: box.id, codingPath: codingPath + [IndexKey(box.count)])
+        try state.beginEntry(in: box.id, codingPath: path.appending(IndexKey(box.count)).keys)
         box.count += 1
     }
 
@@ -141,7 +144,7 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ value: T) throws {
         let index = box.count
         try begin()
-        try state.encodeValue(value, codingPath: codingPath + [IndexKey(index)])
+        try state.encodeValue(value, path: path.appending(IndexKey(index)))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -149,26 +152,27 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         try? begin()
         let nested = state.openContainer(.keyed)
         return KeyedEncodingContainer(
-            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, codingPath: codingPath + [IndexKey(index)]))
+            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, path: path.appending(IndexKey(index))))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let index = box.count
         try? begin()
         let nested = UnkeyedBox(id: state.openContainer(.unkeyed))
-        return BinaryUnkeyedEncodingContainer(state: state, box: nested, codingPath: codingPath + [IndexKey(index)])
+        return BinaryUnkeyedEncodingContainer(state: state, box: nested, path: path.appending(IndexKey(index)))
     }
 
     mutating func superEncoder() -> any Encoder {
         let index = box.count
         try? begin()
-        return BinaryValueEncoder(state: state, codingPath: codingPath + [IndexKey(index)])
+        return BinaryValueEncoder(state: state, path: path.appending(IndexKey(index)))
     }
 }
 
 struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
     let state: EncodingState
-    let codingPath: [any CodingKey]
+    let path: CodingPath
+    var codingPath: [any CodingKey] { path.keys }
 
     mutating func encodeNil() throws { state.append(.null) }
     mutating func encode(_ value: Bool) throws { state.writeScalar(value) }
@@ -185,7 +189,7 @@ struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { state.writeScalar(value) }
     mutating func encode(_ value: UInt32) throws { state.writeScalar(value) }
     mutating func encode(_ value: UInt64) throws { state.writeScalar(value) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try state.encodeValue(value, codingPath: codingPath) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try state.encodeValue(value, path: path) }
 }
 
 /// A key by name, for `super` (the type's own `CodingKeys` need not have that case).

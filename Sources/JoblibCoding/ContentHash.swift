@@ -55,7 +55,7 @@ public func hashDigest<T: Encodable>(_ value: T) throws -> HashDigest {
     let state = EncodingState(canonical: true, hasher: hasher, sections: nil)
     state.append(0x4A)  // "J", then the scheme version: a digest of ours is never another's
     state.append(hashSchemeVersion)
-    try state.encodeValue(value, codingPath: [])
+    try state.encodeValue(value, path: .root)
     state.finishHashing()
     return hasher.digest()
 }

@@ -153,14 +153,14 @@ final class DecodingState {
 
     // MARK: Values
 
-    func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int, codingPath: [any CodingKey], depth: Int) throws -> T {
+    func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int, path: CodingPath, depth: Int) throws -> T {
         guard depth <= Self.maxDepth else {
-            throw CodingError(.nestingTooDeep, "values are nested more than \(Self.maxDepth) levels deep", codingPath: codingPath, offset: offset)
+            throw CodingError(.nestingTooDeep, "values are nested more than \(Self.maxDepth) levels deep", codingPath: path.keys, offset: offset)
         }
         if let bulkType = T.self as? any BulkArrayCodable.Type, bulkType.hasBulkLayout {
-            return try decodeBulk(bulkType, at: offset, codingPath: codingPath) as! T
+            return try decodeBulk(bulkType, at: offset, codingPath: path.keys) as! T
         }
-        return try T(from: BinaryValueDecoder(state: self, offset: offset, codingPath: codingPath, depth: depth))
+        return try T(from: BinaryValueDecoder(state: self, offset: offset, path: path, depth: depth))
     }
 
     /// The location of a bulk array's bytes: inline, or in a section.
@@ -205,8 +205,8 @@ final class DecodingState {
         return withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
     }
 
-    func typeMismatch(_ expected: String, found tag: Tag, codingPath: [any CodingKey], offset: Int) -> CodingError {
-        CodingError(.typeMismatch, "expected \(expected), found \(tag.kindName)", codingPath: codingPath, offset: offset)
+    func typeMismatch(_ expected: String, found tag: Tag, codingPath: @autoclosure () -> [any CodingKey], offset: Int) -> CodingError {
+        CodingError(.typeMismatch, "expected \(expected), found \(tag.kindName)", codingPath: codingPath(), offset: offset)
     }
 }
 

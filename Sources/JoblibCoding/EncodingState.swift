@@ -93,7 +93,7 @@ final class EncodingState {
     }
 
     /// Closes every container opened after `id`, then writes an entry marker into `id`.
-    func beginEntry(in id: Int, codingPath: [any CodingKey]) throws {
+    func beginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
         while let last = openContainers.last, last != id {
             openContainers.removeLast()
             append(endMarker)
@@ -102,7 +102,7 @@ final class EncodingState {
             throw CodingError(
                 .invalidEncoding,
                 "a value was written into a container after the value that owns it finished encoding",
-                codingPath: codingPath)
+                codingPath: codingPath())
         }
         append(entryMarker)
     }
@@ -118,18 +118,18 @@ final class EncodingState {
 
     // MARK: Values
 
-    func encodeValue<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
+    func encodeValue<T: Encodable>(_ value: T, path: CodingPath) throws {
         if let bulk = value as? any BulkArrayCodable, type(of: bulk).hasBulkLayout {
             try encodeBulk(bulk)
             return
         }
         if canonical, let unordered = value as? any CanonicallyUnordered {
-            try encodeUnordered(unordered, codingPath: codingPath)
+            try encodeUnordered(unordered, codingPath: path.keys)
             return
         }
         let depth = openDepth
         let mark = totalWritten
-        try value.encode(to: BinaryValueEncoder(state: self, codingPath: codingPath))
+        try value.encode(to: BinaryValueEncoder(state: self, path: path))
         closeContainers(downTo: depth)
         if totalWritten == mark {
             // The value wrote nothing (an empty type): store an empty container so it has bytes.
@@ -178,7 +178,7 @@ protocol CanonicallyUnordered {
 /// One value in canonical form, on its own (the bytes of one dictionary entry or set element).
 func canonicalBytes<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> [UInt8] {
     let state = EncodingState(canonical: true, hasher: nil, sections: nil)
-    try state.encodeValue(value, codingPath: codingPath)
+    try state.encodeValue(value, path: CodingPath(codingPath))
     return state.bytes
 }
 

@@ -10,10 +10,10 @@ struct Figure: Encodable {
 
 /// A named measurement. `run` returns its figures; ratios against baselines measured in the same
 /// run are figures too (unit "x"), because these machines are shared and noisy.
-struct Workload {
+struct Workload: Sendable {
     var name: String
     var summary: String
-    var run: () throws -> [Figure]
+    var run: @Sendable () throws -> [Figure]
 }
 
 /// Wall-clock seconds of `body`, the best of `repetitions` runs (the least disturbed one).

@@ -23,7 +23,7 @@ for workload in selected {
         figures.append(figure)
         if !json {
             print("\(figure.workload) \(figure.metric) \(String(format: "%.4g", figure.value)) \(figure.unit)")
-            fflush(stdout)
+            fflush(nil)
         }
     }
 }

@@ -17,4 +17,10 @@ int joblib_affinity_cpu_count(void);
 /// Asks the kernel to send `signal` to this process when its parent thread exits.
 int joblib_set_parent_death_signal(int signal);
 
+/// pipe2(fds, O_CLOEXEC).
+int joblib_pipe_cloexec(int fds[_Nonnull 2]);
+
+/// Adds "close every descriptor from `lowest` up" to posix_spawn file actions (glibc ≥ 2.34).
+int joblib_spawn_add_closefrom(void *_Nonnull actions, int lowest);
+
 #endif

@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+import CJoblibSystem
+import SystemPackage
+
+/// How a child process ended.
+package enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
+    /// It called `exit(code)` or returned from `main`.
+    case exited(Int32)
+    /// A signal ended it (`SIGKILL` is 9, `SIGSEGV` 11, a Swift trap `SIGILL` 4 or `SIGTRAP` 5).
+    case signaled(Int32)
+
+    init(waitStatus status: Int32) {
+        // WIFEXITED / WEXITSTATUS / WTERMSIG are macros that Swift does not import.
+        if status & 0x7F == 0 { self = .exited((status >> 8) & 0xFF) } else { self = .signaled(status & 0x7F) }
+    }
+
+    package var description: String {
+        switch self {
+        case .exited(let code): return "exit status \(code)"
+        case .signaled(let signal): return "signal \(signal) (\(signalName(signal)))"
+        }
+    }
+}
+
+/// The conventional name of a signal, such as `SIGKILL`.
+package func signalName(_ signal: Int32) -> String {
+    let names: [Int32: String] = [
+        SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP",
+        SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV",
+        SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM", SIGTERM: "SIGTERM",
+    ]
+    return names[signal] ?? "signal \(signal)"
+}
+
+/// A process started with `posix_spawn` (no `fork`: the Swift runtime's locks are not fork-safe).
+///
+/// The child gets exactly the descriptors in `descriptors` (parent descriptor → number in the
+/// child) besides 0, 1 and 2; everything else is closed, signal dispositions are reset and the
+/// signal mask is empty. The owner must ``wait()`` for it, or ``kill(_:)`` and then wait.
+package final class ChildProcess: Sendable {
+    package let pid: pid_t
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    package static func spawn(
+        executable: String,
+        arguments: [String],
+        environment: [String: String],
+        descriptors: [(parent: FileDescriptor, child: Int32)] = [],
+        standardError: FileDescriptor? = nil
+    ) throws(SystemError) -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+
+        if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError.rawValue, 2) }
+        var highest: Int32 = 2
+        for mapping in descriptors {
+            // dup2 onto itself clears close-on-exec in glibc ≥ 2.29, so every mapping is inherited.
+            posix_spawn_file_actions_adddup2(&actions, mapping.parent.rawValue, mapping.child)
+            highest = max(highest, mapping.child)
+        }
+        _ = joblib_spawn_add_closefrom(&actions, highest + 1)
+
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") }
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
+            (envp + [nil]).withUnsafeBufferPointer { envpBuffer in
+                posix_spawn(
+                    &pid, executable, &actions, &attributes,
+                    UnsafeMutablePointer(mutating: argvBuffer.baseAddress!),
+                    UnsafeMutablePointer(mutating: envpBuffer.baseAddress!))
+            }
+        }
+        guard result == 0 else { throw SystemError("posix_spawn", path: executable, errno: Errno(rawValue: result)) }
+        return ChildProcess(pid: pid)
+    }
+
+    /// Sends `signal` (default `SIGKILL`). A process that already ended is not an error.
+    package func kill(_ signal: Int32 = SIGKILL) {
+        _ = Glibc.kill(pid, signal)
+    }
+
+    /// The exit status if the process has ended (and reaps it), nil if it still runs.
+    package func poll() -> ExitStatus? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { return ExitStatus(waitStatus: status) }
+            if result == -1 && Errno.current == .interrupted { continue }
+            return nil
+        }
+    }
+
+    /// Waits until the process ends and reaps it.
+    package func wait() -> ExitStatus {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, 0)
+            if result == pid { return ExitStatus(waitStatus: status) }
+            if result == -1 && Errno.current == .interrupted { continue }
+            // ECHILD: someone else reaped it; report it as killed, which is the safe reading.
+            return .signaled(SIGKILL)
+        }
+    }
+
+    /// Asks the process to stop (`SIGTERM`), waits up to `grace`, then kills it; reaps it.
+    package func terminate(grace: Duration = .milliseconds(200)) -> ExitStatus {
+        kill(SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if let status = poll() { return status }
+            usleep(2_000)
+        }
+        kill(SIGKILL)
+        return wait()
+    }
+}
+
+/// A pipe whose two ends are close-on-exec (a child gets an end only through `descriptors`).
+package func makePipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
+    var fds: [Int32] = [-1, -1]
+    _ = try systemCall("pipe2") { joblib_pipe_cloexec(&fds) }
+    return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+}
+
+/// The executable of this process (`/proc/self/exe`, resolved), which workers re-execute.
+package func currentExecutablePath() throws(SystemError) -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let count = try systemCall("readlink", path: "/proc/self/exe") {
+        readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    }
+    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// This process's id and its parent's.
+package var currentProcessID: Int32 { getpid() }
+package var parentProcessID: Int32 { getppid() }
+
+/// Waits until `fd` is readable or `timeout` passes; true when readable (or closed).
+package func waitReadable(_ fd: FileDescriptor, timeout: Duration?) throws(SystemError) -> Bool {
+    var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+    let milliseconds: Int32
+    if let timeout {
+        let (seconds, attoseconds) = timeout.components
+        milliseconds = Int32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+    } else {
+        milliseconds = -1
+    }
+    let ready = try systemCall("poll") { Glibc.poll(&entry, 1, milliseconds) }
+    return ready > 0
+}
