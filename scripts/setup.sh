@@ -23,3 +23,17 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+
+# numpy: the persistence tests check .npy interchange against the real thing.
+if ! python3 -c 'import numpy' 2>/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "setup: installing numpy"
+        python3 -m pip install -q numpy 2>/dev/null \
+            || python3 -m pip install -q --break-system-packages numpy 2>/dev/null \
+            || (apt-get install -y -qq python3-numpy >/dev/null)
+    else
+        echo "setup: numpy is missing. Run:" >&2
+        echo "    python3 -m pip install numpy" >&2
+        exit 1
+    fi
+fi

@@ -91,13 +91,23 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
             throw PersistenceError(
                 .corruptHeader, "section \(index) (offset \(offset), \(byteCount) bytes, \(count) × \(elementType)) lies outside its place in the file")
         }
+        try checkPadding(bytes, from: previousEnd, to: offset)
         let digest = HashDigest(
             high: bytes.readLittleEndian(UInt64.self, at: at + 32), low: bytes.readLittleEndian(UInt64.self, at: at + 40))
         entries.append(SectionEntry(offset: offset, byteCount: byteCount, count: count, elementType: elementType, digest: digest))
         previousEnd = offset + byteCount
     }
+    try checkPadding(bytes, from: previousEnd, to: trailer.valueOffset)
     let value = UnsafeRawBufferPointer(rebasing: bytes[trailer.valueOffset..<trailer.tableOffset])
     return ContainerLayout(flags: flags, trailer: trailer, entries: entries, value: value)
+}
+
+/// Checks that the bytes between two sections are alignment padding: fewer than 64, all zero.
+/// (No byte of a container goes unchecked, so every flipped bit is noticed.)
+private func checkPadding(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws(PersistenceError) {
+    guard end - start < sectionAlignment, bytes[start..<end].allSatisfy({ $0 == 0 }) else {
+        throw PersistenceError(.corruptHeader, "the \(end - start) bytes at offset \(start) are not section padding")
+    }
 }
 
 /// Hands the decoder the bytes of array sections, checking each one's checksum on first use.
