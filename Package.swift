@@ -44,7 +44,8 @@ let package = Package(
         ),
         .target(
             name: "JoblibMemory",
-            dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"]
+            dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"],
+            exclude: ["CacheLayout.md"]
         ),
         .target(name: "JoblibDask", dependencies: ["JoblibProcesses", "JoblibParallel"]),
         .target(
@@ -66,6 +67,8 @@ let package = Package(
         .testTarget(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Golden"]),
+        .testTarget(
+            name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTestSupport", "joblib-test-helper"]),
     ],
     swiftLanguageModes: [.v6]
 )

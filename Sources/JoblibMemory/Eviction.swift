@@ -30,7 +30,7 @@ extension CacheStore {
                 let output = entry.files[0]
                 let size = (output?.size ?? 0) + (entry.files[1]?.size ?? 0)
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
-                let lastAccess = output.map { max($0.accessTime, $0.modificationTime) } ?? 0
+                let lastAccess = output?.accessTime ?? 0
                 entries.append(EntryInfo(directory: directory.appending(entry.name), size: size, lastAccess: lastAccess))
             }
         }
