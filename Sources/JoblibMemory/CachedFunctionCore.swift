@@ -20,6 +20,8 @@ final class CachedFunctionCore: Sendable {
     let ignoredPositions: Set<Int>
     let ignoredFields: Set<String>
     let maximumAge: Double?
+    /// `<location>/joblib/<function>`, built once (hits should not re-encode the name).
+    private let directory: FilePath?
     private let log: VerboseLog
     /// Done once per process: the version check of the function directory, the ignore check.
     private let versionAdopted = Mutex(false)
@@ -41,6 +43,7 @@ final class CachedFunctionCore: Sendable {
         ignoredFields = fields
         maximumAge = expiresAfter.map(seconds)
         log = VerboseLog(level: memory.verbose)
+        directory = memory.store?.functionDirectory(name)
     }
 
     var store: CacheStore? { memory.store }
@@ -72,7 +75,7 @@ final class CachedFunctionCore: Sendable {
         }
         adoptVersionOnce(store)
         let key = digest.hexString
-        return PreparedCall(key: key, entry: store.functionDirectory(name).appending(key), keptArguments: kept)
+        return PreparedCall(key: key, entry: (directory ?? store.functionDirectory(name)).appending(key), keptArguments: kept)
     }
 
     private func adoptVersionOnce(_ store: CacheStore) {
@@ -97,10 +100,11 @@ final class CachedFunctionCore: Sendable {
     /// Looks the call up, warning about (and scheduling the replacement of) unusable entries.
     func lookup<Value: Decodable>(_ call: PreparedCall, as type: Value.Type) -> Outcome<Value> {
         guard let store else { return .compute(replace: false) }
-        let start = ContinuousClock.now
+        // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
+        let start = log.level > 1 ? ContinuousClock.now : nil
         switch store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
         case .hit(let value):
-            log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string)
+            if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
             return .hit(value)
         case .miss:
             return .compute(replace: false)
