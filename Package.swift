@@ -45,7 +45,8 @@ let package = Package(
         ),
         .target(
             name: "JoblibMemory",
-            dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"]
+            dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"],
+            exclude: ["CacheLayout.md"]
         ),
         .target(name: "JoblibDask", dependencies: ["JoblibProcesses", "JoblibParallel"]),
         .target(
@@ -71,6 +72,8 @@ let package = Package(
         .testTarget(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Golden"]),
+        .testTarget(
+            name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTestSupport", "joblib-test-helper"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 // A second process for tests that must compare results across processes (hash stability now;
 // crash and cache tests later). Not a product: only the test targets use it.
+import Foundation
 import Joblib
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +22,35 @@ case "cpu-count":
     print(cpuCount())
 case "orphans":
     try runOrphanScenario()
+case "memory-call":
+    // memory-call DIR X DELAY_MS: computes slowSquare(X) through a cache in DIR; each computation
+    // appends a line to DIR/computations.log. Prints the result.
+    let parts = Array(arguments.dropFirst())
+    guard parts.count == 3, let x = Int(parts[1]), let delay = UInt32(parts[2]) else { print("usage: memory-call DIR X DELAY_MS"); exit(2) }
+    let directory = parts[0]
+    let memory = Memory(location: directory, verbose: 0)
+    let square = memory.cache(name: "slowSquare") { (x: Int) -> [Int] in
+        usleep(delay * 1000)
+        let log = open(directory + "/computations.log", O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        let line = "\(getpid())\n"
+        _ = line.withCString { write(log, $0, strlen($0)) }
+        close(log)
+        return [x * x, x]
+    }
+    print(try square(x))
+case "memory-shelve":
+    // memory-shelve DIR X: prints the JSON of a MemorizedResult for slowSquare(X).
+    let parts = Array(arguments.dropFirst())
+    guard parts.count == 2, let x = Int(parts[1]) else { print("usage: memory-shelve DIR X"); exit(2) }
+    let square = Memory(location: parts[0], verbose: 0).cache(name: "slowSquare") { (x: Int) -> [Int] in [x * x, x] }
+    let shelved = try square.callAndShelve(x)
+    print(String(decoding: try JSONEncoder().encode(shelved), as: UTF8.self))
+case "memory-get":
+    // memory-get JSON: loads a shelved [Int] result.
+    guard let json = arguments.dropFirst().first else { print("usage: memory-get JSON"); exit(2) }
+    let shelved = try JSONDecoder().decode(MemorizedResult<[Int]>.self, from: Data(json.utf8))
+    do { print(try shelved.get()) } catch let error as MemoryError { print("error \(error.code)"); exit(1) }
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count|orphans")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|memory-call|memory-shelve|memory-get")
     exit(2)
 }

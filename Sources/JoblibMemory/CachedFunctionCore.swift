@@ -1,0 +1,171 @@
+import JoblibCoding
+import JoblibPersistence
+import JoblibSystem
+import Synchronization
+import SystemPackage
+
+/// One call, ready to be looked up: its key and the arguments that went into it.
+struct PreparedCall {
+    var key: String
+    var entry: FilePath
+    var keptArguments: [(position: Int, value: any Encodable)]
+}
+
+/// The part of a cached function that does not depend on its types: key computation, lookup,
+/// storing, warnings and tracing. `CachedFunction` and `AsyncCachedFunction` only add the call.
+final class CachedFunctionCore: Sendable {
+    let memory: Memory
+    let name: String
+    let version: Int
+    let ignoredPositions: Set<Int>
+    let ignoredFields: Set<String>
+    let maximumAge: Double?
+    /// `<location>/joblib/<function>`, built once (hits should not re-encode the name).
+    private let directory: FilePath?
+    private let log: VerboseLog
+    /// Done once per process: the version check of the function directory, the ignore check.
+    private let versionAdopted = Mutex(false)
+    private let ignoreChecked = Mutex(false)
+
+    init(memory: Memory, name: String, version: Int, ignore: [IgnoredArgument], expiresAfter: Duration?) {
+        self.memory = memory
+        self.name = name
+        self.version = version
+        var positions = Set<Int>()
+        var fields = Set<String>()
+        for item in ignore {
+            switch item.kind {
+            case .position(let index): positions.insert(index)
+            case .field(let field): fields.insert(field)
+            }
+        }
+        ignoredPositions = positions
+        ignoredFields = fields
+        maximumAge = expiresAfter.map(seconds)
+        log = VerboseLog(level: memory.verbose)
+        directory = memory.store?.functionDirectory(name)
+    }
+
+    var store: CacheStore? { memory.store }
+
+    /// Computes the key; nil when the memory has no location (the call goes straight through).
+    func prepare(_ arguments: [any Encodable]) throws -> PreparedCall? {
+        guard let store else { return nil }
+        guard !name.isEmpty else { throw MemoryError(.invalidArgument, "a cached function needs a non-empty name") }
+        if let position = ignoredPositions.first(where: { $0 >= arguments.count }) {
+            throw MemoryError(.invalidArgument, "ignore: argument \(position) does not exist; '\(name)' takes \(arguments.count) argument(s), numbered from 0")
+        }
+        let kept = arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map { (position: $0.offset, value: $0.element) }
+        let recorder = ignoredFields.isEmpty ? nil : FieldRecorder()
+        let digest: HashDigest
+        do {
+            digest = try hashDigest(CallKey(function: name, version: version, arguments: kept.map(\.value), ignoredFields: ignoredFields, seenFields: recorder))
+        } catch {
+            throw MemoryError(.argumentNotHashable, "the arguments of '\(name)' could not be hashed: \(error)", underlying: error)
+        }
+        if let recorder {
+            try ignoreChecked.withLock { checked in
+                guard !checked else { return }
+                let missing = ignoredFields.subtracting(recorder.seen)
+                if !missing.isEmpty {
+                    throw MemoryError(.invalidArgument, "ignore: no argument of '\(name)' has the field(s) \(missing.sorted()); fields are the coding keys of struct arguments")
+                }
+                checked = true
+            }
+        }
+        adoptVersionOnce(store)
+        let key = digest.hexString
+        return PreparedCall(key: key, entry: (directory ?? store.functionDirectory(name)).appending(key), keptArguments: kept)
+    }
+
+    private func adoptVersionOnce(_ store: CacheStore) {
+        versionAdopted.withLock { adopted in
+            guard !adopted else { return }
+            adopted = true
+            do {
+                try store.adoptVersion(function: name, version: version)
+            } catch {
+                memory.onWarning(MemoryWarning(.clearFailed, "could not record version \(version) of '\(name)' or remove its older entries", path: store.functionDirectory(name).string, underlying: error))
+            }
+        }
+    }
+
+    /// What a lookup decided.
+    enum Outcome<Value> {
+        case hit(Value)
+        /// Compute, then store; `replace` when an unusable entry is in the way.
+        case compute(replace: Bool)
+    }
+
+    /// Looks the call up, warning about (and scheduling the replacement of) unusable entries.
+    func lookup<Value: Decodable>(_ call: PreparedCall, as type: Value.Type) -> Outcome<Value> {
+        guard let store else { return .compute(replace: false) }
+        // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
+        let start = log.level > 1 ? ContinuousClock.now : nil
+        switch store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
+        case .hit(let value):
+            if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
+            return .hit(value)
+        case .miss:
+            return .compute(replace: false)
+        case .expired:
+            return .compute(replace: true)
+        case .unreadable(let error):
+            memory.onWarning(MemoryWarning(.corruptEntry, "the cached result of '\(name)' could not be loaded; recomputing it", path: call.entry.string, underlying: error))
+            return .compute(replace: true)
+        }
+    }
+
+    /// Traces the start of a computation.
+    func willCompute(_ call: PreparedCall) {
+        log.calling(name, arguments: call.keptArguments.map { ArgumentDescription.describe($0.value) }.joined(separator: ", "))
+    }
+
+    /// Stores a computed value and returns what the caller gets: the value, or with `mapping`
+    /// the stored copy loaded mapped, so hits and misses return the same kind of array.
+    ///
+    /// - Throws: ``MemoryError`` `resultNotEncodable`. Failures to write are warnings.
+    func store<Value: Codable>(_ value: Value, for call: PreparedCall, duration: Duration, replace: Bool) throws -> (value: Value, stored: Bool) {
+        let elapsed = seconds(duration)
+        log.computed(name, seconds: elapsed)
+        guard let store else { return (value, false) }
+        let metadata = EntryMetadata(
+            function: name, version: version, duration: elapsed, time: wallClockSeconds(),
+            inputArguments: ArgumentDescription.json(call.keptArguments))
+        do {
+            let bytes = try store.write(value, function: name, key: call.key, metadata: metadata, replace: replace)
+            memory.noteWrite(bytes: bytes)
+        } catch let error as PersistenceError where error.code == .encodingFailed || error.code == .invalidArgument {
+            throw MemoryError(.resultNotEncodable, "the result of '\(name)' cannot be stored: \(error.message)", underlying: error)
+        } catch {
+            memory.onWarning(MemoryWarning(.writeFailed, "the result of '\(name)' was computed but could not be stored", path: call.entry.string, underlying: error))
+            return (value, false)
+        }
+        if memory.mapping != nil, case .hit(let mapped) = store.read(Value.self, entry: call.entry, maximumAge: nil, warn: memory.onWarning) {
+            return (mapped, true)
+        }
+        return (value, true)
+    }
+
+    /// Whether a call with these arguments would be answered from the cache.
+    func isCached(_ call: PreparedCall) -> Bool {
+        guard let status = try? fileStatus(call.entry.appending(CacheStore.outputName)) else { return false }
+        if let maximumAge, wallClockSeconds() - status.modificationTime > maximumAge { return false }
+        return true
+    }
+
+    /// Removes this function's entries.
+    func clear() throws {
+        guard let store else { return }
+        do {
+            try store.discard(store.functionDirectory(name))
+        } catch let error as SystemError {
+            throw MemoryError.io(error)
+        }
+    }
+
+    /// A reference to the stored entry of `call`.
+    func shelved<Value>(_ call: PreparedCall, as: Value.Type) -> MemorizedResult<Value> {
+        MemorizedResult(function: name, argumentHash: call.key, entryPath: call.entry.string, mapping: memory.mapping)
+    }
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+import SystemPackage
+
+// File operations the disk cache (JoblibMemory) needs beyond AtomicFile and TemporaryDirectory:
+// reading a small file together with its times, touching an access time, publishing a
+// directory with one rename, and scanning entry directories with fstatat.
+
+/// Times and size of a file, as `stat` reports them.
+package struct FileStatus: Sendable, Equatable {
+    /// Size in bytes.
+    package var size: Int
+    /// Last access, in seconds since 1970.
+    package var accessTime: Double
+    /// Last modification, in seconds since 1970.
+    package var modificationTime: Double
+    /// Whether the path is a directory.
+    package var isDirectory: Bool
+
+    init(_ info: stat) {
+        size = Int(info.st_size)
+        accessTime = Double(info.st_atim.tv_sec) + Double(info.st_atim.tv_nsec) / 1e9
+        modificationTime = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+        isDirectory = info.st_mode & S_IFMT == S_IFDIR
+    }
+}
+
+/// The current time in seconds since 1970 (CLOCK_REALTIME, the clock file times use).
+package func wallClockSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// The status of `path` (following symbolic links), or nil when nothing is there.
+package func fileStatus(_ path: FilePath) throws(SystemError) -> FileStatus? {
+    var info = stat()
+    if stat(path.string, &info) == 0 { return FileStatus(info) }
+    let error = Errno.current
+    if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
+    throw SystemError("stat", path: path.string, errno: error)
+}
+
+/// What `readSmallFile` found.
+package struct FileContents: Sendable {
+    /// The whole file.
+    package var bytes: [UInt8]
+    /// Its status before reading.
+    package var status: FileStatus
+    /// Whether the access time was set to now (it is only when older than `touchOlderThan`).
+    package var touched: Bool
+    /// Why setting the access time failed, if it did (a read-only file system, say).
+    package var touchError: SystemError?
+}
+
+/// Reads a whole file and returns it with its times; nil when the file does not exist.
+///
+/// When the file's access time is more than `touchOlderThan` seconds old, it is set to now
+/// (the modification time is left alone): one `futimens` call instead of rewriting anything, and
+/// none at all for repeated reads within that window.
+package func readSmallFile(_ path: FilePath, touchOlderThan: Double?) throws(SystemError) -> FileContents? {
+    let fd = open(path.string, O_RDONLY | O_CLOEXEC)
+    if fd < 0 {
+        let error = Errno.current
+        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
+        throw SystemError("open", path: path.string, errno: error)
+    }
+    defer { close(fd) }
+    var info = stat()
+    _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }
+    let status = FileStatus(info)
+    var bytes = [UInt8](repeating: 0, count: status.size)
+    let count: Int
+    do {
+        count = try bytes.withUnsafeMutableBytes { try FileDescriptor(rawValue: fd).readFully(into: $0, at: 0) }
+    } catch let error as SystemError {
+        throw error
+    } catch {
+        throw SystemError("read", path: path.string, errno: .ioError)
+    }
+    if count < bytes.count { bytes.removeLast(bytes.count - count) }
+    var touched = false
+    var touchError: SystemError?
+    if let touchOlderThan, wallClockSeconds() - status.accessTime > touchOlderThan {
+        var times = [timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
+        if futimens(fd, &times) == 0 { touched = true } else { touchError = SystemError("futimens", path: path.string, errno: .current) }
+    }
+    return FileContents(bytes: bytes, status: status, touched: touched, touchError: touchError)
+}
+
+// <sys/stat.h> defines these as macro expressions that Swift does not import.
+private let utimeNow = (1 << 30) - 1
+private let utimeOmit = (1 << 30) - 2
+
+/// Creates a directory and any missing parents; an existing directory is not an error.
+package func makeDirectories(_ path: FilePath, permissions: mode_t = 0o755) throws(SystemError) {
+    if mkdir(path.string, permissions) == 0 { return }
+    var error = Errno.current
+    if error == .fileExists {
+        if let status = try fileStatus(path), status.isDirectory { return }
+        throw SystemError("mkdir", path: path.string, errno: .notDirectory)
+    }
+    if error == .noSuchFileOrDirectory, !path.removingLastComponent().isEmpty {
+        try makeDirectories(path.removingLastComponent(), permissions: permissions)
+        if mkdir(path.string, permissions) == 0 { return }
+        error = Errno.current
+        if error == .fileExists { return }
+    }
+    throw SystemError("mkdir", path: path.string, errno: error)
+}
+
+/// Renames a directory to a name that must not hold a non-empty directory yet.
+///
+/// Returns false, leaving both in place, when `target` already exists and is not empty (someone
+/// else published it first); other failures throw.
+package func publishDirectory(_ source: FilePath, as target: FilePath) throws(SystemError) -> Bool {
+    if rename(source.string, target.string) == 0 { return true }
+    let error = Errno.current
+    if error == .directoryNotEmpty || error == .fileExists { return false }
+    throw SystemError("rename", path: target.string, errno: error)
+}
+
+/// Renames `source` to `target`; false when `source` does not exist.
+package func renameIfPresent(_ source: FilePath, to target: FilePath) throws(SystemError) -> Bool {
+    if rename(source.string, target.string) == 0 { return true }
+    let error = Errno.current
+    if error == .noSuchFileOrDirectory { return false }
+    throw SystemError("rename", path: source.string, errno: error)
+}
+
+/// One subdirectory found by `scanSubdirectories`, with the status of chosen files inside it.
+package struct SubdirectoryScan: Sendable {
+    /// The subdirectory's name.
+    package var name: String
+    /// The status of each requested file inside it, nil where the file is missing.
+    package var files: [FileStatus?]
+}
+
+/// Lists the subdirectories of `path` whose names pass `filter`, with one `fstatat` per requested
+/// file inside each (no path strings are built per file, no directory is opened per entry).
+package func scanSubdirectories(
+    _ path: FilePath, files: [String], filter: (String) -> Bool
+) throws(SystemError) -> [SubdirectoryScan] {
+    guard let dir = opendir(path.string) else {
+        let error = Errno.current
+        if error == .noSuchFileOrDirectory { return [] }
+        throw SystemError("opendir", path: path.string, errno: error)
+    }
+    defer { closedir(dir) }
+    let dirFD = dirfd(dir)
+    var found: [SubdirectoryScan] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+        }
+        guard name != ".", name != "..", filter(name) else { continue }
+        // readdir's d_type says "directory" without a stat on ext4, xfs, btrfs and tmpfs; only
+        // file systems that report DT_UNKNOWN cost one fstatat more.
+        let type = entry.pointee.d_type
+        if type != UInt8(DT_DIR) {
+            var info = stat()
+            guard type == UInt8(DT_UNKNOWN), fstatat(dirFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+                  info.st_mode & S_IFMT == S_IFDIR else { continue }
+        }
+        var statuses: [FileStatus?] = []
+        statuses.reserveCapacity(files.count)
+        for file in files {
+            var fileInfo = stat()
+            statuses.append(fstatat(dirFD, "\(name)/\(file)", &fileInfo, AT_SYMLINK_NOFOLLOW) == 0 ? FileStatus(fileInfo) : nil)
+        }
+        found.append(SubdirectoryScan(name: name, files: statuses))
+    }
+    return found
+}
+
+/// Whether the file system holding `path` is mounted read-only (statvfs), nil if unknown.
+package func isReadOnlyFileSystem(_ path: FilePath) -> Bool? {
+    var info = statvfs()
+    guard statvfs(path.string, &info) == 0 else { return nil }
+    return info.f_flag & UInt(ST_RDONLY) != 0
+}
+
+/// Sets the access time of `path` to now, leaving its modification time alone.
+package func touchAccessTime(_ path: FilePath) throws(SystemError) {
+    var times = [timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
+    _ = try systemCall("utimensat", path: path.string) { utimensat(AT_FDCWD, path.string, &times, 0) }
+}
+
+/// Sets the access time of `path` to `seconds` since 1970, leaving its modification time alone.
+package func setAccessTime(_ path: FilePath, to seconds: Double) throws(SystemError) {
+    let whole = seconds.rounded(.down)
+    var times = [timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9)), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
+    _ = try systemCall("utimensat", path: path.string) { utimensat(AT_FDCWD, path.string, &times, 0) }
+}
+
+/// Writes `text` to a new file at `path` (which must not exist), without syncing.
+package func writeNewFile(_ path: FilePath, _ text: String) throws(SystemError) {
+    let fd = try systemCall("open", path: path.string) { open(path.string, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        let offset = done
+        done += try systemCall("write", path: path.string) {
+            bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        }
+    }
+}
