@@ -46,3 +46,7 @@ int joblib_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int joblib_spawn_add_closefrom(void *actions, int lowest) {
     return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, lowest);
 }
+
+uint64_t joblib_atomic_load_u64(const uint64_t *address) { return __atomic_load_n(address, __ATOMIC_SEQ_CST); }
+
+void joblib_atomic_store_u64(uint64_t *address, uint64_t value) { __atomic_store_n(address, value, __ATOMIC_SEQ_CST); }

@@ -196,6 +196,7 @@ public final class ParallelBatch: Sendable {
     /// The task running now and when it started (0: none), for timeouts.
     private let currentIndex = Atomic<Int>(-1)
     private let currentStart = Atomic<UInt64>(0)
+    private let remoteProgress = Mutex<(@Sendable () -> (index: Int, started: UInt64)?)?>(nil)
 
     init(job: ParallelJob, indices: Range<Int>, handedOutAt: UInt64) {
         self.job = job
@@ -252,9 +253,16 @@ public final class ParallelBatch: Sendable {
 
     /// The index and start time of the task running now, if one is.
     func currentTask() -> (index: Int, started: UInt64)? {
+        if let remote = remoteProgress.withLock({ $0 }) { return remote() }
         let started = currentStart.load(ordering: .acquiring)
         guard started != 0 else { return nil }
         return (currentIndex.load(ordering: .relaxed), started)
+    }
+
+    /// For backends whose workers report the running task themselves (in shared memory): the
+    /// watchdog asks `progress` instead of the batch's own record.
+    package func reportProgress(with progress: @escaping @Sendable () -> (index: Int, started: UInt64)?) {
+        remoteProgress.withLock { $0 = progress }
     }
 }
 

@@ -10,8 +10,8 @@ enum FrameKind: UInt8 {
     case ready = 1
     /// Parent → worker: tasks to run in order (``BatchMessage``).
     case batch = 2
-    /// Worker → parent: one task's outcome (``ResultMessage``).
-    case result = 3
+    /// Worker → parent: the outcomes of consecutive tasks of the current batch (``ResultBatch``).
+    case results = 3
     /// Parent → worker: finish and exit.
     case shutdown = 4
 }
@@ -24,27 +24,70 @@ struct ReadyMessage: Codable {
     var pid: Int32
 }
 
+/// Tasks to run in order: task `k` has index `indices[k]` and bytes
+/// `payloads[offsets[k]..<offsets[k + 1]]` (flat arrays code at memory speed).
 struct BatchMessage: Codable {
     /// The task type's mangled name (``TaskTypeName``).
     var typeName: String
-    var tasks: [TaskMessage]
+    var indices: [Int] = []
+    var offsets: [Int] = [0]
+    var payloads: [UInt8] = []
     /// Large arrays the tasks refer to, in shared memory (nil: everything is inline).
     var arena: ArenaReference?
-}
 
-struct TaskMessage: Codable {
-    var index: Int
-    var payload: [UInt8]
-}
-
-struct ResultMessage: Codable {
-    var index: Int
-    var outcome: Outcome
-
-    enum Outcome: Codable {
-        case value([UInt8])
-        case error(ErrorMessage)
+    init(typeName: String, arena: ArenaReference?) {
+        self.typeName = typeName
+        self.arena = arena
     }
+
+    mutating func append(index: Int, payload: [UInt8]) {
+        indices.append(index)
+        payloads.append(contentsOf: payload)
+        offsets.append(payloads.count)
+    }
+
+    var count: Int { indices.count }
+
+    func payload(_ k: Int) -> ArraySlice<UInt8> { payloads[offsets[k]..<offsets[k + 1]] }
+}
+
+/// Outcomes of consecutive tasks, in the batch's order: the encoded output, or (where `failed`
+/// is 1) an encoded ``ErrorMessage``. A worker sends them when its batch ends, and meanwhile
+/// every 20 ms, so a long batch reports as it goes.
+struct ResultBatch: Codable {
+    var indices: [Int] = []
+    var failed: [UInt8] = []
+    var offsets: [Int] = [0]
+    var payloads: [UInt8] = []
+
+    init() {}
+
+    mutating func append(index: Int, failed: Bool, payload: [UInt8]) {
+        indices.append(index)
+        self.failed.append(failed ? 1 : 0)
+        payloads.append(contentsOf: payload)
+        offsets.append(payloads.count)
+    }
+
+    var count: Int { indices.count }
+
+    func payload(_ k: Int) -> [UInt8] { Array(payloads[offsets[k]..<offsets[k + 1]]) }
+
+    /// Checks the offsets before anything is sliced: the worker is ours, but a bug must not crash
+    /// the parent.
+    func validate() throws {
+        guard failed.count == indices.count, offsets.count == indices.count + 1, offsets.first == 0,
+              offsets.last == payloads.count, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 })
+        else { throw ProtocolError("a result batch with inconsistent offsets") }
+    }
+}
+
+/// Words of a worker's shared status page.
+enum StatusWord {
+    /// The index + 1 of the task running now; 0 between tasks.
+    static let runningTask = 0
+    /// When that task started (CLOCK_MONOTONIC nanoseconds, the same clock in every process).
+    static let startedAt = 1
 }
 
 /// A task's error as it crosses the process boundary.

@@ -1,3 +1,4 @@
+import JoblibCoding
 import JoblibParallel
 import JoblibSystem
 
@@ -44,69 +45,90 @@ final class WorkerDriver: Sendable {
     private func runBatch(_ batch: ParallelBatch, worker: inout WorkerProcess?, retries: inout [Int: Int]) -> Int {
         var pending = Array(batch.indices)
         var completed = 0
-        while let first = pending.first, !batch.callStopped {
+        var deathsWithoutCulprit = 0
+        while !pending.isEmpty, !batch.callStopped {
             guard let current = worker ?? replacement(for: batch) else { return completed }
             worker = current
             running.set(batch, current)
+            batch.reportProgress { current.runningTask }
 
             // Encode; a task that cannot be encoded fails alone, before it is sent.
-            var messages: [TaskMessage] = []
+            var message = BatchMessage(typeName: typeName, arena: nil)
             for index in pending {
                 do {
-                    messages.append(TaskMessage(index: index, payload: try remote.encode(index, arena)))
+                    message.append(index: index, payload: try remote.encode(index, arena))
                 } catch {
-                    guard deliver(index, .failure(error), batch) else { return completed + 1 }
                     completed += 1
+                    guard deliver(index, .failure(error), batch) else { return completed }
                 }
             }
-            pending = messages.map(\.index)
-            guard !messages.isEmpty else { return completed }
-            do {
-                try current.send(BatchMessage(typeName: typeName, tasks: messages, arena: arena.reference))
-            } catch {
-                // The worker is gone already; its death is handled below like any other.
-            }
-            _ = first
-            batch.markRunning(pending[0])
+            message.arena = arena.reference
+            pending = message.indices
+            guard !pending.isEmpty else { return completed }
+            // A failed send means the worker is gone; that is handled below like any death.
+            try? current.send(message)
+
             var received = 0
             while received < pending.count {
-                let result: ResultMessage?
-                do { result = try current.receive() } catch { result = nil }
-                guard let result else { break }
-                received += 1
-                let outcome: Result<[UInt8], any Error>
-                switch result.outcome {
-                case .value(let bytes): outcome = .success(bytes)
-                case .error(let message): outcome = .failure(decodeRemoteError(message, taskIndex: result.index))
-                }
-                current.tasksRun.add(1, ordering: .relaxed)
-                completed += 1
-                if received < pending.count { batch.markRunning(pending[received]) }
-                guard deliver(result.index, outcome, batch) else {
-                    // A fail-fast error: the rest of this batch must not run; stop the worker.
-                    if received < pending.count { pool.retire(current, kill: true); worker = nil }
-                    return completed
+                let results: ResultBatch?
+                do { results = try current.receive() } catch { results = nil }
+                guard let results else { break }
+                for k in 0..<results.count {
+                    let index = results.indices[k]
+                    let outcome: Result<[UInt8], any Error> =
+                        results.failed[k] == 0 ? .success(results.payload(k)) : .failure(remoteError(results.payload(k), index))
+                    received += 1
+                    completed += 1
+                    current.tasksRun.add(1, ordering: .relaxed)
+                    guard deliver(index, outcome, batch) else {
+                        // A fail-fast error: the rest of this batch must not run; stop the worker.
+                        if received < pending.count {
+                            pool.retire(current, kill: true)
+                            worker = nil
+                        }
+                        return completed
+                    }
                 }
             }
             if received == pending.count { return completed }
 
-            // The worker died (or was killed for a timeout) while running pending[received].
+            // The worker died (or was killed for a timeout). Its status words name the task it
+            // was running; the tasks before that one finished, but their results died with it.
+            let culprit = current.runningTask?.index
             let status = current.reapAfterDeath()
             worker = nil
             if batch.callStopped { return completed }
-            let index = pending[received]
+            let unreported = Array(pending[received...])
+            guard let position = culprit.flatMap({ unreported.firstIndex(of: $0) }) ?? (deathsWithoutCulprit > 0 ? 0 : nil)
+            else {
+                // Killed between two tasks (from outside): run the rest again, once, blaming none.
+                deathsWithoutCulprit += 1
+                pending = unreported
+                continue
+            }
+            let index = unreported[position]
+            var next = Array(unreported[..<position])
             let left = retries[index, default: job.retries]
             if left > 0 {
                 retries[index] = left - 1
-                pending = Array(pending[received...])
-                continue
+                next.append(index)
+            } else {
+                completed += 1
+                let error = ParallelError.workerDied(taskIndex: index, status: status, stderrTail: current.stderrTail)
+                guard deliver(index, .failure(error), batch) else { return completed }
             }
-            let error = ParallelError.workerDied(taskIndex: index, status: status, stderrTail: current.stderrTail)
-            completed += 1
-            guard deliver(index, .failure(error), batch) else { return completed }
-            pending = Array(pending[(received + 1)...])
+            pending = next + unreported[(position + 1)...]
         }
         return completed
+    }
+
+    /// The error a worker reported for a task.
+    private func remoteError(_ bytes: [UInt8], _ index: Int) -> any Error {
+        guard let message = try? BinaryDecoder().decode(ErrorMessage.self, from: bytes) else {
+            return RemoteTaskError(
+                taskIndex: index, stage: .running, typeName: "unknown", errorDescription: "the worker sent an unreadable error")
+        }
+        return decodeRemoteError(message, taskIndex: index)
     }
 
     /// Hands an outcome to the call; false when it failed the call (stop the batch).

@@ -18,6 +18,8 @@ final class WorkerProcess: Sendable {
     private let tasks: FrameChannel
     private let results: FrameChannel
     private let stderr: StandardErrorDrain
+    /// Which task the worker is running, readable after it died.
+    let status: SharedWords
     /// Batches run since the worker started (for `maxTasksPerWorker`).
     let tasksRun = Atomic<Int>(0)
 
@@ -44,6 +46,8 @@ final class WorkerProcess: Sendable {
         let taskPipe = try makePipe()
         let resultPipe = try makePipe()
         let errorPipe = try makePipe()
+        let status = try SharedWords()
+        defer { status.closeDescriptor() }
         var environment = environment
         environment[WorkerEnvironment.mode] = "ctor"
         environment[WorkerEnvironment.parentPID] = String(currentProcessID)
@@ -53,6 +57,7 @@ final class WorkerProcess: Sendable {
                 executable: executable, arguments: [], environment: environment,
                 descriptors: [
                     (taskPipe.read, WorkerEnvironment.taskDescriptor), (resultPipe.write, WorkerEnvironment.resultDescriptor),
+                    (status.fd!, WorkerEnvironment.statusDescriptor),
                 ],
                 standardError: errorPipe.write)
         } catch {
@@ -65,6 +70,7 @@ final class WorkerProcess: Sendable {
         try? resultPipe.write.close()
         try? errorPipe.write.close()
         self.process = process
+        self.status = status
         self.tasks = FrameChannel(fd: taskPipe.write)
         self.results = FrameChannel(fd: resultPipe.read)
         self.stderr = StandardErrorDrain(fd: errorPipe.read)
@@ -99,11 +105,20 @@ final class WorkerProcess: Sendable {
         try tasks.send(.batch, batch)
     }
 
-    /// The next result, or nil when the worker's result channel closed (it died or was killed).
-    func receive() throws -> ResultMessage? {
+    /// The next results, or nil when the worker's result channel closed (it died or was killed).
+    func receive() throws -> ResultBatch? {
         guard let (kind, body) = try results.receive() else { return nil }
-        guard kind == .result else { throw ProtocolError("unexpected frame \(kind) from a worker") }
-        return try BinaryDecoder().decode(ResultMessage.self, from: body)
+        guard kind == .results else { throw ProtocolError("unexpected frame \(kind) from a worker") }
+        let batch = try BinaryDecoder().decode(ResultBatch.self, from: body)
+        try batch.validate()
+        return batch
+    }
+
+    /// The task the worker is running now (or was running when it died), and since when.
+    var runningTask: (index: Int, started: UInt64)? {
+        let running = status.load(StatusWord.runningTask)
+        guard running > 0 else { return nil }
+        return (Int(running - 1), status.load(StatusWord.startedAt))
     }
 
     /// The last lines the worker wrote to standard error.

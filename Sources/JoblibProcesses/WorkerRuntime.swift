@@ -17,6 +17,8 @@ enum WorkerEnvironment {
     /// Descriptors in the worker: tasks arrive on 3, results leave on 4.
     static let taskDescriptor: Int32 = 3
     static let resultDescriptor: Int32 = 4
+    /// The worker's status words (``SharedWords``): which task runs now.
+    static let statusDescriptor: Int32 = 5
 }
 
 /// Enters worker mode if this process was started as a worker, and never returns then.
@@ -39,21 +41,28 @@ public func _joblibWorkerEntry() {
 /// The worker's side of the protocol: answer the handshake, then run batches until the parent
 /// closes the task channel, says shut down, or dies.
 enum WorkerRuntime {
+    /// How long finished results may wait before they are sent (a long batch reports as it goes).
+    static let flushInterval: UInt64 = 20_000_000
+    /// Results are sent early once they take this many bytes.
+    static let flushBytes = 4 << 20
+
     static func run() -> Never {
         let tasks = FrameChannel(fd: FileDescriptor(rawValue: WorkerEnvironment.taskDescriptor))
         let results = FrameChannel(fd: FileDescriptor(rawValue: WorkerEnvironment.resultDescriptor))
+        let statusDescriptor = FileDescriptor(rawValue: WorkerEnvironment.statusDescriptor)
         watchParent()
-        // Nested Parallel calls inside tasks run sequentially unless the task configures them.
         do {
+            let status = try SharedWords(attachingTo: statusDescriptor)
+            try? statusDescriptor.close()
             try results.send(.ready, ReadyMessage(protocolVersion: workerProtocolVersion, pid: currentProcessID))
             while let (kind, body) = try tasks.receive() {
                 switch kind {
                 case .batch:
                     let batch = try BinaryDecoder().decode(BatchMessage.self, from: body)
-                    try runBatch(batch, results: results)
+                    try runBatch(batch, results: results, status: status)
                 case .shutdown:
                     exit(0)
-                case .ready, .result:
+                case .ready, .results:
                     throw ProtocolError("unexpected frame \(kind) from the parent")
                 }
             }
@@ -64,53 +73,65 @@ enum WorkerRuntime {
         }
     }
 
-    private static func runBatch(_ batch: BatchMessage, results: FrameChannel) throws {
-        guard let type = TaskTypeName.resolve(batch.typeName) else {
-            for task in batch.tasks {
-                let message = ErrorMessage(
-                    stage: .decodingTask, typeName: "JoblibProcesses.UnknownTaskType",
-                    description: "the worker cannot find the task type \(batch.typeName)")
-                try results.send(.result, ResultMessage(index: task.index, outcome: .error(message)))
+    private static func runBatch(_ batch: BatchMessage, results: FrameChannel, status: SharedWords) throws {
+        var pending = ResultBatch()
+        func failAll(_ message: ErrorMessage) throws {
+            for index in batch.indices {
+                pending.append(index: index, failed: true, payload: try BinaryEncoder().encode(message))
             }
-            return
+            try results.send(.results, pending)
+        }
+        guard let type = TaskTypeName.resolve(batch.typeName) else {
+            return try failAll(ErrorMessage(
+                stage: .decodingTask, typeName: "JoblibProcesses.UnknownTaskType",
+                description: "the worker cannot find the task type \(batch.typeName)"))
         }
         var arena: MappedArena?
         if let reference = batch.arena {
-            do {
-                arena = try MappedArena(reference)
-            } catch {
-                for task in batch.tasks {
-                    let message = errorMessage(error, stage: .decodingTask)
-                    try results.send(.result, ResultMessage(index: task.index, outcome: .error(message)))
-                }
-                return
+            do { arena = try MappedArena(reference) } catch { return try failAll(errorMessage(error, stage: .decodingTask)) }
+        }
+        var lastFlush = monotonicNanoseconds()
+        for k in 0..<batch.count {
+            let index = batch.indices[k]
+            // The parent reads these words if this process dies: they name the task that killed it.
+            status.store(StatusWord.startedAt, monotonicNanoseconds())
+            status.store(StatusWord.runningTask, UInt64(index + 1))
+            let (failed, payload) = runTask(type, batch.payload(k), arena)
+            status.store(StatusWord.runningTask, 0)
+            pending.append(index: index, failed: failed, payload: payload)
+            let now = monotonicNanoseconds()
+            if now - lastFlush >= flushInterval || pending.payloads.count >= flushBytes {
+                try results.send(.results, pending)
+                pending = ResultBatch()
+                lastFlush = now
             }
         }
-        for task in batch.tasks {
-            let outcome = runTask(type, task.payload, arena)
-            try results.send(.result, ResultMessage(index: task.index, outcome: outcome))
-        }
+        if pending.count > 0 { try results.send(.results, pending) }
     }
 
+    /// Decodes, runs and encodes one task; `failed` when the bytes are an encoded ErrorMessage.
     private static func runTask<Task: ParallelTask>(
-        _ type: Task.Type, _ payload: [UInt8], _ arena: MappedArena?
-    ) -> ResultMessage.Outcome {
+        _ type: Task.Type, _ payload: ArraySlice<UInt8>, _ arena: MappedArena?
+    ) -> (failed: Bool, payload: [UInt8]) {
+        func failure(_ error: any Error, _ stage: RemoteTaskError.Stage) -> (Bool, [UInt8]) {
+            (true, (try? BinaryEncoder().encode(errorMessage(error, stage: stage))) ?? [])
+        }
         let task: Task
         do {
             task = try payload.withUnsafeBytes { try BinaryDecoder().decode(Task.self, from: $0, sections: arena) }
         } catch {
-            return .error(errorMessage(error, stage: .decodingTask))
+            return failure(error, .decodingTask)
         }
         let output: Task.Output
         do {
             output = try ParallelConfiguration.withinTask { try task.run() }
         } catch {
-            return .error(errorMessage(error, stage: .running))
+            return failure(error, .running)
         }
         do {
-            return .value(try BinaryEncoder().encode(output))
+            return (false, try BinaryEncoder().encode(output))
         } catch {
-            return .error(errorMessage(error, stage: .encodingResult))
+            return failure(error, .encodingResult)
         }
     }
 

@@ -23,4 +23,10 @@ int joblib_pipe_cloexec(int fds[_Nonnull 2]);
 /// Adds "close every descriptor from `lowest` up" to posix_spawn file actions (glibc ≥ 2.34).
 int joblib_spawn_add_closefrom(void *_Nonnull actions, int lowest);
 
+#include <stdint.h>
+
+/// Sequentially consistent 64-bit load and store, for words shared between processes.
+uint64_t joblib_atomic_load_u64(const uint64_t *_Nonnull address);
+void joblib_atomic_store_u64(uint64_t *_Nonnull address, uint64_t value);
+
 #endif
