@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibTestSupport"]),
         .testTarget(
             name: "JoblibProcessesTests",
-            dependencies: ["JoblibProcesses", "JoblibTestSupport", "joblib-test-helper"]),
+            dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Golden"]),

@@ -48,3 +48,35 @@ public struct BinaryDecoder: Sendable {
         return try state.decodeValue(type, at: 0, path: .root, depth: 0)
     }
 }
+
+extension BinaryDecoder {
+    /// Decodes the elements of an encoded array one at a time, handing each to `body` before the
+    /// next is decoded (so only one element is alive at a time); an element that cannot be
+    /// decoded is handed over as a failure and the others still decode.
+    ///
+    /// - Throws: ``CodingError`` when the bytes are not one well-formed array.
+    package func forEachElement<T: Decodable>(
+        of type: T.Type, in buffer: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?,
+        _ body: (Result<T, any Error>) throws -> Void
+    ) throws {
+        let state = DecodingState(bytes: buffer, sections: sections, userInfo: userInfo)
+        let end = try state.skipValue(at: 0, depth: 0)
+        guard end == buffer.count else {
+            throw CodingError(.trailingBytes, "\(buffer.count - end) bytes follow the encoded value", offset: end)
+        }
+        guard try state.tag(at: 0) == .unkeyed else {
+            // Bulk arrays (numbers) are small per element: decode them together.
+            for element in try state.decodeValue([T].self, at: 0, path: .root, depth: 0) { try body(.success(element)) }
+            return
+        }
+        var position = 1
+        var index = 0
+        while try state.byte(at: position) == entryMarker {
+            let start = position + 1
+            position = try state.skipValue(at: start, depth: 1)
+            let path = CodingPath(parent: [], last: IndexKey(index))
+            try body(Result { try state.decodeValue(T.self, at: start, path: path, depth: 1) })
+            index += 1
+        }
+    }
+}

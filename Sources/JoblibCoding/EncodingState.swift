@@ -5,11 +5,13 @@
 /// `encode(to:)` that opened it returns. Writes are therefore strictly sequential, which lets the
 /// same code write into a buffer or stream into a hash without ever going back.
 final class EncodingState {
-    var bytes: [UInt8] = []
+    // One encoding runs on one thread and never re-enters these properties while modifying them,
+    // so the dynamic exclusivity checks (a measurable share of encoding small records) are off.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Bytes already handed to `hasher` and dropped from `bytes`.
-    private var flushedCount = 0
-    private var openContainers: [Int] = []
-    private var nextContainerID = 1
+    @exclusivity(unchecked) private var flushedCount = 0
+    @exclusivity(unchecked) private var openContainers: [Int] = []
+    @exclusivity(unchecked) private var nextContainerID = 1
     /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
     let canonical: Bool
     let hasher: XXH3Stream?

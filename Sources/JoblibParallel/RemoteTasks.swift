@@ -8,9 +8,17 @@ package struct RemoteTasks: Sendable {
     package let taskType: any ParallelTask.Type
     /// The task at an index, encoded with `BinaryEncoder` (through `sections` when given).
     package let encode: @Sendable (Int, (any BulkSectionWriter)?) throws -> [UInt8]
+    /// The tasks at these indices as one encoded `[Task]`: one encoder pass for a whole batch.
+    /// When it throws, encode the tasks one by one to find the culprit.
+    package let encodeBatch: @Sendable ([Int], (any BulkSectionWriter)?) throws -> [UInt8]
     /// Hands over the outcome of the task at an index: its encoded output, or the error it
     /// failed with. Throws when the outcome fails the call (an error in a fail-fast call).
     package let deliver: @Sendable (Int, Result<[UInt8], any Error>) throws -> Void
+    /// Hands over, in order, the outcomes of the tasks at `indices`: `errors` for the positions
+    /// that failed, and for all others one `[Output]` encoded together in `outputs` (an output
+    /// that cannot be decoded fails its task alone). Throws like ``deliver``; `delivered` counts
+    /// the outcomes handed over before that.
+    package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], inout Int) throws -> Void
 
     /// Remote access to `tasks`, whose outcomes go to `sink` exactly as local runs' do.
     init<Task: ParallelTask>(
@@ -18,9 +26,51 @@ package struct RemoteTasks: Sendable {
     ) {
         taskType = Task.self
         encode = { index, sections in try BinaryEncoder().encode(tasks[index], sections: sections) }
+        encodeBatch = { indices, sections in
+            try BinaryEncoder().encode(indices.map { tasks[$0] }, sections: sections)
+        }
         deliver = { index, outcome in
             try sink(index, outcome.flatMap { bytes in Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) } })
         }
+        deliverBatch = { indices, errors, bytes, delivered in
+            let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
+            var next = outputs.makeIterator()
+            for (position, index) in indices.enumerated() {
+                try sink(index, errors[position].map { .failure($0) } ?? next.next()!)
+                delivered += 1
+            }
+        }
+    }
+}
+
+/// Decodes an encoded array in one pass when it can, and element by element when one element is
+/// bad, so that one bad element costs one entry.
+package func decodeEach<Element: Decodable>(
+    _ arrayType: [Element].Type, _ elementType: Element.Type, from bytes: [UInt8], count: Int,
+    sections: (any BulkSectionReader)? = nil
+) -> [Result<Element, any Error>] {
+    if let all = try? bytes.withUnsafeBytes({ try BinaryDecoder().decode([Element].self, from: $0, sections: sections) }),
+       all.count == count
+    {
+        return all.map { .success($0) }
+    }
+    do {
+        let each = try bytes.withUnsafeBytes { try BinaryDecoder().decode([Lenient<Element>].self, from: $0, sections: sections) }
+        guard each.count == count else {
+            let error = CodingError(.typeMismatch, "expected \(count) values, found \(each.count)")
+            return Array(repeating: .failure(error), count: count)
+        }
+        return each.map(\.result)
+    } catch {
+        return Array(repeating: .failure(error), count: count)
+    }
+}
+
+/// One element of an array whose decoding failure is kept instead of thrown.
+package struct Lenient<Value: Decodable>: Decodable {
+    package let result: Result<Value, any Error>
+    package init(from decoder: any Decoder) throws {
+        result = Result { try decoder.singleValueContainer().decode(Value.self) }
     }
 }
 

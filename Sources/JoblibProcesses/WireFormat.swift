@@ -24,61 +24,55 @@ struct ReadyMessage: Codable {
     var pid: Int32
 }
 
-/// Tasks to run in order: task `k` has index `indices[k]` and bytes
-/// `payloads[offsets[k]..<offsets[k + 1]]` (flat arrays code at memory speed).
+/// Tasks to run in order: `tasks` is one encoded `[Task]` whose element `k` has index
+/// `indices[k]` in the call (one coder pass per batch, not per task).
 struct BatchMessage: Codable {
     /// The task type's mangled name (``TaskTypeName``).
     var typeName: String
-    var indices: [Int] = []
-    var offsets: [Int] = [0]
-    var payloads: [UInt8] = []
+    var indices: [Int]
+    var tasks: [UInt8]
     /// Large arrays the tasks refer to, in shared memory (nil: everything is inline).
     var arena: ArenaReference?
-
-    init(typeName: String, arena: ArenaReference?) {
-        self.typeName = typeName
-        self.arena = arena
-    }
-
-    mutating func append(index: Int, payload: [UInt8]) {
-        indices.append(index)
-        payloads.append(contentsOf: payload)
-        offsets.append(payloads.count)
-    }
-
-    var count: Int { indices.count }
-
-    func payload(_ k: Int) -> ArraySlice<UInt8> { payloads[offsets[k]..<offsets[k + 1]] }
 }
 
-/// Outcomes of consecutive tasks, in the batch's order: the encoded output, or (where `failed`
-/// is 1) an encoded ``ErrorMessage``. A worker sends them when its batch ends, and meanwhile
-/// every 20 ms, so a long batch reports as it goes.
+/// Outcomes of consecutive tasks, in the batch's order. `failed[k]` says whether task `k` failed;
+/// the failures' ``ErrorMessage``s are `errors[errorOffsets[j]..<errorOffsets[j + 1]]`, and the
+/// other tasks' outputs are one encoded `[Output]` in `outputs`. A worker sends them when its
+/// batch ends, and meanwhile every 20 ms, so a long batch reports as it goes.
 struct ResultBatch: Codable {
     var indices: [Int] = []
     var failed: [UInt8] = []
-    var offsets: [Int] = [0]
-    var payloads: [UInt8] = []
-
-    init() {}
-
-    mutating func append(index: Int, failed: Bool, payload: [UInt8]) {
-        indices.append(index)
-        self.failed.append(failed ? 1 : 0)
-        payloads.append(contentsOf: payload)
-        offsets.append(payloads.count)
-    }
+    var errorOffsets: [Int] = [0]
+    var errors: [UInt8] = []
+    var outputs: [UInt8] = []
 
     var count: Int { indices.count }
 
-    func payload(_ k: Int) -> [UInt8] { Array(payloads[offsets[k]..<offsets[k + 1]]) }
+    /// The failures by position, decoded into the errors to throw.
+    func decodedErrors() -> [Int: any Error] {
+        var result: [Int: any Error] = [:]
+        var j = 0
+        for position in 0..<count where failed[position] != 0 {
+            let bytes = Array(errors[errorOffsets[j]..<errorOffsets[j + 1]])
+            let index = indices[position]
+            if let message = try? BinaryDecoder().decode(ErrorMessage.self, from: bytes) {
+                result[position] = decodeRemoteError(message, taskIndex: index)
+            } else {
+                result[position] = RemoteTaskError(
+                    taskIndex: index, stage: .running, typeName: "unknown", errorDescription: "the worker sent an unreadable error")
+            }
+            j += 1
+        }
+        return result
+    }
 
-    /// Checks the offsets before anything is sliced: the worker is ours, but a bug must not crash
+    /// Checks the layout before anything is sliced: the worker is ours, but a bug must not crash
     /// the parent.
     func validate() throws {
-        guard failed.count == indices.count, offsets.count == indices.count + 1, offsets.first == 0,
-              offsets.last == payloads.count, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 })
-        else { throw ProtocolError("a result batch with inconsistent offsets") }
+        let failures = failed.filter { $0 != 0 }.count
+        guard failed.count == indices.count, errorOffsets.count == failures + 1, errorOffsets.first == 0,
+              errorOffsets.last == errors.count, zip(errorOffsets, errorOffsets.dropFirst()).allSatisfy({ $0 <= $1 })
+        else { throw ProtocolError("a result batch with an inconsistent layout") }
     }
 }
 

@@ -52,43 +52,56 @@ final class WorkerDriver: Sendable {
             running.set(batch, current)
             batch.reportProgress { current.runningTask }
 
-            // Encode; a task that cannot be encoded fails alone, before it is sent.
-            var message = BatchMessage(typeName: typeName, arena: nil)
-            for index in pending {
+            // Encode the batch in one pass; when that fails, find the tasks that cannot be
+            // encoded (they fail alone, before anything is sent) and encode the others.
+            let encoded: [UInt8]
+            if let all = try? remote.encodeBatch(pending, arena) {
+                encoded = all
+            } else {
+                var encodable: [Int] = []
+                for index in pending {
+                    do {
+                        _ = try remote.encode(index, arena)
+                        encodable.append(index)
+                    } catch {
+                        completed += 1
+                        guard deliver(index, .failure(error), batch) else { return completed }
+                    }
+                }
+                pending = encodable
+                guard !pending.isEmpty else { return completed }
                 do {
-                    message.append(index: index, payload: try remote.encode(index, arena))
+                    encoded = try remote.encodeBatch(pending, arena)
                 } catch {
-                    completed += 1
-                    guard deliver(index, .failure(error), batch) else { return completed }
+                    batch.failCall(error)
+                    return completed
                 }
             }
-            message.arena = arena.reference
-            pending = message.indices
-            guard !pending.isEmpty else { return completed }
             // A failed send means the worker is gone; that is handled below like any death.
-            try? current.send(message)
+            try? current.send(BatchMessage(typeName: typeName, indices: pending, tasks: encoded, arena: arena.reference))
 
             var received = 0
             while received < pending.count {
                 let results: ResultBatch?
                 do { results = try current.receive() } catch { results = nil }
                 guard let results else { break }
-                for k in 0..<results.count {
-                    let index = results.indices[k]
-                    let outcome: Result<[UInt8], any Error> =
-                        results.failed[k] == 0 ? .success(results.payload(k)) : .failure(remoteError(results.payload(k), index))
-                    received += 1
-                    completed += 1
-                    current.tasksRun.add(1, ordering: .relaxed)
-                    guard deliver(index, outcome, batch) else {
-                        // A fail-fast error: the rest of this batch must not run; stop the worker.
-                        if received < pending.count {
-                            pool.retire(current, kill: true)
-                            worker = nil
-                        }
-                        return completed
+                var delivered = 0
+                do {
+                    try remote.deliverBatch(results.indices, results.decodedErrors(), results.outputs, &delivered)
+                } catch {
+                    received += delivered + 1
+                    completed += delivered + 1
+                    batch.failCall(error)
+                    // A fail-fast error: the rest of this batch must not run; stop the worker.
+                    if received < pending.count {
+                        pool.retire(current, kill: true)
+                        worker = nil
                     }
+                    return completed
                 }
+                received += delivered
+                completed += delivered
+                current.tasksRun.add(delivered, ordering: .relaxed)
             }
             if received == pending.count { return completed }
 
@@ -120,15 +133,6 @@ final class WorkerDriver: Sendable {
             pending = next + unreported[(position + 1)...]
         }
         return completed
-    }
-
-    /// The error a worker reported for a task.
-    private func remoteError(_ bytes: [UInt8], _ index: Int) -> any Error {
-        guard let message = try? BinaryDecoder().decode(ErrorMessage.self, from: bytes) else {
-            return RemoteTaskError(
-                taskIndex: index, stage: .running, typeName: "unknown", errorDescription: "the worker sent an unreadable error")
-        }
-        return decodeRemoteError(message, taskIndex: index)
     }
 
     /// Hands an outcome to the call; false when it failed the call (stop the batch).

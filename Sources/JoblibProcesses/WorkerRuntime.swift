@@ -74,11 +74,9 @@ enum WorkerRuntime {
     }
 
     private static func runBatch(_ batch: BatchMessage, results: FrameChannel, status: SharedWords) throws {
-        var pending = ResultBatch()
         func failAll(_ message: ErrorMessage) throws {
-            for index in batch.indices {
-                pending.append(index: index, failed: true, payload: try BinaryEncoder().encode(message))
-            }
+            var pending = ResultBatch()
+            for index in batch.indices { pending.fail(index, message) }
             try results.send(.results, pending)
         }
         guard let type = TaskTypeName.resolve(batch.typeName) else {
@@ -90,48 +88,57 @@ enum WorkerRuntime {
         if let reference = batch.arena {
             do { arena = try MappedArena(reference) } catch { return try failAll(errorMessage(error, stage: .decodingTask)) }
         }
-        var lastFlush = monotonicNanoseconds()
-        for k in 0..<batch.count {
-            let index = batch.indices[k]
-            // The parent reads these words if this process dies: they name the task that killed it.
-            status.store(StatusWord.startedAt, monotonicNanoseconds())
-            status.store(StatusWord.runningTask, UInt64(index + 1))
-            let (failed, payload) = runTask(type, batch.payload(k), arena)
-            status.store(StatusWord.runningTask, 0)
-            pending.append(index: index, failed: failed, payload: payload)
-            let now = monotonicNanoseconds()
-            if now - lastFlush >= flushInterval || pending.payloads.count >= flushBytes {
-                try results.send(.results, pending)
-                pending = ResultBatch()
-                lastFlush = now
-            }
-        }
-        if pending.count > 0 { try results.send(.results, pending) }
+        try runTasks(type, batch, arena, results: results, status: status)
     }
 
-    /// Decodes, runs and encodes one task; `failed` when the bytes are an encoded ErrorMessage.
-    private static func runTask<Task: ParallelTask>(
-        _ type: Task.Type, _ payload: ArraySlice<UInt8>, _ arena: MappedArena?
-    ) -> (failed: Bool, payload: [UInt8]) {
-        func failure(_ error: any Error, _ stage: RemoteTaskError.Stage) -> (Bool, [UInt8]) {
-            (true, (try? BinaryEncoder().encode(errorMessage(error, stage: stage))) ?? [])
+    /// Decodes the batch's tasks in one pass (a task that cannot be decoded fails alone), runs
+    /// them in order, and sends their outcomes every 20 ms and at the end.
+    private static func runTasks<Task: ParallelTask>(
+        _ type: Task.Type, _ batch: BatchMessage, _ arena: MappedArena?, results: FrameChannel, status: SharedWords
+    ) throws {
+        var pending = PendingOutcomes<Task.Output>()
+        var lastFlush = monotonicNanoseconds()
+        var position = 0
+        // Tasks are decoded one at a time, right before they run: a batch of tasks that each
+        // carry a large array never has them all in memory at once.
+        let decoding: Result<Void, any Error> = Result {
+            try batch.tasks.withUnsafeBytes { buffer in
+                try BinaryDecoder().forEachElement(of: Task.self, in: buffer, sections: arena) { decoded in
+                    guard position < batch.indices.count else { return }
+                    let index = batch.indices[position]
+                    position += 1
+                    try run(index, decoded)
+                }
+            }
         }
-        let task: Task
-        do {
-            task = try payload.withUnsafeBytes { try BinaryDecoder().decode(Task.self, from: $0, sections: arena) }
-        } catch {
-            return failure(error, .decodingTask)
+        // Tasks the batch's bytes did not yield fail with the reason.
+        let reason = decoding.failure ?? CodingError(.typeMismatch, "the batch holds fewer tasks than it lists")
+        while position < batch.indices.count {
+            pending.fail(batch.indices[position], errorMessage(reason, stage: .decodingTask))
+            position += 1
         }
-        let output: Task.Output
-        do {
-            output = try ParallelConfiguration.withinTask { try task.run() }
-        } catch {
-            return failure(error, .running)
-        }
-        do {
-            return (false, try BinaryEncoder().encode(output))
-        } catch {
-            return failure(error, .encodingResult)
+        if !pending.isEmpty { try results.send(.results, pending.take()) }
+
+        func run(_ index: Int, _ decoded: Result<Task, any Error>) throws {
+            switch decoded {
+            case .failure(let error):
+                pending.fail(index, errorMessage(error, stage: .decodingTask))
+            case .success(let task):
+                // The parent reads these words if this process dies: they name the task that killed it.
+                status.store(StatusWord.startedAt, monotonicNanoseconds())
+                status.store(StatusWord.runningTask, UInt64(index + 1))
+                do {
+                    pending.succeed(index, try ParallelConfiguration.withinTask { try task.run() })
+                } catch {
+                    pending.fail(index, errorMessage(error, stage: .running))
+                }
+                status.store(StatusWord.runningTask, 0)
+            }
+            let now = monotonicNanoseconds()
+            if now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
+                try results.send(.results, pending.take())
+                lastFlush = now
+            }
         }
     }
 
@@ -165,6 +172,90 @@ enum WorkerRuntime {
         }
     }
 }
+
+extension Result {
+    fileprivate var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
+/// Outcomes waiting to be sent: outputs are encoded together when sent.
+struct PendingOutcomes<Output: Encodable> {
+    private var indices: [Int] = []
+    private var failed: [UInt8] = []
+    private var failures: [ErrorMessage] = []
+    private var outputs: [Output] = []
+    private(set) var errorBytes = 0
+
+    var isEmpty: Bool { indices.isEmpty }
+
+    mutating func succeed(_ index: Int, _ output: Output) {
+        indices.append(index)
+        failed.append(0)
+        outputs.append(output)
+    }
+
+    mutating func fail(_ index: Int, _ message: ErrorMessage) {
+        indices.append(index)
+        failed.append(1)
+        failures.append(message)
+        errorBytes += message.description.utf8.count + 64
+    }
+
+    /// The outcomes as a ``ResultBatch``; an output that cannot be encoded fails its task alone.
+    mutating func take() -> ResultBatch {
+        defer { self = PendingOutcomes() }
+        var batch = ResultBatch()
+        var encoded: [UInt8]
+        do {
+            encoded = try BinaryEncoder().encode(outputs)
+        } catch {
+            // Find the culprits one by one, then encode the others together.
+            var kept: [Output] = []
+            var outputIterator = outputs.makeIterator()
+            var failureIterator = failures.makeIterator()
+            var rebuilt = PendingOutcomes()
+            for (index, wasFailed) in zip(indices, failed) {
+                if wasFailed != 0 {
+                    rebuilt.fail(index, failureIterator.next()!)
+                    continue
+                }
+                let output = outputIterator.next()!
+                do {
+                    _ = try BinaryEncoder().encode(output)
+                    rebuilt.succeed(index, output)
+                    kept.append(output)
+                } catch {
+                    rebuilt.fail(index, WorkerRuntime.errorMessage(error, stage: .encodingResult))
+                }
+            }
+            self = rebuilt
+            encoded = (try? BinaryEncoder().encode(kept)) ?? []
+        }
+        batch.indices = indices
+        batch.failed = failed
+        for message in failures {
+            batch.errors += (try? BinaryEncoder().encode(message)) ?? []
+            batch.errorOffsets.append(batch.errors.count)
+        }
+        batch.outputs = encoded
+        return batch
+    }
+}
+
+extension ResultBatch {
+    /// A batch where every task failed with `message` (the batch could not run at all).
+    mutating func fail(_ index: Int, _ message: ErrorMessage) {
+        indices.append(index)
+        failed.append(1)
+        errors += (try? BinaryEncoder().encode(message)) ?? []
+        errorOffsets.append(errors.count)
+        if outputs.isEmpty { outputs = (try? BinaryEncoder().encode([Int]())) ?? [] }
+    }
+}
+
+extension ErrorMessage: CustomStringConvertible {}
 
 /// Decodes an error sent by a worker back into the error to throw in the parent.
 func decodeRemoteError(_ message: ErrorMessage, taskIndex: Int) -> any Error {

@@ -1,6 +1,7 @@
 import Foundation
 import JoblibCoding
 import JoblibParallel
+import JoblibPersistence
 import Testing
 @testable import JoblibProcesses
 
@@ -37,5 +38,17 @@ import Testing
         let deadline = Date().addingTimeInterval(1)
         while !openMemfds().isEmpty && Date() < deadline { usleep(5_000) }
         #expect(openMemfds().isEmpty, "still open: \(openMemfds())")
+    }
+
+    @Test func workersMapLargeNDArraysWithoutCopying() throws {
+        let values = NDArray(shape: [1_000_000], (0..<1_000_000).map { Double($0 % 7) })
+        let tasks = (0..<4).map { SumArraySlice(values: values, part: $0, parts: 4) }
+        let results = try Parallel(jobs: 2, backend: .processes).run(tasks)
+        #expect(results.allSatisfy { $0.mapped })
+        let expected: [Double] = tasks.map { task in
+            let range = (task.part * 250_000)..<((task.part + 1) * 250_000)
+            return values[range].reduce(0, +)
+        }
+        #expect(results.map { $0.sum } == expected)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JoblibParallel
+import JoblibPersistence
 
 // Task types must be declared at file scope: worker processes find them by name.
 
@@ -148,4 +149,21 @@ struct SumSlice: ParallelTask {
         let size = values.count / parts
         return values[(part * size)..<((part + 1) * size)].reduce(0, +)
     }
+}
+
+/// Sums a slice of a large shared NDArray, and says whether the worker saw it mapped (no copy).
+struct SumArraySlice: ParallelTask {
+    var values: NDArray<Double>
+    var part: Int
+    var parts: Int
+    func run() throws -> MappedSum {
+        let size = values.count / parts
+        let sum = values[(part * size)..<((part + 1) * size)].reduce(0, +)
+        return MappedSum(sum: sum, mapped: values.isMemoryMapped)
+    }
+}
+
+struct MappedSum: Codable, Sendable, Equatable {
+    var sum: Double
+    var mapped: Bool
 }

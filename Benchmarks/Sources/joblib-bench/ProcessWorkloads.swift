@@ -36,6 +36,16 @@ struct SliceSumTask: ParallelTask {
     }
 }
 
+struct SliceSumArrayTask: ParallelTask {
+    var values: NDArray<Double>
+    var part: Int
+    var parts: Int
+    func run() throws -> Double {
+        let size = values.count / parts
+        return values[(part * size)..<((part + 1) * size)].reduce(0, +)
+    }
+}
+
 /// Runs in a child process of the benchmark: the first call of a fresh process (cold pool).
 func runColdStartChild() throws {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -122,6 +132,13 @@ let processWorkloads: [Workload] = [
         _ = try processes.run([TinyTask(value: 1)])
         var runs: [Double] = []
         for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
-        return figures("processes-large-argument", ours: median(runs), unit: "s", joblib: joblibFigures("large"))
+        // The same bytes as an NDArray: workers map it instead of copying it into an Array.
+        let array = NDArray(shape: [values.count], values)
+        let arrayTasks = (0..<20).map { SliceSumArrayTask(values: array, part: $0, parts: 20) }
+        var arrayRuns: [Double] = []
+        for _ in 0..<3 { arrayRuns.append(try bestTime(repetitions: 1) { blackHole(try processes.run(arrayTasks)) }) }
+        let joblib = joblibFigures("large")
+        return figures("processes-large-argument", ours: median(runs), unit: "s", joblib: joblib)
+            + figures("processes-large-ndarray", ours: median(arrayRuns), unit: "s", joblib: joblib)
     },
 ]
