@@ -8,6 +8,8 @@
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <signal.h>
 
 int joblib_memfd_create(const char *name, int allowSealing) {
     unsigned int flags = MFD_CLOEXEC;
@@ -50,3 +52,7 @@ int joblib_spawn_add_closefrom(void *actions, int lowest) {
 uint64_t joblib_atomic_load_u64(const uint64_t *address) { return __atomic_load_n(address, __ATOMIC_SEQ_CST); }
 
 void joblib_atomic_store_u64(uint64_t *address, uint64_t value) { __atomic_store_n(address, value, __ATOMIC_SEQ_CST); }
+
+int joblib_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int joblib_pidfd_send_signal(int pidfd, int signal) { return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0); }

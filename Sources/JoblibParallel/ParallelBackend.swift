@@ -30,9 +30,17 @@ public protocol ParallelBackend: Sendable {
     /// killed) or stops counting on it (a thread is abandoned and replaced). The default does
     /// nothing: the batch finishes in its own time and its result is discarded.
     func abandon(_ batch: ParallelBatch)
+
+    /// The caller cancelled the call while `batch` runs. A backend that can stop the running task
+    /// at once does (a process is killed); the default lets the current task finish, and the
+    /// batch's remaining tasks do not start.
+    func interrupt(_ batch: ParallelBatch)
 }
 
 extension ParallelBackend {
     /// Does nothing: the batch finishes in its own time and its result is discarded.
     public func abandon(_ batch: ParallelBatch) {}
+
+    /// Does nothing: the current task finishes, the rest of the batch does not start.
+    public func interrupt(_ batch: ParallelBatch) {}
 }

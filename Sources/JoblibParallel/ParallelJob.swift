@@ -23,6 +23,7 @@ public final class ParallelJob: Sendable {
     /// Workers run in the calling task (sequential): check its cancellation between tasks.
     let pollsTaskCancellation: Bool
     let completion = JobCompletion()
+    private let holds = Mutex<(count: Int, finished: Bool)>((0, false))
     /// Read between tasks by every worker: set once the call must stop handing out work.
     let stopped = Atomic<Bool>(false)
     private let state: Mutex<State>
@@ -133,8 +134,15 @@ public final class ParallelJob: Sendable {
         if finishedNow { finish() }
     }
 
-    /// Stops the call: it throws `CancellationError` unless it already failed or finished.
-    func cancel() { fail(CancellationError()) }
+    /// Stops the call: it throws `CancellationError` unless it already failed or finished. Batches
+    /// running now are interrupted where the backend can (a worker process is killed).
+    func cancel() {
+        let running = state.withLock { $0.inFlight }
+        fail(CancellationError())
+        if !running.isEmpty, let backend = backend.withLock({ $0 }) {
+            for batch in running { backend.interrupt(batch) }
+        }
+    }
 
     /// Abandons every batch whose current task has run past the timeout (called by the watchdog).
     func checkTimeouts(now: UInt64) {
@@ -168,7 +176,27 @@ public final class ParallelJob: Sendable {
         let failed = state.withLock { $0.error != nil }
         if !failed { reporter.finished() }
         reporter.close()
-        completion.signal()
+        let signal = holds.withLock { holds -> Bool in
+            holds.finished = true
+            return holds.count == 0
+        }
+        if signal { completion.signal() }
+    }
+
+    /// Keeps the call from returning after its last task until ``releaseCompletion()``: a backend
+    /// whose workers must be put back (processes returned to their pool, shared memory freed)
+    /// holds the call so that the next call finds everything ready.
+    package func holdCompletion() {
+        holds.withLock { $0.count += 1 }
+    }
+
+    /// Ends one ``holdCompletion()``.
+    package func releaseCompletion() {
+        let signal = holds.withLock { holds -> Bool in
+            holds.count -= 1
+            return holds.count == 0 && holds.finished
+        }
+        if signal { completion.signal() }
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

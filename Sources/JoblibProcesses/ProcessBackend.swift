@@ -75,12 +75,31 @@ struct ProcessBackend: ParallelBackend {
         let drivers = workers.map {
             WorkerDriver(pool: pool, worker: $0, job: job, remote: remote, typeName: typeName, running: running, arena: arena)
         }
-        try ThreadPool.shared.submit(count: drivers.count, DriverQueue(drivers, whenAllDone: arena.close).runNext)
+        // The call returns only after every worker is back in the pool and the shared memory is
+        // freed, so the next call reuses them and nothing outlives the call.
+        for _ in drivers { job.holdCompletion() }
+        let queue = DriverQueue(drivers) {
+            arena.close()
+            for _ in drivers { job.releaseCompletion() }
+        }
+        do {
+            try ThreadPool.shared.submit(count: drivers.count, queue.runNext)
+        } catch {
+            for worker in workers { pool.checkIn(worker) }
+            arena.close()
+            for _ in drivers { job.releaseCompletion() }
+            throw error
+        }
     }
 
     /// The call failed with a timeout in `batch`: kill the worker running it, so the task really
     /// stops. Its driver sees the worker die, replaces it and moves on.
     func abandon(_ batch: ParallelBatch) {
+        running.worker(for: batch)?.kill()
+    }
+
+    /// The caller cancelled: stop the task running in `batch` now, by killing its worker.
+    func interrupt(_ batch: ParallelBatch) {
         running.worker(for: batch)?.kill()
     }
 }

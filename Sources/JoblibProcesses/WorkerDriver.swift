@@ -102,6 +102,12 @@ final class WorkerDriver: Sendable {
                 received += delivered
                 completed += delivered
                 current.tasksRun.add(delivered, ordering: .relaxed)
+                if batch.callStopped && received < pending.count {
+                    // Another task failed the call: this batch's remaining tasks must not run.
+                    pool.retire(current, kill: true)
+                    worker = nil
+                    return completed
+                }
             }
             if received == pending.count { return completed }
 

@@ -44,8 +44,18 @@ package func signalName(_ signal: Int32) -> String {
 /// signal mask is empty. The owner must ``wait()`` for it, or ``kill(_:)`` and then wait.
 package final class ChildProcess: Sendable {
     package let pid: pid_t
+    /// Names this very process for signals: unlike the pid, it cannot come to mean another
+    /// process once this one is reaped (-1 where pidfds are unavailable).
+    private let pidfd: Int32
 
-    private init(pid: pid_t) { self.pid = pid }
+    private init(pid: pid_t) {
+        self.pid = pid
+        self.pidfd = joblib_pidfd_open(pid)
+    }
+
+    deinit {
+        if pidfd >= 0 { close(pidfd) }
+    }
 
     package static func spawn(
         executable: String,
@@ -108,9 +118,14 @@ package final class ChildProcess: Sendable {
         return ChildProcess(pid: pid)
     }
 
-    /// Sends `signal` (default `SIGKILL`). A process that already ended is not an error.
+    /// Sends `signal` (default `SIGKILL`). A process that already ended, or was reaped, is not
+    /// an error, and no other process that reuses its pid can receive the signal.
     package func kill(_ signal: Int32 = SIGKILL) {
-        _ = Glibc.kill(pid, signal)
+        if pidfd >= 0 {
+            _ = joblib_pidfd_send_signal(pidfd, signal)
+        } else {
+            _ = Glibc.kill(pid, signal)
+        }
     }
 
     /// The exit status if the process has ended (and reaps it), nil if it still runs.

@@ -6,7 +6,8 @@ import Testing
 @testable import JoblibProcesses
 
 /// Worker processes are a shared resource: these tests run one at a time.
-@Suite(.serialized) struct ProcessBackendTests {
+extension WorkerProcessSuites {
+@Suite struct ProcessBackendTests {
     let parallel = Parallel(jobs: 2, backend: .processes)
 
     @Test func runsTasksInOtherProcessesInInputOrder() throws {
@@ -131,6 +132,26 @@ import Testing
         #expect(try parallel.run([Square(value: 5)]) == [25])
     }
 
+    @Test func cancellingTheCallerKillsTheRunningTask() async throws {
+        let start = ContinuousClock.now
+        let call = Task { try await Parallel(jobs: 2, backend: .processes).run([Sleeper(seconds: 1_000), Sleeper(seconds: 1_000)]) }
+        try await Task.sleep(for: .milliseconds(300))
+        call.cancel()
+        await #expect(throws: CancellationError.self) { try await call.value }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(try await parallel.run([Square(value: 4)]) == [16])
+    }
+
+    @Test func aFailureStopsTheOtherWorkersBatch() throws {
+        // Batch 0 (tasks 0-3) fails in its first task after 0.2 s; batch 1 (tasks 4-7, another
+        // worker) would take 2 s to run to its end, and must not.
+        let tasks = (0..<8).map { SlowThenFail(seconds: $0 == 0 ? 0.2 : 0.5, fails: $0 == 0) }
+        let start = ContinuousClock.now
+        #expect(throws: ModelError.self) { try Parallel(jobs: 2, backend: .processes, batchSize: .fixed(4)).run(tasks) }
+        #expect(ContinuousClock.now - start < .milliseconds(1_500))
+        #expect(try parallel.run([Square(value: 2)]) == [4])
+    }
+
     @Test func chattyTasksDoNotBlockThePool() throws {
         let sizes = try parallel.run((0..<4).map { _ in Chatty(bytes: 200_000) })
         #expect(sizes == [200_000, 200_000, 200_000, 200_000])
@@ -158,19 +179,30 @@ import Testing
     }
 }
 
+}
+
+/// Every suite that starts worker processes, run one test at a time: the pool is shared, and the
+/// leak checks count this process's workers.
+@Suite(.serialized) enum WorkerProcessSuites {}
+
 private struct PrivateTask: ParallelTask {
     func run() throws -> Int { 0 }
 }
 
-/// Pids of this process's live children.
+/// Pids of this process's live worker children (this executable re-executed; other tests' helper
+/// processes are not counted).
 func childProcesses() -> [Int32] {
     let me = getpid()
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+    func isWorker(_ pid: Int32) -> Bool {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == executable
+    }
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { Int32($0) }.filter { pid in
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")")
         else { return false }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == me
+        return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == me && isWorker(pid)
     }
 }

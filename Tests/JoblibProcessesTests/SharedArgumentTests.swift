@@ -5,7 +5,8 @@ import JoblibPersistence
 import Testing
 @testable import JoblibProcesses
 
-@Suite(.serialized) struct SharedArgumentTests {
+extension WorkerProcessSuites {
+@Suite struct SharedArgumentTests {
     @Test func largeArraysAreStoredOnceOutOfLine() throws {
         let values = (0..<1_000_000).map(Double.init)  // 8 MB
         let arena = SharedArgumentArena(threshold: .megabytes(1))
@@ -51,4 +52,5 @@ import Testing
         }
         #expect(results.map { $0.sum } == expected)
     }
+}
 }

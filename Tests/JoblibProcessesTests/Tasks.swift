@@ -167,3 +167,13 @@ struct MappedSum: Codable, Sendable, Equatable {
     var sum: Double
     var mapped: Bool
 }
+
+struct SlowThenFail: ParallelTask {
+    var seconds: Double
+    var fails: Bool
+    func run() throws -> Int {
+        usleep(UInt32(seconds * 1_000_000))
+        if fails { throw ModelError(reason: "slow failure", index: 0) }
+        return 1
+    }
+}

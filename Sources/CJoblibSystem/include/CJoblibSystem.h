@@ -25,6 +25,12 @@ int joblib_spawn_add_closefrom(void *_Nonnull actions, int lowest);
 
 #include <stdint.h>
 
+/// pidfd_open(pid, 0): a descriptor that names exactly this process, even after its pid is reused.
+int joblib_pidfd_open(int pid);
+
+/// pidfd_send_signal(fd, signal, NULL, 0).
+int joblib_pidfd_send_signal(int pidfd, int signal);
+
 /// Sequentially consistent 64-bit load and store, for words shared between processes.
 uint64_t joblib_atomic_load_u64(const uint64_t *_Nonnull address);
 void joblib_atomic_store_u64(uint64_t *_Nonnull address, uint64_t value);
