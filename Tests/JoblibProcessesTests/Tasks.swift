@@ -177,3 +177,16 @@ struct SlowThenFail: ParallelTask {
         return 1
     }
 }
+
+/// Leaves a file behind when it starts (counting starts across processes), may fail.
+struct Marked: ParallelTask {
+    var directory: String
+    var index: Int
+    var failAt: Int
+    func run() throws -> Int {
+        _ = FileManager.default.createFile(atPath: "\(directory)/\(index)", contents: nil)
+        if index == failAt { throw ModelError(reason: "marked", index: index) }
+        usleep(200)
+        return index
+    }
+}
