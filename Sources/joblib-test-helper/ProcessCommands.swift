@@ -1,4 +1,6 @@
 import Joblib
+@testable import JoblibProcesses
+import JoblibSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,4 +22,28 @@ func runOrphanScenario() throws {
     print("parent \(getpid())")
     fflush(nil)
     _ = try Parallel(jobs: 2, backend: .processes, batchSize: .fixed(1)).run([AnnouncedSleep(seconds: 60), AnnouncedSleep(seconds: 60)])
+}
+
+struct HelperTask: ParallelTask {
+    var value: Int
+    var crash: Bool = false
+    var sleepSeconds: UInt32 = 0
+    func run() throws -> Int {
+        if crash { fatalError("helper task \(value) crashes on purpose") }
+        if sleepSeconds > 0 { sleep(sleepSeconds) }
+        return value * 2
+    }
+}
+
+/// `fd-leaks`: open descriptors before and after calls that succeed, crash a worker and time
+/// out, once the pool is shut down. The two numbers must be equal.
+func runDescriptorLeakScenario() throws {
+    func openDescriptors() -> Int { (try? directoryEntries("/proc/self/fd").count) ?? -1 }
+    let before = openDescriptors()
+    let parallel = Parallel(jobs: 2, backend: .processes)
+    _ = try parallel.run((0..<100).map { HelperTask(value: $0) })
+    _ = parallel.results((0..<4).map { HelperTask(value: $0, crash: $0 == 1) })
+    _ = try? Parallel(jobs: 2, backend: .processes, timeout: .milliseconds(100)).run([HelperTask(value: 0, sleepSeconds: 30)])
+    ProcessPool.shutDownAll()
+    print("descriptors \(before) \(openDescriptors())")
 }

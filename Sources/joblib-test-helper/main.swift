@@ -22,6 +22,8 @@ case "cpu-count":
     print(cpuCount())
 case "orphans":
     try runOrphanScenario()
+case "fd-leaks":
+    try runDescriptorLeakScenario()
 case "memory-call":
     // memory-call DIR X DELAY_MS: computes slowSquare(X) through a cache in DIR; each computation
     // appends a line to DIR/computations.log. Prints the result.
@@ -51,6 +53,6 @@ case "memory-get":
     let shelved = try JSONDecoder().decode(MemorizedResult<[Int]>.self, from: Data(json.utf8))
     do { print(try shelved.get()) } catch let error as MemoryError { print("error \(error.code)"); exit(1) }
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|memory-call|memory-shelve|memory-get")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get")
     exit(2)
 }

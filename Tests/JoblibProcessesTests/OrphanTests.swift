@@ -41,3 +41,16 @@ import Testing
         return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 }
+
+@Suite struct DescriptorLeakTests {
+    /// In a process of its own (other tests open descriptors concurrently here): calls that
+    /// succeed, crash a worker and time out leave no descriptor open once the pool is shut down.
+    @Test(.timeLimit(.minutes(1)))
+    func noDescriptorOutlivesThePool() throws {
+        let result = try TestSupport.run(TestSupport.helperExecutable, ["fd-leaks"])
+        #expect(result.status == 0)
+        let line = result.output.split(separator: "\n").first { $0.hasPrefix("descriptors ") } ?? ""
+        let counts = line.split(separator: " ").dropFirst().compactMap { Int($0) }
+        #expect(counts.count == 2 && counts[0] == counts[1], "before and after: \(line)")
+    }
+}
