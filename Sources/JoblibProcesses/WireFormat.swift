@@ -5,7 +5,7 @@ import SystemPackage
 // The worker protocol: see WorkerProtocol.md beside this file.
 
 /// What a frame carries.
-enum FrameKind: UInt8 {
+package enum FrameKind: UInt8 {
     /// Worker → parent, once: the worker is up (``ReadyMessage``).
     case ready = 1
     /// Parent → worker: tasks to run in order (``BatchMessage``).
@@ -17,36 +17,46 @@ enum FrameKind: UInt8 {
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.
-let workerProtocolVersion = 1
+package let workerProtocolVersion = 1
 
-struct ReadyMessage: Codable {
-    var protocolVersion: Int
-    var pid: Int32
+package struct ReadyMessage: Codable {
+    package var protocolVersion: Int
+    package var pid: Int32
 }
 
-struct BatchMessage: Codable {
+package struct BatchMessage: Codable {
     /// The task type's mangled name (``TaskTypeName``).
-    var typeName: String
-    var tasks: [TaskMessage]
+    package var typeName: String
+    package var tasks: [TaskMessage]
+
+    package init(typeName: String, tasks: [TaskMessage]) {
+        self.typeName = typeName
+        self.tasks = tasks
+    }
 }
 
-struct TaskMessage: Codable {
-    var index: Int
-    var payload: [UInt8]
+package struct TaskMessage: Codable {
+    package var index: Int
+    package var payload: [UInt8]
+
+    package init(index: Int, payload: [UInt8]) {
+        self.index = index
+        self.payload = payload
+    }
 }
 
-struct ResultMessage: Codable {
-    var index: Int
-    var outcome: Outcome
+package struct ResultMessage: Codable {
+    package var index: Int
+    package var outcome: Outcome
 
-    enum Outcome: Codable {
+    package enum Outcome: Codable {
         case value([UInt8])
         case error(ErrorMessage)
     }
 }
 
 /// A task's error as it crosses the process boundary.
-struct ErrorMessage: Codable {
+package struct ErrorMessage: Codable {
     /// Where it happened: decoding the task, running it, or encoding its result.
     var stage: RemoteTaskError.Stage
     /// `String(reflecting: type(of: error))`, for people.
@@ -61,9 +71,22 @@ struct ErrorMessage: Codable {
 
 /// Reads and writes length-prefixed frames on a descriptor: 4 bytes little-endian body length,
 /// 1 byte kind, then the body.
-struct FrameChannel {
-    let fd: FileDescriptor
-    func send(_ kind: FrameKind, body: [UInt8] = []) throws {
+package struct FrameChannel {
+    package let fd: FileDescriptor
+
+    package init(fd: FileDescriptor) { self.fd = fd }
+
+    package func send(_ kind: FrameKind, body: [UInt8] = []) throws {
+        let frame = try Self.frame(kind, body: body)
+        try frame.withUnsafeBytes { try fd.writeAll($0) }
+    }
+
+    package func send<Message: Encodable>(_ kind: FrameKind, _ message: Message) throws {
+        try send(kind, body: BinaryEncoder().encode(message))
+    }
+
+    /// One frame's bytes, as ``send(_:body:)`` writes them (other transports carry them too).
+    package static func frame(_ kind: FrameKind, body: [UInt8]) throws -> [UInt8] {
         guard body.count <= UInt32.max else {
             throw ProtocolError("a message of \(ByteCount(bytes: body.count)) is over the 4 GiB frame limit")
         }
@@ -72,15 +95,26 @@ struct FrameChannel {
         withUnsafeBytes(of: UInt32(body.count).littleEndian) { frame.append(contentsOf: $0) }
         frame.append(kind.rawValue)
         frame.append(contentsOf: body)
-        try frame.withUnsafeBytes { try fd.writeAll($0) }
+        return frame
     }
 
-    func send<Message: Encodable>(_ kind: FrameKind, _ message: Message) throws {
-        try send(kind, body: BinaryEncoder().encode(message))
+    /// The frames laid end to end in `bytes` (as another transport relayed them).
+    package static func frames(in bytes: [UInt8]) throws -> [(kind: FrameKind, body: [UInt8])] {
+        var frames: [(kind: FrameKind, body: [UInt8])] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 5 else { throw ProtocolError("relayed frames end inside a header") }
+            let length = Int(UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            guard let kind = FrameKind(rawValue: bytes[offset + 4]) else { throw ProtocolError("unknown frame kind \(bytes[offset + 4])") }
+            guard bytes.count - offset - 5 >= length else { throw ProtocolError("relayed frames end inside a body") }
+            frames.append((kind, Array(bytes[(offset + 5)..<(offset + 5 + length)])))
+            offset += 5 + length
+        }
+        return frames
     }
 
     /// The next frame, or nil at end of file (the other side closed or died).
-    func receive() throws -> (kind: FrameKind, body: [UInt8])? {
+    package func receive() throws -> (kind: FrameKind, body: [UInt8])? {
         var header = [UInt8](repeating: 0, count: 5)
         let headerCount = try header.withUnsafeMutableBytes { try readExactly($0) }
         if headerCount == 0 { return nil }
@@ -108,7 +142,7 @@ struct FrameChannel {
 }
 
 /// The worker stream broke its protocol (a bug, or a process that is not our worker).
-struct ProtocolError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = "worker protocol: " + description }
+package struct ProtocolError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = "worker protocol: " + description }
 }

@@ -149,16 +149,18 @@ final class WorkerProcess: Sendable {
 
 /// Forwards a worker's standard error to ours as it arrives (a chatty task must never block on
 /// a full pipe) and keeps its last 64 KiB for error messages (a crash backtrace is long).
-final class StandardErrorDrain: Sendable {
+package final class StandardErrorDrain: Sendable {
     private static let tailLimit = 64 * 1024
     private let buffer = Mutex<[UInt8]>([])
     private let done = Mutex<Bool>(false)
     private let finished = ThreadCondition()
 
-    init(fd: FileDescriptor) {
+    /// Drains `fd` on a thread; `forward: false` only keeps the tail (a helper process whose
+    /// chatter is worth showing only when it fails).
+    package init(fd: FileDescriptor, forward: Bool = true) {
         do {
             try startDetachedThread(name: "joblib-stderr") { [self] in
-                drain(fd)
+                drain(fd, forward: forward)
             }
         } catch {
             try? fd.close()
@@ -166,12 +168,12 @@ final class StandardErrorDrain: Sendable {
         }
     }
 
-    private func drain(_ fd: FileDescriptor) {
+    private func drain(_ fd: FileDescriptor, forward: Bool) {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = (try? chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }) ?? 0
             if count <= 0 { break }
-            chunk.withUnsafeBytes { writeToStandardError(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            if forward { chunk.withUnsafeBytes { writeToStandardError(UnsafeRawBufferPointer(rebasing: $0[..<count])) } }
             buffer.withLock { tail in
                 tail.append(contentsOf: chunk[..<count])
                 if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
@@ -189,7 +191,7 @@ final class StandardErrorDrain: Sendable {
     }
 
     /// Waits until the worker's standard error reached end of file (at most 1 s after it died).
-    func join() {
+    package func join() {
         let deadline = monotonicNanoseconds() + 1_000_000_000
         finished.withLock {
             while !done.withLock({ $0 }) && monotonicNanoseconds() < deadline {
@@ -198,5 +200,5 @@ final class StandardErrorDrain: Sendable {
         }
     }
 
-    var tail: String { String(decoding: buffer.withLock { $0 }, as: UTF8.self) }
+    package var tail: String { String(decoding: buffer.withLock { $0 }, as: UTF8.self) }
 }

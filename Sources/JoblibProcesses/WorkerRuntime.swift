@@ -8,15 +8,15 @@ import Glibc
 #endif
 
 /// The environment variables between a parent and the workers it starts.
-enum WorkerEnvironment {
+package enum WorkerEnvironment {
     /// Set in a worker's environment: `ctor` lets the constructor hook enter worker mode before
     /// `main`; the hook leaves it set when it cannot run (static stdlib), for `workerMain()`.
-    static let mode = "JOBLIB_WORKER"
+    package static let mode = "JOBLIB_WORKER"
     /// The parent's pid: a worker whose parent changes (the parent died) exits.
-    static let parentPID = "JOBLIB_WORKER_PARENT"
+    package static let parentPID = "JOBLIB_WORKER_PARENT"
     /// Descriptors in the worker: tasks arrive on 3, results leave on 4.
-    static let taskDescriptor: Int32 = 3
-    static let resultDescriptor: Int32 = 4
+    package static let taskDescriptor: Int32 = 3
+    package static let resultDescriptor: Int32 = 4
 }
 
 /// Enters worker mode if this process was started as a worker, and never returns then.
@@ -132,7 +132,7 @@ enum WorkerRuntime {
 }
 
 /// Decodes an error sent by a worker back into the error to throw in the parent.
-func decodeRemoteError(_ message: ErrorMessage, taskIndex: Int) -> any Error {
+package func decodeRemoteError(_ message: ErrorMessage, taskIndex: Int) -> any Error {
     if let name = message.codableTypeName, let payload = message.codablePayload,
        let type = _typeByName(name) as? any (Error & Decodable).Type,
        let error = try? decodeOpened(type, payload)
