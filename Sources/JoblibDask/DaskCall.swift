@@ -45,7 +45,10 @@ final class DaskCall: Sendable {
         }
         var loop = Loop(call: self, bridge: bridge)
         loop.run()
+        // Back in the pool before the call completes: a caller that shuts the pool down right
+        // after the call finds the bridge there.
         pool.checkIn(bridge)
+        loop.flushFinished()
     }
 
     /// The state of the driving thread.
@@ -54,6 +57,9 @@ final class DaskCall: Sendable {
         let bridge: Bridge
         var inFlight: [UInt64: Submission] = [:]
         var nextID: UInt64 = 1
+        /// Batches that are over, reported to the job at the next turn of the loop (or after the
+        /// bridge went back to the pool, for the last ones).
+        var finished: [(ParallelBatch, Int)] = []
         let limit: Int
         let timeoutSeconds: Double
 
@@ -71,6 +77,7 @@ final class DaskCall: Sendable {
                     submit(Submission(batch: batch, pending: Array(batch.indices), completed: 0, retriesUsed: [:]))
                 }
                 guard let any = inFlight.first?.value else { return }
+                flushFinished()
                 if any.batch.callStopped {
                     abandonAll()
                     return
@@ -113,7 +120,7 @@ final class DaskCall: Sendable {
             }
             submission.pending = tasks.map(\.index)
             if tasks.isEmpty || submission.batch.callStopped {
-                submission.batch.finishRemotely(completed: submission.completed)
+                finish(submission.batch, submission.completed)
                 return
             }
             let id = nextID
@@ -130,7 +137,7 @@ final class DaskCall: Sendable {
             } catch {
                 bridge.broken.store(true, ordering: .relaxed)
                 submission.batch.failCall(DaskError(.bridgeFailed, "could not send a task to the Dask bridge: \(error)"))
-                submission.batch.finishRemotely(completed: submission.completed)
+                finish(submission.batch, submission.completed)
                 return
             }
             inFlight[id] = submission
@@ -151,7 +158,7 @@ final class DaskCall: Sendable {
             switch status {
             case 0:
                 deliverFrames(rest, into: &submission)
-                submission.batch.finishRemotely(completed: submission.completed)
+                finish(submission.batch, submission.completed)
             case 1:
                 workerDied(rest, submission)
             default:
@@ -201,7 +208,7 @@ final class DaskCall: Sendable {
             let timedOut = rest[info + 8] != 0
             let tail = String(decoding: rest[(info + 13)...], as: UTF8.self)
             guard received < submission.pending.count, !submission.batch.callStopped else {
-                submission.batch.finishRemotely(completed: submission.completed)
+                finish(submission.batch, submission.completed)
                 return
             }
             let index = submission.pending[received]
@@ -215,7 +222,7 @@ final class DaskCall: Sendable {
                     taskIndex: index)
                 submission.completed += 1
                 guard deliver(index, .failure(error), submission.batch) else {
-                    submission.batch.finishRemotely(completed: submission.completed)
+                    finish(submission.batch, submission.completed)
                     return
                 }
             } else if submission.retriesUsed[index, default: 0] < call.job.retries {
@@ -225,13 +232,13 @@ final class DaskCall: Sendable {
                 let status: ProcessExitStatus = signal > 0 ? .signaled(signal) : .exited(code)
                 submission.completed += 1
                 guard deliver(index, .failure(ParallelError.workerDied(taskIndex: index, status: status, stderrTail: tail)), submission.batch) else {
-                    submission.batch.finishRemotely(completed: submission.completed)
+                    finish(submission.batch, submission.completed)
                     return
                 }
             }
             submission.pending = remaining
             if remaining.isEmpty {
-                submission.batch.finishRemotely(completed: submission.completed)
+                finish(submission.batch, submission.completed)
             } else {
                 submit(submission)
             }
@@ -255,12 +262,21 @@ final class DaskCall: Sendable {
                 }
                 submission.batch.failCall(error)
             }
-            submission.batch.finishRemotely(completed: submission.completed)
+            finish(submission.batch, submission.completed)
         }
 
-        func failMalformed(_ submission: Submission) {
+        mutating func finish(_ batch: ParallelBatch, _ completed: Int) {
+            finished.append((batch, completed))
+        }
+
+        mutating func flushFinished() {
+            for (batch, completed) in finished { batch.finishRemotely(completed: completed) }
+            finished.removeAll()
+        }
+
+        mutating func failMalformed(_ submission: Submission) {
             submission.batch.failCall(DaskError(.bridgeFailed, "a result from the Dask bridge is malformed"))
-            submission.batch.finishRemotely(completed: submission.completed)
+            finish(submission.batch, submission.completed)
         }
 
         /// The call stopped (an error, a cancellation): cancel the Dask tasks still in flight.
@@ -268,7 +284,7 @@ final class DaskCall: Sendable {
             var body = [UInt8]()
             for id in inFlight.keys { withUnsafeBytes(of: id.littleEndian) { body.append(contentsOf: $0) } }
             if (try? bridge.send(BridgeFrame.cancel, body)) == nil { bridge.broken.store(true, ordering: .relaxed) }
-            for submission in inFlight.values { submission.batch.finishRemotely(completed: submission.completed) }
+            for submission in inFlight.values { finish(submission.batch, submission.completed) }
             inFlight.removeAll()
         }
 
@@ -276,13 +292,13 @@ final class DaskCall: Sendable {
         mutating func failAll(_ error: any Error) {
             for submission in inFlight.values {
                 submission.batch.failCall(error)
-                submission.batch.finishRemotely(completed: submission.completed)
+                finish(submission.batch, submission.completed)
             }
             inFlight.removeAll()
             // Batches not handed out yet are not: the call has stopped.
             if let batch = call.job.nextBatch() {
                 batch.failCall(error)
-                batch.finishRemotely(completed: 0)
+                finish(batch, 0)
             }
         }
 

@@ -95,6 +95,13 @@ final class DaskTestCluster: Sendable {
         throw ClusterError("Dask worker w\(index) did not register within 60 s; see \(log.path)")
     }
 
+    /// SIGKILLs the scheduler (its workers then shut themselves down).
+    func killScheduler() {
+        guard let process = processes.withLock({ $0.removeValue(forKey: "scheduler") }) else { return }
+        process.kill(SIGKILL)
+        _ = process.wait()
+    }
+
     /// SIGKILLs worker `index` (as a host loss would) and reaps it.
     func killWorker(_ index: Int) {
         guard let process = processes.withLock({ $0.removeValue(forKey: "w\(index)") }) else { return }
@@ -158,12 +165,14 @@ struct ClusterError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a suite with a two-worker cluster that is stopped afterwards, whatever happened.
+/// Runs a suite with a cluster that is stopped afterwards, whatever happened.
 struct DaskClusterTrait: SuiteTrait, TestScoping {
+    var workers: Int
+
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        let cluster = try DaskTestCluster.start(workers: 2)
+        let cluster = try DaskTestCluster.start(workers: workers)
         defer { cluster.stop() }
         try await DaskTestCluster.$current.withValue(cluster) {
             defer { BridgePool.shutDownAll() }
@@ -174,5 +183,5 @@ struct DaskClusterTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == DaskClusterTrait {
     /// A real Dask cluster on 127.0.0.1 for the suite.
-    static var daskCluster: Self { DaskClusterTrait() }
+    static func daskCluster(workers: Int) -> Self { DaskClusterTrait(workers: workers) }
 }
