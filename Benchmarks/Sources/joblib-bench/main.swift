@@ -1,7 +1,7 @@
 import Foundation
 
 // Every workload, in the order they run by default. Each part of the library adds its own list.
-let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads
+let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + daskWorkloads
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")
