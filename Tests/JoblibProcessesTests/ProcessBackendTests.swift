@@ -162,9 +162,11 @@ private struct PrivateTask: ParallelTask {
     func run() throws -> Int { 0 }
 }
 
-/// Pids of this process's live children.
+/// Pids of this process's live children that run this executable (worker processes; other
+/// suites' helpers, such as the Dask tests' scheduler, run in parallel and do not count).
 func childProcesses() -> [Int32] {
     let me = getpid()
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { Int32($0) }.filter { pid in
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -172,5 +174,6 @@ func childProcesses() -> [Int32] {
         else { return false }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == me
+            && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == executable
     }
 }
