@@ -48,7 +48,16 @@ let package = Package(
             dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"],
             exclude: ["CacheLayout.md"]
         ),
-        .target(name: "JoblibDask", dependencies: ["JoblibProcesses", "JoblibParallel"]),
+        // The Python bridge is compiled in as bytes: a built or installed program needs no file beside it.
+        .target(
+            name: "JoblibDask",
+            dependencies: [
+                "JoblibProcesses", "JoblibParallel", "JoblibCoding", "JoblibSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            exclude: ["BridgeProtocol.md", "RunningOnDask.md"],
+            resources: [.embedInCode("dask_bridge.py")]
+        ),
         .target(
             name: "Joblib",
             dependencies: [
@@ -74,6 +83,11 @@ let package = Package(
             exclude: ["Golden"]),
         .testTarget(
             name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTestSupport", "joblib-test-helper"]),
+        // Starts a real Dask scheduler and workers on 127.0.0.1 (scripts/setup.sh installs Dask).
+        .testTarget(name: "JoblibDaskTests", dependencies: [
+                "JoblibDask", "JoblibProcesses", "JoblibTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

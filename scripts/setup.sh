@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing swift-joblib needs on a fresh Debian machine:
-# the C libraries' -dev packages (and, as later parts need them, Python packages).
+# the C libraries' -dev packages, and Dask for the Dask backend's tests.
 # As root it installs; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
@@ -22,6 +22,36 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "    sudo apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
+fi
+
+# The Dask backend's tests start a real scheduler and workers: Python 3 with dask.distributed at the
+# version the bridge is tested with (Sources/JoblibDask/Bridge.swift, pinnedVersion).
+dask_version=2026.8.0
+if ! command -v python3 >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "setup: installing python3"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq python3 python3-pip >/dev/null
+    else
+        echo "setup: python3 is missing. Run:" >&2
+        echo "    sudo apt-get install -y python3 python3-pip" >&2
+        exit 1
+    fi
+fi
+if ! python3 -m pip --version >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing python3-pip"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-pip >/dev/null
+fi
+if ! python3 -c "import distributed, sys; sys.exit(distributed.__version__ != '$dask_version')" 2>/dev/null; then
+    echo "setup: installing dask[distributed]==$dask_version for $(command -v python3)"
+    # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told otherwise.
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        "dask[distributed]==$dask_version" "distributed==$dask_version" \
+        || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages \
+            "dask[distributed]==$dask_version" "distributed==$dask_version"
 fi
 
 # numpy: the persistence tests check .npy interchange against the real thing.

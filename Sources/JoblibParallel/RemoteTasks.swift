@@ -120,3 +120,8 @@ extension ParallelBatch {
     /// fail-fast call).
     package func failCall(_ error: any Error) { job.fail(error) }
 }
+
+extension ParallelJob {
+    /// The call's per-task timeout, for backends that enforce it where the task runs.
+    package var taskTimeout: Duration? { timeout }
+}

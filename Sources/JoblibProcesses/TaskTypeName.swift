@@ -5,11 +5,11 @@ import Synchronization
 ///
 /// Private, `fileprivate` and function-local types have names that embed a per-process address,
 /// so no other process can resolve them; they are rejected in the parent, before anything runs.
-enum TaskTypeName {
+package enum TaskTypeName {
     private static let resolved = Mutex<[String: any ParallelTask.Type]>([:])
 
     /// The name to send for `type`, after checking that it resolves back to `type`.
-    static func name<Task: ParallelTask>(of type: Task.Type) throws -> String {
+    package static func name<Task: ParallelTask>(of type: Task.Type) throws -> String {
         guard let name = _mangledTypeName(type), _typeByName(name) == type else {
             throw ParallelError(
                 .unsupportedTask,
@@ -20,7 +20,7 @@ enum TaskTypeName {
     }
 
     /// The task type for a received name; cached, because resolving costs microseconds.
-    static func resolve(_ name: String) -> (any ParallelTask.Type)? {
+    package static func resolve(_ name: String) -> (any ParallelTask.Type)? {
         if let type = resolved.withLock({ $0[name] }) { return type }
         guard let type = _typeByName(name) as? any ParallelTask.Type else { return nil }
         resolved.withLock { $0[name] = type }

@@ -5,7 +5,7 @@ import SystemPackage
 // The worker protocol: see WorkerProtocol.md beside this file.
 
 /// What a frame carries.
-enum FrameKind: UInt8 {
+package enum FrameKind: UInt8 {
     /// Worker → parent, once: the worker is up (``ReadyMessage``).
     case ready = 1
     /// Parent → worker: tasks to run in order (``BatchMessage``).
@@ -17,39 +17,69 @@ enum FrameKind: UInt8 {
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.
-let workerProtocolVersion = 1
+package let workerProtocolVersion = 1
 
-struct ReadyMessage: Codable {
-    var protocolVersion: Int
-    var pid: Int32
+package struct ReadyMessage: Codable {
+    package var protocolVersion: Int
+    package var pid: Int32
 }
 
 /// Tasks to run in order: `tasks` is one encoded `[Task]` whose element `k` has index
 /// `indices[k]` in the call (one coder pass per batch, not per task).
-struct BatchMessage: Codable {
+package struct BatchMessage: Codable {
     /// The task type's mangled name (``TaskTypeName``).
-    var typeName: String
-    var indices: [Int]
-    var tasks: [UInt8]
+    package var typeName: String
+    package var indices: [Int]
+    package var tasks: [UInt8]
     /// Large arrays the tasks refer to, in shared memory (nil: everything is inline).
     var arena: ArenaReference?
+
+    package init(typeName: String, indices: [Int], tasks: [UInt8]) {
+        self.typeName = typeName
+        self.indices = indices
+        self.tasks = tasks
+    }
+
+    init(typeName: String, indices: [Int], tasks: [UInt8], arena: ArenaReference?) {
+        self.init(typeName: typeName, indices: indices, tasks: tasks)
+        self.arena = arena
+    }
 }
 
 /// Outcomes of consecutive tasks, in the batch's order. `failed[k]` says whether task `k` failed;
 /// the failures' ``ErrorMessage``s are `errors[errorOffsets[j]..<errorOffsets[j + 1]]`, and the
 /// other tasks' outputs are one encoded `[Output]` in `outputs`. A worker sends them when its
 /// batch ends, and meanwhile every 20 ms, so a long batch reports as it goes.
-struct ResultBatch: Codable {
-    var indices: [Int] = []
+package struct ResultBatch: Codable {
+    package var indices: [Int] = []
     var failed: [UInt8] = []
     var errorOffsets: [Int] = [0]
     var errors: [UInt8] = []
-    var outputs: [UInt8] = []
+    package var outputs: [UInt8] = []
 
-    var count: Int { indices.count }
+    package var count: Int { indices.count }
+
+    /// The body of a `results` frame: the number of outcomes (4 bytes little-endian, so that a
+    /// relay such as the Dask bridge can count them without decoding), then the batch.
+    func frameBody() throws -> [UInt8] {
+        var body = withUnsafeBytes(of: UInt32(count).littleEndian) { Array($0) }
+        body += try BinaryEncoder().encode(self)
+        return body
+    }
+
+    /// Parses and checks the body of a `results` frame.
+    package static func parse(frameBody body: [UInt8]) throws -> ResultBatch {
+        guard body.count >= 4 else { throw ProtocolError("a results frame without its count") }
+        let batch = try BinaryDecoder().decode(ResultBatch.self, from: Array(body[4...]))
+        try batch.validate()
+        guard UInt32(batch.count) == UInt32(body[0]) | UInt32(body[1]) << 8 | UInt32(body[2]) << 16 | UInt32(body[3]) << 24 else {
+            throw ProtocolError("a results frame whose count disagrees with its content")
+        }
+        return batch
+    }
 
     /// The failures by position, decoded into the errors to throw.
-    func decodedErrors() -> [Int: any Error] {
+    package func decodedErrors() -> [Int: any Error] {
         var result: [Int: any Error] = [:]
         var j = 0
         for position in 0..<count where failed[position] != 0 {
@@ -76,16 +106,16 @@ struct ResultBatch: Codable {
     }
 }
 
-/// Words of a worker's shared status page.
-enum StatusWord {
+/// Words of a worker's shared status page (descriptor 5 in the worker: 4 KiB, 64-bit words).
+package enum StatusWord {
     /// The index + 1 of the task running now; 0 between tasks.
-    static let runningTask = 0
+    package static let runningTask = 0
     /// When that task started (CLOCK_MONOTONIC nanoseconds, the same clock in every process).
-    static let startedAt = 1
+    package static let startedAt = 1
 }
 
 /// A task's error as it crosses the process boundary.
-struct ErrorMessage: Codable {
+package struct ErrorMessage: Codable {
     /// Where it happened: decoding the task, running it, or encoding its result.
     var stage: RemoteTaskError.Stage
     /// `String(reflecting: type(of: error))`, for people.
@@ -100,9 +130,22 @@ struct ErrorMessage: Codable {
 
 /// Reads and writes length-prefixed frames on a descriptor: 4 bytes little-endian body length,
 /// 1 byte kind, then the body.
-struct FrameChannel {
-    let fd: FileDescriptor
-    func send(_ kind: FrameKind, body: [UInt8] = []) throws {
+package struct FrameChannel {
+    package let fd: FileDescriptor
+
+    package init(fd: FileDescriptor) { self.fd = fd }
+
+    package func send(_ kind: FrameKind, body: [UInt8] = []) throws {
+        let frame = try Self.frame(kind, body: body)
+        try frame.withUnsafeBytes { try fd.writeAll($0) }
+    }
+
+    package func send<Message: Encodable>(_ kind: FrameKind, _ message: Message) throws {
+        try send(kind, body: BinaryEncoder().encode(message))
+    }
+
+    /// One frame's bytes, as ``send(_:body:)`` writes them (other transports carry them too).
+    package static func frame(_ kind: FrameKind, body: [UInt8]) throws -> [UInt8] {
         guard body.count <= UInt32.max else {
             throw ProtocolError("a message of \(ByteCount(bytes: body.count)) is over the 4 GiB frame limit")
         }
@@ -111,15 +154,26 @@ struct FrameChannel {
         withUnsafeBytes(of: UInt32(body.count).littleEndian) { frame.append(contentsOf: $0) }
         frame.append(kind.rawValue)
         frame.append(contentsOf: body)
-        try frame.withUnsafeBytes { try fd.writeAll($0) }
+        return frame
     }
 
-    func send<Message: Encodable>(_ kind: FrameKind, _ message: Message) throws {
-        try send(kind, body: BinaryEncoder().encode(message))
+    /// The frames laid end to end in `bytes` (as another transport relayed them).
+    package static func frames(in bytes: [UInt8]) throws -> [(kind: FrameKind, body: [UInt8])] {
+        var frames: [(kind: FrameKind, body: [UInt8])] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 5 else { throw ProtocolError("relayed frames end inside a header") }
+            let length = Int(UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            guard let kind = FrameKind(rawValue: bytes[offset + 4]) else { throw ProtocolError("unknown frame kind \(bytes[offset + 4])") }
+            guard bytes.count - offset - 5 >= length else { throw ProtocolError("relayed frames end inside a body") }
+            frames.append((kind, Array(bytes[(offset + 5)..<(offset + 5 + length)])))
+            offset += 5 + length
+        }
+        return frames
     }
 
     /// The next frame, or nil at end of file (the other side closed or died).
-    func receive() throws -> (kind: FrameKind, body: [UInt8])? {
+    package func receive() throws -> (kind: FrameKind, body: [UInt8])? {
         var header = [UInt8](repeating: 0, count: 5)
         let headerCount = try header.withUnsafeMutableBytes { try readExactly($0) }
         if headerCount == 0 { return nil }
@@ -147,7 +201,7 @@ struct FrameChannel {
 }
 
 /// The worker stream broke its protocol (a bug, or a process that is not our worker).
-struct ProtocolError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = "worker protocol: " + description }
+package struct ProtocolError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = "worker protocol: " + description }
 }

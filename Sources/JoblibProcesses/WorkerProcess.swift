@@ -109,9 +109,7 @@ final class WorkerProcess: Sendable {
     func receive() throws -> ResultBatch? {
         guard let (kind, body) = try results.receive() else { return nil }
         guard kind == .results else { throw ProtocolError("unexpected frame \(kind) from a worker") }
-        let batch = try BinaryDecoder().decode(ResultBatch.self, from: body)
-        try batch.validate()
-        return batch
+        return try ResultBatch.parse(frameBody: body)
     }
 
     /// The task the worker is running now (or was running when it died), and since when.
@@ -164,16 +162,18 @@ final class WorkerProcess: Sendable {
 
 /// Forwards a worker's standard error to ours as it arrives (a chatty task must never block on
 /// a full pipe) and keeps its last 64 KiB for error messages (a crash backtrace is long).
-final class StandardErrorDrain: Sendable {
+package final class StandardErrorDrain: Sendable {
     private static let tailLimit = 64 * 1024
     private let buffer = Mutex<[UInt8]>([])
     private let done = Mutex<Bool>(false)
     private let finished = ThreadCondition()
 
-    init(fd: FileDescriptor) {
+    /// Drains `fd` on a thread; `forward: false` only keeps the tail (a helper process whose
+    /// chatter is worth showing only when it fails).
+    package init(fd: FileDescriptor, forward: Bool = true) {
         do {
             try startDetachedThread(name: "joblib-stderr") { [self] in
-                drain(fd)
+                drain(fd, forward: forward)
             }
         } catch {
             try? fd.close()
@@ -181,12 +181,12 @@ final class StandardErrorDrain: Sendable {
         }
     }
 
-    private func drain(_ fd: FileDescriptor) {
+    private func drain(_ fd: FileDescriptor, forward: Bool) {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = (try? chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }) ?? 0
             if count <= 0 { break }
-            chunk.withUnsafeBytes { writeToStandardError(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            if forward { chunk.withUnsafeBytes { writeToStandardError(UnsafeRawBufferPointer(rebasing: $0[..<count])) } }
             buffer.withLock { tail in
                 tail.append(contentsOf: chunk[..<count])
                 if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
@@ -204,7 +204,7 @@ final class StandardErrorDrain: Sendable {
     }
 
     /// Waits until the worker's standard error reached end of file (at most 1 s after it died).
-    func join() {
+    package func join() {
         let deadline = monotonicNanoseconds() + 1_000_000_000
         finished.withLock {
             while !done.withLock({ $0 }) && monotonicNanoseconds() < deadline {
@@ -213,5 +213,5 @@ final class StandardErrorDrain: Sendable {
         }
     }
 
-    var tail: String { String(decoding: buffer.withLock { $0 }, as: UTF8.self) }
+    package var tail: String { String(decoding: buffer.withLock { $0 }, as: UTF8.self) }
 }

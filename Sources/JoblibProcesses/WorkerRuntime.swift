@@ -8,17 +8,17 @@ import Glibc
 #endif
 
 /// The environment variables between a parent and the workers it starts.
-enum WorkerEnvironment {
+package enum WorkerEnvironment {
     /// Set in a worker's environment: `ctor` lets the constructor hook enter worker mode before
     /// `main`; the hook leaves it set when it cannot run (static stdlib), for `workerMain()`.
-    static let mode = "JOBLIB_WORKER"
+    package static let mode = "JOBLIB_WORKER"
     /// The parent's pid: a worker whose parent changes (the parent died) exits.
-    static let parentPID = "JOBLIB_WORKER_PARENT"
+    package static let parentPID = "JOBLIB_WORKER_PARENT"
     /// Descriptors in the worker: tasks arrive on 3, results leave on 4.
-    static let taskDescriptor: Int32 = 3
-    static let resultDescriptor: Int32 = 4
+    package static let taskDescriptor: Int32 = 3
+    package static let resultDescriptor: Int32 = 4
     /// The worker's status words (``SharedWords``): which task runs now.
-    static let statusDescriptor: Int32 = 5
+    package static let statusDescriptor: Int32 = 5
 }
 
 /// Enters worker mode if this process was started as a worker, and never returns then.
@@ -77,7 +77,7 @@ enum WorkerRuntime {
         func failAll(_ message: ErrorMessage) throws {
             var pending = ResultBatch()
             for index in batch.indices { pending.fail(index, message) }
-            try results.send(.results, pending)
+            try results.send(.results, body: pending.frameBody())
         }
         guard let type = TaskTypeName.resolve(batch.typeName) else {
             return try failAll(ErrorMessage(
@@ -117,7 +117,7 @@ enum WorkerRuntime {
             pending.fail(batch.indices[position], errorMessage(reason, stage: .decodingTask))
             position += 1
         }
-        if !pending.isEmpty { try results.send(.results, pending.take()) }
+        if !pending.isEmpty { try results.send(.results, body: pending.take().frameBody()) }
 
         func run(_ index: Int, _ decoded: Result<Task, any Error>) throws {
             switch decoded {
@@ -136,7 +136,7 @@ enum WorkerRuntime {
             }
             let now = monotonicNanoseconds()
             if now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
-                try results.send(.results, pending.take())
+                try results.send(.results, body: pending.take().frameBody())
                 lastFlush = now
             }
         }
@@ -200,7 +200,7 @@ struct PendingOutcomes<Output: Encodable> {
         indices.append(index)
         failed.append(1)
         failures.append(message)
-        errorBytes += message.description.utf8.count + 64
+        errorBytes += message.description.utf8.count + message.typeName.utf8.count + 64
     }
 
     /// The outcomes as a ``ResultBatch``; an output that cannot be encoded fails its task alone.
@@ -255,10 +255,10 @@ extension ResultBatch {
     }
 }
 
-extension ErrorMessage: CustomStringConvertible {}
+
 
 /// Decodes an error sent by a worker back into the error to throw in the parent.
-func decodeRemoteError(_ message: ErrorMessage, taskIndex: Int) -> any Error {
+package func decodeRemoteError(_ message: ErrorMessage, taskIndex: Int) -> any Error {
     if let name = message.codableTypeName, let payload = message.codablePayload,
        let type = _typeByName(name) as? any (Error & Decodable).Type,
        let error = try? decodeOpened(type, payload)

@@ -151,6 +151,16 @@ package final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits up to `timeout` for the process to end and reaps it; nil if it still runs.
+    package func wait(timeout: Duration) -> ProcessExitStatus? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = poll() { return status }
+            if ContinuousClock.now >= deadline { return nil }
+            usleep(5_000)
+        }
+    }
+
     /// Asks the process to stop (`SIGTERM`), waits up to `grace`, then kills it; reaps it.
     package func terminate(grace: Duration = .milliseconds(200)) -> ProcessExitStatus {
         kill(SIGTERM)

@@ -17,3 +17,19 @@ package func currentEnvironment() -> [String: String] {
     }
     return result
 }
+
+/// The path of the executable `name` as a shell would find it: `name` itself when it contains a
+/// slash, else the first executable file of that name in a directory of `PATH`.
+package func findExecutable(_ name: String, path: String? = environmentValue("PATH")) -> String? {
+    if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+    for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+        let candidate = directory.hasSuffix("/") ? "\(directory)\(name)" : "\(directory)/\(name)"
+        if access(candidate, X_OK) == 0 { return candidate }
+    }
+    return nil
+}
+
+/// Runs `body` when the process exits normally (`atexit`).
+package func runAtExit(_ body: @escaping @convention(c) () -> Void) {
+    atexit(body)
+}

@@ -51,6 +51,6 @@ import Testing
         #expect(result.status == 0)
         let line = result.output.split(separator: "\n").first { $0.hasPrefix("descriptors ") } ?? ""
         let counts = line.split(separator: " ").dropFirst().compactMap { Int($0) }
-        #expect(counts.count == 2 && counts[0] == counts[1], "before and after: \(line)")
+        #expect(counts.count == 2 && counts[0] == counts[1], "before and after: \(line)\n\(result.output)")
     }
 }
