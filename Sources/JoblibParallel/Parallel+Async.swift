@@ -5,12 +5,15 @@ extension Parallel {
     /// workers while the caller is suspended, so no thread of the cooperative pool blocks.
     ///
     /// - Throws: as the blocking `map`.
+    @inlinable
     public func map<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) async throws -> [Output] {
         let inputs = Array(inputs)
         let slots = ResultSlots<Output>(count: inputs.count)
-        try await executeAsync(taskCount: inputs.count) { index in slots[index] = try body(inputs[index]) }
+        try await executeAsync(taskCount: inputs.count, batches: { batch in
+            batch.forEachTask { index in slots[index] = try body(inputs[index]) }
+        })
         return slots.values()
     }
 
@@ -39,13 +42,16 @@ extension Parallel {
     }
 
     /// ``mapResults(_:_:)-(_,(Input)->Output)`` for `async` callers.
+    @inlinable
     public func mapResults<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) async -> [Result<Output, any Error>] {
         let inputs = Array(inputs)
         let slots = ResultSlots<Result<Output, any Error>>(count: inputs.count)
         do {
-            try await executeAsync(taskCount: inputs.count) { index in slots[index] = Result { try body(inputs[index]) } }
+            try await executeAsync(taskCount: inputs.count, batches: { batch in
+                batch.forEachTask { index in slots[index] = Result { try body(inputs[index]) } }
+            })
             return slots.values()
         } catch {
             return slots.values { _ in .failure(error) }
@@ -186,9 +192,9 @@ extension Parallel {
                 }
             }
         }
-        let job = makeJob(plan, taskCount: count, remote: remote?(sink)) { index in
-            try sink(index, Result { try produce(index) })
-        }
+        let job = makeJob(plan, taskCount: count, remote: remote?(sink), batches: { batch in
+            batch.forEachTask { index in try sink(index, Result { try produce(index) }) }
+        })
         continuation.onTermination = { _ in job.cancel() }
         let backend = plan.backend
         let name = plan.backendName

@@ -54,12 +54,15 @@ public struct Parallel: Sendable {
     ///   ``ParallelError/Code/timeout``, ``ParallelError/Code/invalidWorkerCount``,
     ///   ``ParallelError/Code/invalidBatchSize``, ``ParallelError/Code/invalidTimeout`` or
     ///   ``ParallelError/Code/workerUnavailable``.
+    @inlinable
     public func map<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) throws -> [Output] {
         let inputs = Array(inputs)
         let slots = ResultSlots<Output>(count: inputs.count)
-        try execute(taskCount: inputs.count) { index in slots[index] = try body(inputs[index]) }
+        try execute(taskCount: inputs.count, batches: { batch in
+            batch.forEachTask { index in slots[index] = try body(inputs[index]) }
+        })
         return slots.values()
     }
 
@@ -76,13 +79,16 @@ public struct Parallel: Sendable {
     /// `body` applied to every input; each entry is that input's output or error, in input order.
     /// A failure costs one entry: the others still run. A failure of the whole call (invalid
     /// arguments, cancellation, a timeout) fills the entries of tasks that did not complete.
+    @inlinable
     public func mapResults<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) -> [Result<Output, any Error>] {
         let inputs = Array(inputs)
         let slots = ResultSlots<Result<Output, any Error>>(count: inputs.count)
         do {
-            try execute(taskCount: inputs.count) { index in slots[index] = Result { try body(inputs[index]) } }
+            try execute(taskCount: inputs.count, batches: { batch in
+                batch.forEachTask { index in slots[index] = Result { try body(inputs[index]) } }
+            })
             return slots.values()
         } catch {
             return slots.values { _ in .failure(error) }
@@ -150,33 +156,39 @@ public struct Parallel: Sendable {
             nested: configuration.nested, runsInCaller: chosen.kind == .sequential, retries: retries)
     }
 
-    func makeJob(
-        _ plan: Plan, taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
-    ) -> ParallelJob {
+    func makeJob(_ plan: Plan, taskCount: Int, remote: RemoteTasks? = nil, batches: @escaping BatchRunner) -> ParallelJob {
         ParallelJob(
             taskCount: taskCount, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
             nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self),
-            pollsTaskCancellation: plan.runsInCaller, retries: plan.retries, remote: remote, runItem: runItem)
+            pollsTaskCancellation: plan.runsInCaller, retries: plan.retries, remote: remote, runBatch: batches)
     }
 
-    /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over.
-    func execute(
-        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
-    ) throws {
+    /// Runs `batches` for batches covering `0..<taskCount` and blocks until the call is over.
+    @usableFromInline
+    func execute(taskCount: Int, batches: @escaping BatchRunner) throws {
+        try execute(taskCount: taskCount, remote: nil, batches: batches)
+    }
+
+    /// Runs `batches` without blocking a thread of the cooperative pool.
+    @usableFromInline
+    func executeAsync(taskCount: Int, batches: @escaping BatchRunner) async throws {
+        try await executeAsync(taskCount: taskCount, remote: nil, batches: batches)
+    }
+
+    /// ``execute(taskCount:batches:)``; `remote`, when given, lets a backend run the tasks elsewhere.
+    func execute(taskCount: Int, remote: RemoteTasks?, batches: @escaping BatchRunner) throws {
         let plan = try plan()
-        let job = makeJob(plan, taskCount: taskCount, remote: remote, runItem)
+        let job = makeJob(plan, taskCount: taskCount, remote: remote, batches: batches)
         job.start(on: plan.backend, named: plan.backendName)
         // A blocking call made from a task still stops when that task is cancelled.
         job.completion.waitBlocking { if Task.isCancelled { job.cancel() } }
         if let error = job.error { throw error }
     }
 
-    /// Runs `runItem` for every index without blocking a thread of the cooperative pool.
-    func executeAsync(
-        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
-    ) async throws {
+    /// ``executeAsync(taskCount:batches:)``; `remote` as in ``execute(taskCount:remote:batches:)``.
+    func executeAsync(taskCount: Int, remote: RemoteTasks?, batches: @escaping BatchRunner) async throws {
         let plan = try plan()
-        let job = makeJob(plan, taskCount: taskCount, remote: remote, runItem)
+        let job = makeJob(plan, taskCount: taskCount, remote: remote, batches: batches)
         await withTaskCancellationHandler {
             job.start(on: plan.backend, named: plan.backendName)
             await job.completion.wait()
@@ -184,5 +196,20 @@ public struct Parallel: Sendable {
             job.cancel()
         }
         if let error = job.error { throw error }
+    }
+
+    /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over (one
+    /// closure call per task: for entry points whose tasks cost more than that call).
+    func execute(
+        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
+    ) throws {
+        try execute(taskCount: taskCount, remote: remote, batches: { $0.forEachTask(runItem) })
+    }
+
+    /// ``execute(taskCount:remote:_:)`` without blocking a thread of the cooperative pool.
+    func executeAsync(
+        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
+    ) async throws {
+        try await executeAsync(taskCount: taskCount, remote: remote, batches: { $0.forEachTask(runItem) })
     }
 }

@@ -12,20 +12,23 @@ public final class ParallelJob: Sendable {
     let workers: Int
     /// The workers the call asked for (before capping at the number of tasks).
     package var requestedWorkers: Int { workers }
-    let runItem: @Sendable (Int) throws -> Void
+    /// Runs the tasks of one batch in this thread and returns how many completed (built by the
+    /// call's generic entry point around ``ParallelBatch/forEachTask(_:)``, so that its loop is
+    /// specialised for the call's types).
+    let runBatch: BatchRunner
     let remote: RemoteTasks?
     /// Re-runs allowed for a task whose worker process died (``Parallel/retries``).
     package let retries: Int
-    let timeoutNanoseconds: UInt64?
+    @usableFromInline let timeoutNanoseconds: UInt64?
     let timeout: Duration?
     let nestedConfiguration: ParallelConfiguration
     let reporter: ProgressReporter
     /// Workers run in the calling task (sequential): check its cancellation between tasks.
-    let pollsTaskCancellation: Bool
+    @usableFromInline let pollsTaskCancellation: Bool
     let completion = JobCompletion()
     private let holds = Mutex<(count: Int, finished: Bool)>((0, false))
     /// Read between tasks by every worker: set once the call must stop handing out work.
-    let stopped = Atomic<Bool>(false)
+    @usableFromInline let stopped = Atomic<Bool>(false)
     private let state: Mutex<State>
     private let backend: Mutex<(any ParallelBackend)?>
 
@@ -42,12 +45,12 @@ public final class ParallelJob: Sendable {
     init(
         taskCount: Int, workers: Int, batchSize: BatchSize, timeout: Duration?,
         nestedConfiguration: ParallelConfiguration, reporter: ProgressReporter, pollsTaskCancellation: Bool,
-        retries: Int = 0, remote: RemoteTasks? = nil, runItem: @escaping @Sendable (Int) throws -> Void
+        retries: Int = 0, remote: RemoteTasks? = nil, runBatch: @escaping BatchRunner
     ) {
         self.retries = retries
         self.taskCount = taskCount
         self.workers = workers
-        self.runItem = runItem
+        self.runBatch = runBatch
         self.remote = remote
         self.timeout = timeout
         self.timeoutNanoseconds = timeout.map { UInt64(max(Self.nanoseconds($0), 1)) }
@@ -125,7 +128,7 @@ public final class ParallelJob: Sendable {
     }
 
     /// Fails the call with `error` unless it already failed; unstarted tasks will not run.
-    func fail(_ error: any Error) {
+    @usableFromInline func fail(_ error: any Error) {
         let finishedNow = state.withLock { state -> Bool in
             if state.error == nil { state.error = error }
             stopped.store(true, ordering: .relaxed)
@@ -142,6 +145,13 @@ public final class ParallelJob: Sendable {
         if !running.isEmpty, let backend = backend.withLock({ $0 }) {
             for batch in running { backend.interrupt(batch) }
         }
+    }
+
+    /// Cancels the call when the calling task is cancelled (workers that run in it); true then.
+    @usableFromInline func cancelIfTaskCancelled() -> Bool {
+        guard Task.isCancelled else { return false }
+        cancel()
+        return true
     }
 
     /// Abandons every batch whose current task has run past the timeout (called by the watchdog).
@@ -215,11 +225,14 @@ public final class ParallelJob: Sendable {
     }
 }
 
+/// Runs the tasks of a batch in the calling thread; returns how many completed.
+@usableFromInline typealias BatchRunner = @Sendable (ParallelBatch) -> Int
+
 /// A run of consecutive tasks handed to one worker.
 public final class ParallelBatch: Sendable {
     /// The indices, in the call's input, of the tasks in this batch.
     public let indices: Range<Int>
-    let job: ParallelJob
+    @usableFromInline let job: ParallelJob
     let handedOutAt: UInt64
     /// The task running now and when it started (0: none), for timeouts.
     private let currentIndex = Atomic<Int>(-1)
@@ -236,40 +249,62 @@ public final class ParallelBatch: Sendable {
     /// when the call fails or is cancelled; tasks not started then never run.
     public func run() {
         let job = self.job
-        let completed = ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { () -> Int in
-            var completed = 0
-            for index in indices {
-                if job.stopped.load(ordering: .relaxed) { break }
-                // Every 64 tasks: reading the task's state costs more than a tiny task.
-                if job.pollsTaskCancellation && index & 63 == 0 && Task.isCancelled {
-                    job.cancel()
-                    break
-                }
-                if let limit = job.timeoutNanoseconds {
-                    let start = monotonicNanoseconds()
-                    currentIndex.store(index, ordering: .relaxed)
-                    currentStart.store(start, ordering: .releasing)
-                    do { try job.runItem(index) } catch {
-                        job.fail(error)
-                        break
-                    }
-                    currentStart.store(0, ordering: .releasing)
-                    // Backends that cannot abandon a task (sequential) still report the overrun.
-                    if monotonicNanoseconds() - start > limit, let timeout = job.timeout {
-                        job.fail(ParallelError.timeout(taskIndex: index, limit: timeout))
-                        break
-                    }
-                } else {
-                    do { try job.runItem(index) } catch {
-                        job.fail(error)
-                        break
-                    }
-                }
-                completed += 1
-            }
-            return completed
-        }
+        let completed = ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { job.runBatch(self) }
         job.batchFinished(self, completed: completed)
+    }
+
+    /// Calls `body` with the index of each of the batch's tasks, in order, and returns how many
+    /// completed. The call's checks live here, once for every entry point: a thrown error fails the
+    /// call; the loop stops when the call has stopped (checked before every task); workers in the
+    /// calling task check its cancellation every 64 tasks; with a timeout, each task is recorded
+    /// for the watchdog and its overrun reported when it returns.
+    ///
+    /// Inlinable so that the loop and `body` are specialised and inlined in the entry point that
+    /// builds the call's ``BatchRunner``: a tiny task then costs a few nanoseconds.
+    @inlinable
+    func forEachTask(_ body: (Int) throws -> Void) -> Int {
+        let job = self.job
+        if job.timeoutNanoseconds != nil { return forEachTimedTask(body) }
+        let polls = job.pollsTaskCancellation
+        var completed = 0
+        for index in indices {
+            if job.stopped.load(ordering: .relaxed) { break }
+            // Every 64 tasks: reading the task's state costs more than a tiny task.
+            if polls && index & 63 == 0 && job.cancelIfTaskCancelled() { break }
+            do { try body(index) } catch {
+                job.fail(error)
+                break
+            }
+            completed += 1
+        }
+        return completed
+    }
+
+    /// ``forEachTask(_:)`` for calls with a timeout: every task is recorded for the watchdog.
+    @usableFromInline
+    func forEachTimedTask(_ body: (Int) throws -> Void) -> Int {
+        let job = self.job
+        guard let limit = job.timeoutNanoseconds else { return 0 }
+        var completed = 0
+        for index in indices {
+            if job.stopped.load(ordering: .relaxed) { break }
+            if job.pollsTaskCancellation && index & 63 == 0 && job.cancelIfTaskCancelled() { break }
+            let start = monotonicNanoseconds()
+            currentIndex.store(index, ordering: .relaxed)
+            currentStart.store(start, ordering: .releasing)
+            do { try body(index) } catch {
+                job.fail(error)
+                break
+            }
+            currentStart.store(0, ordering: .releasing)
+            // Backends that cannot abandon a task (sequential) still report the overrun.
+            if monotonicNanoseconds() - start > limit, let timeout = job.timeout {
+                job.fail(ParallelError.timeout(taskIndex: index, limit: timeout))
+                break
+            }
+            completed += 1
+        }
+        return completed
     }
 
     func setCurrent(_ index: Int) {

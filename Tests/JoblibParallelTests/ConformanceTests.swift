@@ -59,6 +59,65 @@ import JoblibSystem
     }
 
     @Test(arguments: conformanceBackends)
+    func failFastStopsWithinOneLargeBatch(backend: Backend) async throws {
+        // Two batches of 10,000: the worker running the other batch stops within it.
+        let parallel = Parallel(jobs: 2, backend: backend, batchSize: .fixed(10_000))
+        let started = Counter()
+        let body: @Sendable (Int) throws -> Int = { index in
+            started.increment()
+            if index == 10 { throw Boom(index: 10) }
+            sleepMilliseconds(0.02)
+            return index
+        }
+        #expect(throws: Boom(index: 10)) { _ = try parallel.map(0..<20_000, body) }
+        #expect(started.count < 1_000, "tasks kept starting after the failure: \(started.count)")
+        let startedBefore = started.count
+        await #expect(throws: Boom(index: 10)) { _ = try await parallel.map(0..<20_000, body) }
+        #expect(started.count - startedBefore < 1_000)
+        // `mapResults` runs every task of the batch all the same.
+        let outcomes = await parallel.mapResults(0..<20_000) { index -> Int in
+            if index % 1_000 == 10 { throw Boom(index: index) }
+            return index
+        }
+        #expect(outcomes.count(where: { $0.failureValue != nil }) == 20)
+        #expect(try outcomes[19_999].get() == 19_999)
+    }
+
+    @Test(arguments: conformanceBackends)
+    func aTimeoutInsideALargeBatchIsDetected(backend: Backend) throws {
+        let start = monotonicNanoseconds()
+        do {
+            _ = try Parallel(jobs: 2, backend: backend, batchSize: .fixed(50), timeout: .milliseconds(50))
+                .map(0..<100) { index -> Int in
+                    if index == 30 { sleepMilliseconds(400) }
+                    return index
+                }
+            Issue.record("no timeout")
+        } catch let error as ParallelError {
+            #expect(error.code == .timeout)
+            #expect(error.taskIndex == 30)
+        }
+        if backend.kind != .sequential {
+            #expect(seconds(since: start) < 0.3, "the watchdog should see the batch's running task")
+        }
+    }
+
+    @Test(arguments: conformanceBackends)
+    func cancellationStopsWithinOneLargeBatch(backend: Backend) async throws {
+        let started = Counter()
+        let call = Task {
+            try Parallel(jobs: 2, backend: backend, batchSize: .fixed(5_000)).map(0..<10_000) { index -> Int in
+                started.increment()
+                sleepMilliseconds(0.05)
+                return index
+            }
+        }
+        call.cancel()
+        await #expect(throws: CancellationError.self) { try await call.value }
+        #expect(started.count < 2_000)
+    }
+
+    @Test(arguments: conformanceBackends)
     func whenEveryTaskFailsOneOfTheFirstErrorsWins(backend: Backend) throws {
         do {
             _ = try Parallel(jobs: 2, backend: backend).run((0..<100).map { Square(value: -1 - $0) })

@@ -4,6 +4,8 @@ import Joblib
 // Parallel's costs beside DispatchQueue.concurrentPerform, measured in the same run.
 // joblib's figures (research/joblib-baseline.md): threading 53.65 µs per tiny task, a warm call
 // with two tiny tasks 11.2 ms (loky) / 12.0 ms (threading), speedup 1.82× for 100 × 20 ms (loky).
+// `Parallel.map` is @inlinable: its batch loop is compiled here, specialised for these closures, so
+// this file must be recompiled when that loop changes (an incremental build may keep stale code).
 
 let parallelWorkloads: [Workload] = [
     Workload(name: "parallel-overhead", summary: "20,000 tiny tasks: µs per task, sequential / threads / concurrentPerform") {
