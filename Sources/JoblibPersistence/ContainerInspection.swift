@@ -154,9 +154,16 @@ private func withContainerBytes<R>(
         let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
         prefix.removeLast(prefix.count - got)
         if !prefix.starts(with: containerMagic), let algorithm = Compression.detect(prefix) {
-            let buffer = try decompress(fd: fd, size: size, algorithm)
+            let buffer: ByteBuffer
+            do {
+                buffer = try decompress(fd: fd, size: size, algorithm)
+            } catch let error as PersistenceError where algorithm == .zlib && error.code == .decompressionFailed {
+                // zlib's two-byte header also matches some text and binary files by chance.
+                throw PersistenceError(
+                    .notOurFile, "the file is not a swift-joblib container (its first bytes look like a zlib header, but it does not decompress)")
+            }
             guard buffer.bytes.starts(with: containerMagic) else {
-                throw PersistenceError(.notOurFile, "the file is a \(algorithm.rawValue) stream of something else than a swift-joblib container")
+                throw PersistenceError(.notOurFile, "the file is a \(algorithm.rawValue) stream of something other than a swift-joblib container")
             }
             return try body(buffer.bytes, size, algorithm)
         }
