@@ -1,4 +1,4 @@
-# The two commands of the README: `make test` and `make demo`.
+# The two commands of the README: `make test` and `make demo`; `make bench` for the figures.
 SWIFT ?= swift
 
 .PHONY: setup test test-consumer demo bench
@@ -19,5 +19,7 @@ test-consumer:
 demo: setup
 	$(SWIFT) run -c release joblib-demo
 
+# Every workload of Benchmarks/ (Python joblib beside ours where a workload runs it), then one
+# table: workload, joblib, ours, ratio, target. Slow (1 GB files): minutes, not seconds.
 bench: setup
-	$(SWIFT) run -c release --package-path Benchmarks joblib-bench
+	$(SWIFT) run -c release --package-path Benchmarks joblib-bench --table

@@ -8,10 +8,12 @@ let package = Package(
     name: "swift-joblib",
     products: [
         .library(name: "Joblib", targets: ["Joblib"]),
+        .executable(name: "joblib", targets: ["JoblibCLI"]),
         .executable(name: "joblib-demo", targets: ["joblib-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (the Makefile installs them).
@@ -65,7 +67,21 @@ let package = Package(
                 "JoblibProcesses", "JoblibMemory", "JoblibDask",
             ]
         ),
-        .executableTarget(name: "joblib-demo", dependencies: ["Joblib"]),
+        .executableTarget(
+            name: "joblib-demo",
+            dependencies: ["Joblib", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The `joblib` command-line tool: inspect containers, look after caches, hash files.
+        .executableTarget(
+            name: "JoblibCLI",
+            dependencies: [
+                "JoblibPersistence", "JoblibMemory", "JoblibCoding", "JoblibSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/JoblibCLI"),
+        // Small programs for the documentation; the product tests run each one.
+        .executableTarget(name: "example-parallel", dependencies: ["Joblib"], path: "Examples/example-parallel"),
+        .executableTarget(name: "example-memory", dependencies: ["Joblib"], path: "Examples/example-memory"),
+        .executableTarget(name: "example-persistence", dependencies: ["Joblib"], path: "Examples/example-persistence"),
         // A second process for tests (hash stability across processes, later crash tests).
         .executableTarget(name: "joblib-test-helper", dependencies: ["Joblib"]),
 
@@ -87,6 +103,13 @@ let package = Package(
         .testTarget(name: "JoblibDaskTests", dependencies: [
                 "JoblibDask", "JoblibProcesses", "JoblibTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        // Runs the demo, the `joblib` tool and the examples as a user would.
+        .testTarget(
+            name: "JoblibProductTests",
+            dependencies: [
+                "Joblib", "JoblibTestSupport", "joblib-demo", "JoblibCLI",
+                "example-parallel", "example-memory", "example-persistence",
             ]),
     ],
     swiftLanguageModes: [.v6]

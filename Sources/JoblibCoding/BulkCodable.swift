@@ -31,18 +31,30 @@ public struct BulkElementType: Hashable, Sendable, CustomStringConvertible {
         self.name = name
     }
 
+    /// The numpy name, as ``name``.
     public var description: String { name }
 
+    /// `Int8` elements (1 byte each).
     public static let int8 = BulkElementType(code: Tag.int8.rawValue, byteWidth: 1, name: "int8")
+    /// `Int16` elements (2 bytes each).
     public static let int16 = BulkElementType(code: Tag.int16.rawValue, byteWidth: 2, name: "int16")
+    /// `Int32` elements (4 bytes each).
     public static let int32 = BulkElementType(code: Tag.int32.rawValue, byteWidth: 4, name: "int32")
+    /// `Int64` and `Int` elements (8 bytes each).
     public static let int64 = BulkElementType(code: Tag.int64.rawValue, byteWidth: 8, name: "int64")
+    /// `UInt8` elements (1 byte each).
     public static let uint8 = BulkElementType(code: Tag.uint8.rawValue, byteWidth: 1, name: "uint8")
+    /// `UInt16` elements (2 bytes each).
     public static let uint16 = BulkElementType(code: Tag.uint16.rawValue, byteWidth: 2, name: "uint16")
+    /// `UInt32` elements (4 bytes each).
     public static let uint32 = BulkElementType(code: Tag.uint32.rawValue, byteWidth: 4, name: "uint32")
+    /// `UInt64` and `UInt` elements (8 bytes each).
     public static let uint64 = BulkElementType(code: Tag.uint64.rawValue, byteWidth: 8, name: "uint64")
+    /// `Float16` elements (2 bytes each).
     public static let float16 = BulkElementType(code: Tag.float16.rawValue, byteWidth: 2, name: "float16")
+    /// `Float` elements (4 bytes each).
     public static let float32 = BulkElementType(code: Tag.float32.rawValue, byteWidth: 4, name: "float32")
+    /// `Double` elements (8 bytes each).
     public static let float64 = BulkElementType(code: Tag.float64.rawValue, byteWidth: 8, name: "float64")
 
     /// Every element type, for decoding a code back.

@@ -2,8 +2,11 @@
 public struct CodingError: Error, CustomStringConvertible, Sendable {
     /// A stable identifier of the kind of failure; match on it rather than on the message.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The stable name of the code, for example `"truncated"`.
         public var rawValue: String
+        /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The name of the code.
         public var description: String { rawValue }
 
         /// The input ended before the value did.
@@ -51,6 +54,7 @@ public struct CodingError: Error, CustomStringConvertible, Sendable {
         return text
     }
 
+    /// `"CodingError.<code>: <message>"`, with the offset and coding path when known.
     public var description: String {
         var text = "CodingError.\(code): \(message)"
         if !codingPath.isEmpty { text += " (at \(path))" }

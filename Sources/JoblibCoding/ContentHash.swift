@@ -25,6 +25,7 @@ public struct HashDigest: Hashable, Sendable, Codable, CustomStringConvertible {
         withUnsafeBytes(of: high.bigEndian) { Array($0) } + withUnsafeBytes(of: low.bigEndian) { Array($0) }
     }
 
+    /// The digest as 32 hex digits (``hexString``).
     public var description: String { hexString }
 }
 

@@ -34,6 +34,7 @@ public struct IgnoredArgument: Hashable, Sendable, ExpressibleByStringLiteral, C
 
     init(kind: Kind) { self.kind = kind }
 
+    /// How the argument is named in messages.
     public var description: String {
         switch kind {
         case .position(let index): "argument \(index)"

@@ -8,8 +8,11 @@ import JoblibSystem
 public struct MemoryError: Error, CustomStringConvertible, Sendable {
     /// A stable identifier of the kind of failure.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The stable name of the code, for example `"corruptEntry"`.
         public var rawValue: String
+        /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The name of the code.
         public var description: String { rawValue }
 
         /// An argument of `cache`, `reduceSize` or of the call can never work (an ignored
@@ -43,6 +46,7 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// `"MemoryError.<code>: <message>"`, then the path and the underlying error if any.
     public var description: String {
         var text = "MemoryError.\(code): \(message)"
         if let path { text += " ('\(path)')" }
@@ -63,8 +67,11 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
 public struct MemoryWarning: Sendable, CustomStringConvertible {
     /// A stable identifier of the kind of warning.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The stable name of the code.
         public var rawValue: String
+        /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The name of the code.
         public var description: String { rawValue }
 
         /// The result was computed but could not be stored (read-only location, full disk…).
@@ -98,6 +105,7 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
+    /// The warning as one line: code, message, path and underlying error.
     public var description: String {
         var text = "[Memory] warning \(code): \(message)"
         if let path { text += " ('\(path)')" }

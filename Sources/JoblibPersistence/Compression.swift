@@ -48,6 +48,7 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
     /// The algorithm's name (`"zstd"`), as `joblib inspect` prints it.
     public var name: String { algorithm.rawValue }
 
+    /// The algorithm and its level, for example `zstd(level: 3)`; `none` and `automatic` alone.
     public var description: String {
         algorithm == .none || algorithm == .automatic ? name : "\(name)(level: \(level))"
     }

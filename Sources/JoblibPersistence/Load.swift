@@ -117,7 +117,7 @@ private func loadContainer<T: Decodable>(
 }
 
 /// Throws `notOurFile` (or `truncated`) unless `bytes` start like a container.
-private func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
+func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
     if bytes.starts(with: containerMagic) { return }
     if !bytes.isEmpty && bytes.count < containerMagic.count && containerMagic.starts(with: bytes) {
         throw PersistenceError(.truncated, "the file ends inside the container signature (\(bytes.count) bytes)")
@@ -131,7 +131,7 @@ private func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceE
 }
 
 /// Reads a compressed file in pieces and decompresses it into a buffer.
-private func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm) throws -> ByteBuffer {
+func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm) throws -> ByteBuffer {
     guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
     let output = ByteBuffer()
     let pieceSize = 4 << 20

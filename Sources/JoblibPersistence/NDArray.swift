@@ -115,6 +115,7 @@ public struct NDArray<Element: BulkCodable>: Sendable {
 }
 
 extension NDArray: RandomAccessCollection, MutableCollection {
+    /// Elements are indexed by their position in row-major order, from 0.
     public typealias Index = Int
 
     /// Always 0.
@@ -135,6 +136,7 @@ extension NDArray: RandomAccessCollection, MutableCollection {
         }
     }
 
+    /// Calls `body` with the elements in row-major order, contiguous in memory (always available).
     public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R? {
         try withUnsafeBufferPointer(body)
     }

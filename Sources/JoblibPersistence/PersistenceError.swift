@@ -7,8 +7,11 @@ import JoblibSystem
 public struct PersistenceError: Error, CustomStringConvertible, Sendable {
     /// A stable identifier of the kind of failure.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The stable name of the code, for example `"checksumMismatch"`.
         public var rawValue: String
+        /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The name of the code.
         public var description: String { rawValue }
 
         /// The file is not a swift-joblib container (nor a compressed one), or not a `.npy` file.
@@ -53,6 +56,7 @@ public struct PersistenceError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// `"PersistenceError.<code>: <message>"`, then the file and the underlying error if any.
     public var description: String {
         var text = "PersistenceError.\(code): \(message)"
         if let path { text += " (file '\(path)')" }

@@ -23,6 +23,7 @@ public struct RemoteTaskError: Error, CustomStringConvertible, Sendable {
     /// The error's description, as the worker printed it.
     public var errorDescription: String
 
+    /// What failed where: the stage, the task index, the error type and its description.
     public var description: String {
         let what: String
         switch stage {

@@ -25,6 +25,7 @@ public struct ByteCount: Hashable, Comparable, Sendable, Codable, CustomStringCo
     /// `n` GiB (1,073,741,824 bytes each).
     public static func gigabytes(_ n: Int) -> ByteCount { ByteCount(bytes: n << 30) }
 
+    /// Whether `lhs` is fewer bytes than `rhs`.
     public static func < (lhs: ByteCount, rhs: ByteCount) -> Bool { lhs.bytes < rhs.bytes }
 
     /// The count with a binary unit, for example `1.5 MiB`.

@@ -11,9 +11,10 @@ let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + processWork
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")
-arguments.removeAll { $0 == "--json" }
+let table = arguments.contains("--table")
+arguments.removeAll { $0 == "--json" || $0 == "--table" }
 if arguments.contains("--help") || arguments.contains("-h") {
-    print("usage: joblib-bench [--json] [WORKLOAD...]\n\nworkloads:")
+    print("usage: joblib-bench [--json | --table] [WORKLOAD...]\n\n--table ends with one Markdown table beside joblib and the targets.\n\nworkloads:")
     for workload in allWorkloads { print("  \(workload.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(workload.summary)") }
     exit(0)
 }
@@ -32,6 +33,10 @@ for workload in selected {
             fflush(nil)  // every stream: `stdout` itself is a global var Swift 6 rejects
         }
     }
+}
+if table {
+    print("")
+    print(benchmarkTable(figures))
 }
 if json {
     let encoder = JSONEncoder()

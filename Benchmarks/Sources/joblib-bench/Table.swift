@@ -1,0 +1,138 @@
+import Foundation
+
+// `joblib-bench --table`: the figures of a run as one table beside Python joblib and the targets
+// of DESIGN.md section 10. Each row names the figures it reads; rows whose workload did not run
+// are left out. Where a workload compares with a figure published in research/joblib-baseline.md
+// instead of running joblib (threads, hashing), the joblib column says "(published)".
+
+/// Where the joblib figure of a row comes from.
+enum JoblibFigure {
+    /// A metric of the same workload, measured in this run.
+    case measured(String)
+    /// joblib's figure on this kind of machine, from research/joblib-baseline.md.
+    case published(Double)
+}
+
+/// What a row must reach.
+enum Target {
+    /// Ours at least this many times better than joblib.
+    case timesBetter(Double)
+    /// Ours at most this value (in the row's unit).
+    case atMost(Double)
+    /// Ours at least this value (in the row's unit).
+    case atLeast(Double)
+
+    var text: String {
+        switch self {
+        case .timesBetter(let ratio): "≥ \(number(ratio))× joblib"
+        case .atMost(let value): "≤ \(number(value))"
+        case .atLeast(let value): "≥ \(number(value))"
+        }
+    }
+}
+
+struct TableRow {
+    var title: String
+    var workload: String
+    var ours: String
+    var joblib: JoblibFigure?
+    var unit: String
+    /// For rates and speedups; times and sizes are better lower.
+    var higherIsBetter: Bool
+    var target: Target
+}
+
+let tableRows: [TableRow] = [
+    TableRow(title: "per-task overhead, 20k tiny tasks, processes", workload: "processes-overhead", ours: "swift-joblib",
+             joblib: .measured("joblib"), unit: "µs/task", higherIsBetter: false, target: .timesBetter(20)),
+    TableRow(title: "per-task overhead, 20k tiny tasks, threads", workload: "parallel-overhead", ours: "threads_jobs2",
+             joblib: .published(53.65), unit: "µs/task", higherIsBetter: false, target: .timesBetter(50)),
+    TableRow(title: "warm call with 2 tiny tasks, threads", workload: "parallel-warm-call", ours: "threads_jobs2",
+             joblib: .published(11.16), unit: "ms", higherIsBetter: false, target: .timesBetter(50)),
+    TableRow(title: "warm call with 2 tiny tasks, processes", workload: "processes-warm-call", ours: "swift-joblib",
+             joblib: .measured("joblib"), unit: "ms", higherIsBetter: false, target: .timesBetter(50)),
+    TableRow(title: "cold pool start, first call, 2 workers", workload: "processes-cold-start", ours: "swift-joblib",
+             joblib: .measured("joblib"), unit: "ms", higherIsBetter: false, target: .timesBetter(20)),
+    TableRow(title: "speedup, 100 tasks × 20 ms, threads", workload: "parallel-cpu", ours: "threads_speedup",
+             joblib: .published(1.8), unit: "×", higherIsBetter: true, target: .atLeast(1.9)),
+    TableRow(title: "speedup, 100 tasks × 20 ms, processes", workload: "processes-cpu", ours: "swift-joblib",
+             joblib: .measured("joblib"), unit: "×", higherIsBetter: true, target: .atLeast(1.9)),
+    TableRow(title: "100 MB argument to 20 tasks, processes", workload: "processes-large-argument", ours: "swift-joblib",
+             joblib: .measured("joblib"), unit: "s", higherIsBetter: false, target: .timesBetter(3)),
+    TableRow(title: "next call after a worker crash", workload: "processes-after-crash", ours: "swift-joblib",
+             joblib: .measured("joblib"), unit: "ms", higherIsBetter: false, target: .atMost(20)),
+    TableRow(title: "cache hit, small argument", workload: "memory-small", ours: "hit",
+             joblib: .measured("joblib-hit"), unit: "µs", higherIsBetter: false, target: .timesBetter(20)),
+    TableRow(title: "cache hit, 100 MB array argument", workload: "memory-array", ours: "hit-100MB",
+             joblib: .measured("joblib-hit-100MB"), unit: "ms", higherIsBetter: false, target: .timesBetter(10)),
+    TableRow(title: "reduceSize over 5,000 entries", workload: "memory-reduce", ours: "noop-5000",
+             joblib: .measured("joblib-noop-5000"), unit: "ms", higherIsBetter: false, target: .timesBetter(10)),
+    TableRow(title: "hash of a 1 GiB array", workload: "hash-1gb", ours: "hash",
+             joblib: .published(0.58), unit: "GB/s", higherIsBetter: true, target: .atLeast(8)),
+    TableRow(title: "hash of 1M small integers", workload: "hash-small-ints", ours: "time",
+             joblib: .published(1_050), unit: "ms", higherIsBetter: false, target: .timesBetter(100)),
+    TableRow(title: "dump 1 GB raw (warm)", workload: "persist", ours: "swift.raw.dump",
+             joblib: .measured("joblib.raw.dump"), unit: "GB/s", higherIsBetter: true, target: .timesBetter(1)),
+    TableRow(title: "load 1 GB raw (warm)", workload: "persist", ours: "swift.raw.load",
+             joblib: .measured("joblib.raw.load"), unit: "GB/s", higherIsBetter: true, target: .timesBetter(1)),
+    TableRow(title: "open 1 GB mapped", workload: "persist", ours: "swift.mmap.open",
+             joblib: .measured("joblib.mmap.open"), unit: "ms", higherIsBetter: false, target: .atMost(1)),
+    TableRow(title: "compressed dump: our zstd-3 vs joblib zlib-3", workload: "persist", ours: "swift.zstd3.dump",
+             joblib: .measured("joblib.zlib3.dump"), unit: "GB/s", higherIsBetter: true, target: .timesBetter(5)),
+    TableRow(title: "compressed size: our zstd-3 vs joblib zlib-3", workload: "persist", ours: "swift.zstd3.size",
+             joblib: .measured("joblib.zlib3.size"), unit: "%", higherIsBetter: false, target: .timesBetter(1)),
+    TableRow(title: "compressed dump, lz4", workload: "persist", ours: "swift.lz4.dump",
+             joblib: .measured("joblib.lz4.dump"), unit: "GB/s", higherIsBetter: true, target: .timesBetter(1)),
+]
+
+/// The table, in Markdown, for the figures of one run.
+func benchmarkTable(_ figures: [Figure]) -> String {
+    func value(_ workload: String, _ metric: String) -> Double? {
+        figures.first { $0.workload == workload && $0.metric == metric }?.value
+    }
+    var lines = [
+        "| workload | joblib | ours | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    for row in tableRows {
+        guard let ours = value(row.workload, row.ours) else { continue }
+        var joblibText = "—"
+        var theirs: Double?
+        switch row.joblib {
+        case .measured(let metric):
+            theirs = value(row.workload, metric)
+            if let theirs { joblibText = "\(number(theirs)) \(row.unit)" } else { joblibText = "— (not run)" }
+        case .published(let figure):
+            theirs = figure
+            joblibText = "\(number(figure)) \(row.unit) (published)"
+        case nil:
+            break
+        }
+        // The ratio says how many times better ours is, whichever way the unit points.
+        let ratio = theirs.map { row.higherIsBetter ? ours / $0 : $0 / ours }
+        let met: Bool? = switch row.target {
+        case .timesBetter(let wanted): ratio.map { $0 >= wanted }
+        case .atMost(let limit): ours <= limit
+        case .atLeast(let floor): ours >= floor
+        }
+        let verdict = met.map { $0 ? "met" : "**missed**" } ?? "unknown"
+        let unit = row.target.isRatio ? "" : " \(row.unit)"
+        lines.append(
+            "| \(row.title) | \(joblibText) | \(number(ours)) \(row.unit) | \(ratio.map { "\(number($0))×" } ?? "—") | \(row.target.text)\(unit): \(verdict) |")
+    }
+    return lines.joined(separator: "\n")
+}
+
+extension Target {
+    var isRatio: Bool { if case .timesBetter = self { true } else { false } }
+}
+
+/// Three significant digits, without exponent for the sizes seen here.
+func number(_ value: Double) -> String {
+    let magnitude = abs(value)
+    if value == value.rounded() && magnitude < 1e7 { return String(format: "%.0f", value) }
+    if magnitude >= 100 { return String(format: "%.0f", value) }
+    if magnitude >= 10 { return String(format: "%.1f", value) }
+    if magnitude >= 1 { return String(format: "%.2f", value) }
+    return String(format: "%.3g", value)
+}
