@@ -89,7 +89,7 @@ import JoblibSystem
         do {
             _ = try Parallel(jobs: 2, backend: backend, batchSize: .fixed(50), timeout: .milliseconds(50))
                 .map(0..<100) { index -> Int in
-                    if index == 30 { sleepMilliseconds(400) }
+                    if index == 30 { sleepMilliseconds(2_000) }
                     return index
                 }
             Issue.record("no timeout")
@@ -98,7 +98,7 @@ import JoblibSystem
             #expect(error.taskIndex == 30)
         }
         if backend.kind != .sequential {
-            #expect(seconds(since: start) < 0.3, "the watchdog should see the batch's running task")
+            #expect(seconds(since: start) < 1.5, "the watchdog should see the batch's running task")
         }
     }
 
@@ -153,7 +153,7 @@ import JoblibSystem
         do {
             _ = try Parallel(jobs: 2, backend: backend, batchSize: .fixed(1), timeout: .milliseconds(50))
                 .map(0..<4) { index -> Int in
-                    if index == 2 { sleepMilliseconds(400) }
+                    if index == 2 { sleepMilliseconds(2_000) }
                     return index
                 }
             Issue.record("no timeout")
@@ -163,9 +163,9 @@ import JoblibSystem
         }
         let elapsed = seconds(since: start)
         if backend.kind == .sequential {
-            #expect(elapsed >= 0.39, "sequential waits for the slow task to return")
+            #expect(elapsed >= 1.99, "sequential waits for the slow task to return")
         } else {
-            #expect(elapsed < 0.3, "the stuck thread should have been abandoned, took \(elapsed) s")
+            #expect(elapsed < 1.5, "the stuck thread should have been abandoned, took \(elapsed) s")
         }
     }
 
@@ -189,7 +189,9 @@ import JoblibSystem
         let cancelledAt = monotonicNanoseconds()
         call.cancel()
         await #expect(throws: CancellationError.self) { try await call.value }
-        #expect(seconds(since: cancelledAt) < 0.5)
+        // Dispatch stops at once (few tasks started); the wall-clock bound is loose because the
+        // awaiting task needs a cooperative thread, which other suites' blocking tests may hold.
+        #expect(seconds(since: cancelledAt) < 2.5)
         #expect(started.count < 1_000)
     }
 
