@@ -12,9 +12,13 @@ test: setup
 	$(SWIFT) test
 	$(MAKE) test-consumer
 
+# A user's package, built as usual and with a static Swift runtime (workers then enter through
+# Joblib.workerMain()); both run worker processes.
 test-consumer:
 	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer
 	.build-consumer/debug/Consumer
+	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer-static --static-swift-stdlib
+	.build-consumer-static/debug/Consumer
 
 demo: setup
 	$(SWIFT) run -c release joblib-demo
