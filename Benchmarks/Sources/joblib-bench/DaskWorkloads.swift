@@ -6,7 +6,7 @@ import Joblib
 // here and stopped at the end; it needs python3 with dask[distributed] (scripts/setup.sh).
 
 /// ~20 ms of CPU: what both backends run.
-struct SpinTask: ParallelTask {
+struct CalibratedSpinTask: ParallelTask {
     var index: Int
     var steps: Int
     func run() throws -> UInt64 { spin(index, steps) }
@@ -16,7 +16,7 @@ let daskWorkloads: [Workload] = [
     Workload(name: "dask-throughput", summary: "2,000 tasks × ~20 ms on 2 local Dask workers vs .processes: tasks/s, overhead") {
         let count = 2_000
         let steps = calibratedSpins(seconds: 0.020)
-        let tasks = (0..<count).map { SpinTask(index: $0, steps: steps) }
+        let tasks = (0..<count).map { CalibratedSpinTask(index: $0, steps: steps) }
         let ideal = Double(count) * 0.020 / 2
         let processes = Parallel(jobs: 2, backend: .processes)
         _ = try processes.run(Array(tasks.prefix(4)))  // warm pool
