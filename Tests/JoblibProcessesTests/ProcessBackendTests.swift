@@ -206,3 +206,12 @@ func childProcesses() -> [Int32] {
         return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == me && isWorker(pid)
     }
 }
+
+extension WorkerProcessSuites.ProcessBackendTests {
+    @Test func aMemoryLimitRecyclesWorkers() throws {
+        // Every worker is over a 1-byte limit after its first batch, so each batch gets a new one.
+        let backend = Backend.processes(memoryLimit: .bytes(1))
+        let pids = try Parallel(jobs: 1, backend: backend, batchSize: .fixed(1)).run((0..<3).map { WhereAmI(index: $0) }).map(\.pid)
+        #expect(Set(pids).count == 3)
+    }
+}
