@@ -64,6 +64,22 @@ extension DaskTests {
             #expect(try Parallel(jobs: 2, backend: dask).run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
         }
 
+        /// The flake once seen after a rebuild: a call that failed fast left a Dask task running;
+        /// the next call on the same (pooled) bridge reused its submission id, so it received the
+        /// old task's late result (and Dask handed back the old future for the reused key).
+        @Test func aFailedCallsLateResultsDoNotReachTheNextCall() throws {
+            let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(1))
+            for _ in 0..<3 {
+                #expect(throws: ModelError(reason: "step failed", index: 1)) {
+                    try parallel.run([Step(index: 0, seconds: 0.3, fails: false), Step(index: 1, seconds: 0, fails: true)])
+                }
+                #expect(try parallel.run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
+                #expect { try parallel.run([Faulty(index: 0, failure: .throwOpaque)]) } throws: { error in
+                    (error as? RemoteTaskError)?.errorDescription == "opaque failure"
+                }
+            }
+        }
+
         @Test func closuresAreRejected() {
             #expect { try Parallel(jobs: 2, backend: dask).map(0..<3) { $0 } } throws: { error in
                 (error as? ParallelError)?.code == .unsupportedTask

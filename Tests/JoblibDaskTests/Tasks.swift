@@ -65,3 +65,15 @@ struct Checksum: ParallelTask {
     var bytes: [UInt8]
     func run() throws -> Int { bytes.reduce(0) { $0 &+ Int($1) } }
 }
+
+/// Sleeps, then returns `1000 + index` or throws: a late result of it is easy to tell apart.
+struct Step: ParallelTask {
+    var index: Int
+    var seconds: Double
+    var fails: Bool
+    func run() throws -> Int {
+        usleep(UInt32(seconds * 1_000_000))
+        if fails { throw ModelError(reason: "step failed", index: index) }
+        return 1000 + index
+    }
+}
