@@ -76,6 +76,10 @@ class SwiftWorker:
         status_fd = os.memfd_create("joblib-status", os.MFD_CLOEXEC)
         os.ftruncate(status_fd, 4096)
         self.status = mmap.mmap(status_fd, 4096)
+        self.tasks = self.results = -1
+        self.returncode = None
+        # Reaping and signalling: teardown may kill a process that another thread is running.
+        self.process_lock = threading.Lock()
         # Above every target descriptor, so that one dup2 cannot clobber another's source.
         import fcntl
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (task_read, result_write, error_write, status_fd)]
@@ -83,6 +87,7 @@ class SwiftWorker:
         env.update(environment)
         env["JOBLIB_WORKER"] = "ctor"
         env["JOBLIB_WORKER_PARENT"] = str(os.getpid())
+        self.pid = None
         try:
             self.pid = os.posix_spawn(
                 executable, [executable], env,
@@ -97,9 +102,12 @@ class SwiftWorker:
         finally:
             for fd in high + [task_read, result_write, error_write, status_fd]:
                 os.close(fd)
+            if self.pid is None:
+                for fd in (task_write, result_read, error_read):
+                    os.close(fd)
+                self.status.close()
         self.tasks = task_write
         self.results = result_read
-        self.returncode = None
         self.tail = bytearray()
         self.tail_lock = threading.Lock()
         self.drain = threading.Thread(target=self._drain, args=(error_read,), daemon=True)
@@ -203,34 +211,63 @@ class SwiftWorker:
             return "signal %d" % -self.returncode
         return "exit status %d" % self.returncode
 
-    def kill(self):
+    def _reap(self, block):
+        """Records the exit status if the process ended (waits for it if `block`); under process_lock."""
         if self.returncode is None:
             try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid == 0:
-                    os.kill(self.pid, signal.SIGKILL)
-                    pid, status = os.waitpid(self.pid, 0)
-                self.returncode = os.waitstatus_to_exitcode(status)
+                pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
             except ChildProcessError:
                 self.returncode = -signal.SIGKILL
+
+    def terminate(self):
+        """SIGKILL, from any thread; the thread that owns the process reaps it and closes its channels.
+        Never signals a reaped pid (which another process may have by now)."""
+        with self.process_lock:
+            if self.returncode is None:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def kill(self):
+        """Kills and reaps the process and closes everything it was given: by its owner only."""
+        with self.process_lock:
+            self._reap(False)
+            if self.returncode is None:
+                os.kill(self.pid, signal.SIGKILL)
+                self._reap(True)
+        self._close()
+
+    def _close(self):
         for fd in (self.tasks, self.results):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.tasks = self.results = -1
+        if not self.status.closed:
+            self.status.close()
+
+    def close_tasks(self):
+        """End of file on its task channel: the worker exits once its batch is done."""
+        if self.tasks >= 0:
             try:
-                os.close(fd)
+                os.close(self.tasks)
             except OSError:
                 pass
-        self.tasks = self.results = -1
+            self.tasks = -1
 
-    def stop(self):
-        """Closing its task channel makes the worker exit; it is killed if it lingers."""
-        try:
-            os.close(self.tasks)
-        except OSError:
-            pass
-        deadline = time.monotonic() + 1.0
-        while self.returncode is None and time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
+    def stop(self, deadline=None):
+        """Closing its task channel makes the worker exit; it is killed if it lingers past `deadline`."""
+        self.close_tasks()
+        deadline = deadline or time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with self.process_lock:
+                self._reap(False)
+            if self.returncode is not None:
                 break
             time.sleep(0.01)
         self.kill()
@@ -249,7 +286,8 @@ class SwiftWorkerPlugin(WorkerPlugin):
     def setup(self, worker):
         self.lock = threading.Lock()
         self.idle = []
-        self.started = []
+        self.busy = set()
+        self.closed = False
         self.error = None
         self.worker_name = "%s (%s)" % (worker.name, worker.address)
         try:
@@ -264,34 +302,54 @@ class SwiftWorkerPlugin(WorkerPlugin):
             self.error = "the Swift worker could not start on Dask worker %s: %s" % (self.worker_name, error)
 
     def _start(self):
-        process = SwiftWorker(self.executable, self.environment, self.handshake_timeout)
-        with self.lock:
-            self.started.append(process)
-        return process
+        return SwiftWorker(self.executable, self.environment, self.handshake_timeout)
 
     def teardown(self, worker):
+        """The plugin was removed (the bridge closed, or its client vanished): idle Swift workers
+        stop; busy ones are killed, and the threads running them close them."""
         with self.lock:
-            processes, self.started, self.idle = self.started, [], []
-        for process in processes:
-            process.stop()
+            self.closed = True
+            idle, self.idle = self.idle, []
+            busy = list(self.busy)
+        for process in idle:
+            process.close_tasks()
+        deadline = time.monotonic() + 1.0
+        for process in idle:
+            process.stop(deadline)
+        for process in busy:
+            process.terminate()
 
     def run(self, payload, count, timeout):
         if self.error:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode()
         with self.lock:
-            process = self.idle.pop() if self.idle else None
+            closed = self.closed
+            process = self.idle.pop() if self.idle and not closed else None
+        if closed:
+            return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"the Swift worker plugin was removed"
         if process is None:
             try:
                 process = self._start()
             except Exception as error:
                 message = "the Swift worker could not start on Dask worker %s: %s" % (self.worker_name, error)
                 return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + message.encode()
-        status, body = process.run(payload, count, timeout)
         with self.lock:
-            if process.alive():
-                self.idle.append(process)
-            elif process in self.started:
-                self.started.remove(process)  # the next task starts a fresh one
+            closed = self.closed
+            if not closed:
+                self.busy.add(process)
+        if closed:
+            process.stop()
+            return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"the Swift worker plugin was removed"
+        try:
+            status, body = process.run(payload, count, timeout)
+        finally:
+            with self.lock:
+                self.busy.discard(process)
+                keep = process.alive() and not self.closed
+                if keep:
+                    self.idle.append(process)
+            if not keep:
+                process.stop()  # closes what it held; the next task starts a fresh one
         return status, body
 
 
