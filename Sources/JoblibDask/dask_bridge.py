@@ -10,6 +10,7 @@
 # (cloudpickle) together with the globals they use: keep module-level state out of them.
 
 import argparse
+import asyncio
 import hashlib
 import mmap
 import os
@@ -26,10 +27,11 @@ try:
     import dask
     import distributed
     from distributed import Client, WorkerPlugin, get_worker
+    from distributed.diagnostics.plugin import SchedulerPlugin
     IMPORT_ERROR = None
 except ImportError as error:  # reported to the driver, which tells the user what to install
     IMPORT_ERROR = error
-    WorkerPlugin = object
+    WorkerPlugin = SchedulerPlugin = object
 
 IN_FD, OUT_FD = 3, 4
 
@@ -353,6 +355,37 @@ class SwiftWorkerPlugin(WorkerPlugin):
         return status, body
 
 
+class SessionGuard(SchedulerPlugin):
+    """On the scheduler: when the bridge's client goes away without removing its worker plugin
+    (the bridge was killed with SIGKILL, or its host vanished), removes the plugin, whose teardown
+    stops the Swift workers, and then itself. A clean close removes the plugin first."""
+
+    def __init__(self, name, client_id, worker_plugin):
+        self.name = name
+        self.client_id = client_id
+        self.worker_plugin = worker_plugin
+        self.cleanup = None
+
+    def remove_client(self, scheduler, client):
+        if client != self.client_id:
+            return
+        try:
+            scheduler.remove_plugin(name=self.name)
+        except Exception:
+            pass
+
+        async def cleanup():
+            try:
+                await scheduler.unregister_worker_plugin(None, self.worker_plugin)
+            except Exception:
+                pass  # already removed
+
+        try:
+            self.cleanup = asyncio.get_running_loop().create_task(cleanup())
+        except RuntimeError:
+            pass  # not on the scheduler's loop: it is shutting down, and its workers with it
+
+
 def run_swift_batch(plugin_name, payload, count, timeout):
     """The Dask task: one batch, run by this worker's plugin. Returns (status, bytes), never raises
     for a task's own failure, so that Dask does not retry it."""
@@ -435,6 +468,12 @@ class Bridge:
         environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.plugin_name = "swift-joblib-%s" % self.session
         plugin = SwiftWorkerPlugin(self.plugin_name, o.executable, digest, environment, o.handshake_timeout)
+        try:
+            guard = SessionGuard("swift-joblib-guard-%s" % self.session, self.client.id, self.plugin_name)
+            self.client.register_plugin(guard, name=guard.name)
+        except Exception as error:  # e.g. distributed.scheduler.pickle is off: workers outlive a killed bridge
+            sys.stderr.write("swift-joblib: could not install the scheduler plugin that cleans up after a "
+                             "killed bridge: %r\n" % (error,))
         try:
             self.client.register_plugin(plugin, name=self.plugin_name)
             errors = self.client.run(plugin_error, self.plugin_name)
