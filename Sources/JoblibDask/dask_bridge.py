@@ -400,6 +400,32 @@ def plugin_error(plugin_name, dask_worker=None):
 # ----------------------------------------------------------------------------------------------
 # Driver side: the bridge process itself.
 
+CHECKED_PACKAGES = ("dask", "distributed", "cloudpickle", "msgpack", "tornado", "toolz")
+
+
+def version_mismatches(versions):
+    """Differences that make a cluster unusable from this client: Dask's required packages, and
+    Python's major.minor (functions travel as pickled bytecode). Patch levels of Python and
+    Dask's optional packages may differ. The scheduler does not use msgpack's version."""
+    sides = [("client", versions.get("client")), ("scheduler", versions.get("scheduler"))]
+    sides += [("worker %s" % address, info) for address, info in sorted((versions.get("workers") or {}).items())
+              if isinstance(info, dict) and "packages" in info]
+
+    def value(info, key):
+        packages = (info or {}).get("packages") or {}
+        found = packages.get(key)
+        if key == "python" and found:
+            return ".".join(str(found).split(".")[:2])
+        return found or "missing"
+
+    problems = []
+    for key in ("python",) + CHECKED_PACKAGES:
+        seen = [(side, value(info, key)) for side, info in sides if not (key == "msgpack" and side == "scheduler")]
+        if len({version for _, version in seen}) > 1:
+            problems.append("%s: %s" % (key, ", ".join("%s %s" % item for item in seen)))
+    return problems
+
+
 class Bridge:
     def __init__(self, options):
         self.options = options
@@ -452,11 +478,14 @@ class Bridge:
                       % (o.scheduler, o.connect_timeout, error))
             return False
         try:
-            self.client.get_versions(check=True)
+            # Dask only warns about mismatches (get_versions(check=True) no longer raises).
+            problems = version_mismatches(self.client.get_versions())
         except Exception as error:
-            self.fail(VERSION_MISMATCH, "the Dask versions of this client, the scheduler and the workers differ "
-                      "(client: dask %s, distributed %s, Python %s): %s"
-                      % (dask.__version__, distributed.__version__, sys.version.split()[0], error))
+            problems = ["could not read the cluster's versions: %r" % (error,)]
+        if problems:
+            self.fail(VERSION_MISMATCH, "the client, the scheduler and the workers must run the same Python "
+                      "(major.minor) and the same %s; these differ: %s"
+                      % (", ".join(CHECKED_PACKAGES), "; ".join(problems)))
             return False
         try:
             self.client.wait_for_workers(1, timeout=o.no_workers_timeout)
