@@ -389,7 +389,14 @@ class SessionGuard(SchedulerPlugin):
 def run_swift_batch(plugin_name, payload, count, timeout):
     """The Dask task: one batch, run by this worker's plugin. Returns (status, bytes), never raises
     for a task's own failure, so that Dask does not retry it."""
-    return get_worker().plugins[plugin_name].run(payload, count, timeout)
+    worker = get_worker()
+    plugin = worker.plugins.get(plugin_name)
+    if plugin is None:
+        # The scheduler's guard removed it: it saw this bridge's client leave (a killed bridge, or
+        # a connection that broke and came back). This bridge must not be trusted any more.
+        message = "the Swift worker plugin is gone from Dask worker %s: the scheduler lost this client" % worker.address
+        return INFRASTRUCTURE, struct.pack("<B", SCHEDULER_LOST) + message.encode()
+    return plugin.run(payload, count, timeout)
 
 
 def plugin_error(plugin_name, dask_worker=None):
