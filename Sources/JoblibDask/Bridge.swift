@@ -33,6 +33,7 @@ final class Bridge: Sendable {
     /// Set when the bridge can no longer be trusted (it failed, or the scheduler went away).
     let broken = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
+    private let lastSubmissionID = Atomic<UInt64>(0)
 
     /// Starts a bridge and waits until it is connected, with the plugin on every worker.
     /// - Throws: ``DaskError`` (Python or Dask missing, scheduler unreachable, version mismatch,
@@ -150,6 +151,9 @@ final class Bridge: Sendable {
         default: return DaskError(.bridgeFailed, message)
         }
     }
+
+    /// An id for a `submit` frame, never used before on this bridge (its Dask key is derived from it).
+    func nextSubmissionID() -> UInt64 { lastSubmissionID.add(1, ordering: .relaxed).newValue }
 
     /// Sends a request frame.
     func send(_ kind: UInt8, _ body: [UInt8]) throws {

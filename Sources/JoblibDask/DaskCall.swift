@@ -56,7 +56,6 @@ final class DaskCall: Sendable {
         let call: DaskCall
         let bridge: Bridge
         var inFlight: [UInt64: Submission] = [:]
-        var nextID: UInt64 = 1
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
         /// bridge went back to the pool, for the last ones).
         var finished: [(ParallelBatch, Int)] = []
@@ -128,8 +127,10 @@ final class DaskCall: Sendable {
                 finish(submission.batch, submission.completed)
                 return
             }
-            let id = nextID
-            nextID += 1
+            // Unique over the bridge's life, not just this call: the bridge outlives calls, and a
+            // reused id would pick up a cancelled call's late result (and Dask would hand back
+            // the old future for a reused key).
+            let id = bridge.nextSubmissionID()
             do {
                 let payload = try BinaryEncoder().encode(
                     BatchMessage(typeName: call.typeName, indices: submission.pending, tasks: tasks))
@@ -157,7 +158,7 @@ final class DaskCall: Sendable {
             }
             guard kind == BridgeFrame.result, body.count >= 9 else { return }
             let id = body.loadLittleEndian(UInt64.self, at: 0)
-            // A result of a task cancelled earlier (a previous call) is ignored.
+            // A result of a task cancelled earlier (this call or a previous one) is ignored.
             guard var submission = inFlight.removeValue(forKey: id) else { return }
             let status = body[8]
             let rest = Array(body[9...])

@@ -10,6 +10,7 @@
 # (cloudpickle) together with the globals they use: keep module-level state out of them.
 
 import argparse
+import asyncio
 import hashlib
 import mmap
 import os
@@ -26,10 +27,11 @@ try:
     import dask
     import distributed
     from distributed import Client, WorkerPlugin, get_worker
+    from distributed.diagnostics.plugin import SchedulerPlugin
     IMPORT_ERROR = None
 except ImportError as error:  # reported to the driver, which tells the user what to install
     IMPORT_ERROR = error
-    WorkerPlugin = object
+    WorkerPlugin = SchedulerPlugin = object
 
 IN_FD, OUT_FD = 3, 4
 
@@ -76,6 +78,10 @@ class SwiftWorker:
         status_fd = os.memfd_create("joblib-status", os.MFD_CLOEXEC)
         os.ftruncate(status_fd, 4096)
         self.status = mmap.mmap(status_fd, 4096)
+        self.tasks = self.results = -1
+        self.returncode = None
+        # Reaping and signalling: teardown may kill a process that another thread is running.
+        self.process_lock = threading.Lock()
         # Above every target descriptor, so that one dup2 cannot clobber another's source.
         import fcntl
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (task_read, result_write, error_write, status_fd)]
@@ -83,6 +89,7 @@ class SwiftWorker:
         env.update(environment)
         env["JOBLIB_WORKER"] = "ctor"
         env["JOBLIB_WORKER_PARENT"] = str(os.getpid())
+        self.pid = None
         try:
             self.pid = os.posix_spawn(
                 executable, [executable], env,
@@ -97,9 +104,12 @@ class SwiftWorker:
         finally:
             for fd in high + [task_read, result_write, error_write, status_fd]:
                 os.close(fd)
+            if self.pid is None:
+                for fd in (task_write, result_read, error_read):
+                    os.close(fd)
+                self.status.close()
         self.tasks = task_write
         self.results = result_read
-        self.returncode = None
         self.tail = bytearray()
         self.tail_lock = threading.Lock()
         self.drain = threading.Thread(target=self._drain, args=(error_read,), daemon=True)
@@ -203,34 +213,63 @@ class SwiftWorker:
             return "signal %d" % -self.returncode
         return "exit status %d" % self.returncode
 
-    def kill(self):
+    def _reap(self, block):
+        """Records the exit status if the process ended (waits for it if `block`); under process_lock."""
         if self.returncode is None:
             try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid == 0:
-                    os.kill(self.pid, signal.SIGKILL)
-                    pid, status = os.waitpid(self.pid, 0)
-                self.returncode = os.waitstatus_to_exitcode(status)
+                pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
             except ChildProcessError:
                 self.returncode = -signal.SIGKILL
+
+    def terminate(self):
+        """SIGKILL, from any thread; the thread that owns the process reaps it and closes its channels.
+        Never signals a reaped pid (which another process may have by now)."""
+        with self.process_lock:
+            if self.returncode is None:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def kill(self):
+        """Kills and reaps the process and closes everything it was given: by its owner only."""
+        with self.process_lock:
+            self._reap(False)
+            if self.returncode is None:
+                os.kill(self.pid, signal.SIGKILL)
+                self._reap(True)
+        self._close()
+
+    def _close(self):
         for fd in (self.tasks, self.results):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.tasks = self.results = -1
+        if not self.status.closed:
+            self.status.close()
+
+    def close_tasks(self):
+        """End of file on its task channel: the worker exits once its batch is done."""
+        if self.tasks >= 0:
             try:
-                os.close(fd)
+                os.close(self.tasks)
             except OSError:
                 pass
-        self.tasks = self.results = -1
+            self.tasks = -1
 
-    def stop(self):
-        """Closing its task channel makes the worker exit; it is killed if it lingers."""
-        try:
-            os.close(self.tasks)
-        except OSError:
-            pass
-        deadline = time.monotonic() + 1.0
-        while self.returncode is None and time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
+    def stop(self, deadline=None):
+        """Closing its task channel makes the worker exit; it is killed if it lingers past `deadline`."""
+        self.close_tasks()
+        deadline = deadline or time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with self.process_lock:
+                self._reap(False)
+            if self.returncode is not None:
                 break
             time.sleep(0.01)
         self.kill()
@@ -249,7 +288,8 @@ class SwiftWorkerPlugin(WorkerPlugin):
     def setup(self, worker):
         self.lock = threading.Lock()
         self.idle = []
-        self.started = []
+        self.busy = set()
+        self.closed = False
         self.error = None
         self.worker_name = "%s (%s)" % (worker.name, worker.address)
         try:
@@ -264,41 +304,99 @@ class SwiftWorkerPlugin(WorkerPlugin):
             self.error = "the Swift worker could not start on Dask worker %s: %s" % (self.worker_name, error)
 
     def _start(self):
-        process = SwiftWorker(self.executable, self.environment, self.handshake_timeout)
-        with self.lock:
-            self.started.append(process)
-        return process
+        return SwiftWorker(self.executable, self.environment, self.handshake_timeout)
 
     def teardown(self, worker):
+        """The plugin was removed (the bridge closed, or its client vanished): idle Swift workers
+        stop; busy ones are killed, and the threads running them close them."""
         with self.lock:
-            processes, self.started, self.idle = self.started, [], []
-        for process in processes:
-            process.stop()
+            self.closed = True
+            idle, self.idle = self.idle, []
+            busy = list(self.busy)
+        for process in idle:
+            process.close_tasks()
+        deadline = time.monotonic() + 1.0
+        for process in idle:
+            process.stop(deadline)
+        for process in busy:
+            process.terminate()
 
     def run(self, payload, count, timeout):
         if self.error:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode()
         with self.lock:
-            process = self.idle.pop() if self.idle else None
+            closed = self.closed
+            process = self.idle.pop() if self.idle and not closed else None
+        if closed:
+            return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"the Swift worker plugin was removed"
         if process is None:
             try:
                 process = self._start()
             except Exception as error:
                 message = "the Swift worker could not start on Dask worker %s: %s" % (self.worker_name, error)
                 return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + message.encode()
-        status, body = process.run(payload, count, timeout)
         with self.lock:
-            if process.alive():
-                self.idle.append(process)
-            elif process in self.started:
-                self.started.remove(process)  # the next task starts a fresh one
+            closed = self.closed
+            if not closed:
+                self.busy.add(process)
+        if closed:
+            process.stop()
+            return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"the Swift worker plugin was removed"
+        try:
+            status, body = process.run(payload, count, timeout)
+        finally:
+            with self.lock:
+                self.busy.discard(process)
+                keep = process.alive() and not self.closed
+                if keep:
+                    self.idle.append(process)
+            if not keep:
+                process.stop()  # closes what it held; the next task starts a fresh one
         return status, body
+
+
+class SessionGuard(SchedulerPlugin):
+    """On the scheduler: when the bridge's client goes away without removing its worker plugin
+    (the bridge was killed with SIGKILL, or its host vanished), removes the plugin, whose teardown
+    stops the Swift workers, and then itself. A clean close removes the plugin first."""
+
+    def __init__(self, name, client_id, worker_plugin):
+        self.name = name
+        self.client_id = client_id
+        self.worker_plugin = worker_plugin
+        self.cleanup = None
+
+    def remove_client(self, scheduler, client):
+        if client != self.client_id:
+            return
+        try:
+            scheduler.remove_plugin(name=self.name)
+        except Exception:
+            pass
+
+        async def cleanup():
+            try:
+                await scheduler.unregister_worker_plugin(None, self.worker_plugin)
+            except Exception:
+                pass  # already removed
+
+        try:
+            self.cleanup = asyncio.get_running_loop().create_task(cleanup())
+        except RuntimeError:
+            pass  # not on the scheduler's loop: it is shutting down, and its workers with it
 
 
 def run_swift_batch(plugin_name, payload, count, timeout):
     """The Dask task: one batch, run by this worker's plugin. Returns (status, bytes), never raises
     for a task's own failure, so that Dask does not retry it."""
-    return get_worker().plugins[plugin_name].run(payload, count, timeout)
+    worker = get_worker()
+    plugin = worker.plugins.get(plugin_name)
+    if plugin is None:
+        # The scheduler's guard removed it: it saw this bridge's client leave (a killed bridge, or
+        # a connection that broke and came back). This bridge must not be trusted any more.
+        message = "the Swift worker plugin is gone from Dask worker %s: the scheduler lost this client" % worker.address
+        return INFRASTRUCTURE, struct.pack("<B", SCHEDULER_LOST) + message.encode()
+    return plugin.run(payload, count, timeout)
 
 
 def plugin_error(plugin_name, dask_worker=None):
@@ -308,6 +406,32 @@ def plugin_error(plugin_name, dask_worker=None):
 
 # ----------------------------------------------------------------------------------------------
 # Driver side: the bridge process itself.
+
+CHECKED_PACKAGES = ("dask", "distributed", "cloudpickle", "msgpack", "tornado", "toolz")
+
+
+def version_mismatches(versions):
+    """Differences that make a cluster unusable from this client: Dask's required packages, and
+    Python's major.minor (functions travel as pickled bytecode). Patch levels of Python and
+    Dask's optional packages may differ. The scheduler does not use msgpack's version."""
+    sides = [("client", versions.get("client")), ("scheduler", versions.get("scheduler"))]
+    sides += [("worker %s" % address, info) for address, info in sorted((versions.get("workers") or {}).items())
+              if isinstance(info, dict) and "packages" in info]
+
+    def value(info, key):
+        packages = (info or {}).get("packages") or {}
+        found = packages.get(key)
+        if key == "python" and found:
+            return ".".join(str(found).split(".")[:2])
+        return found or "missing"
+
+    problems = []
+    for key in ("python",) + CHECKED_PACKAGES:
+        seen = [(side, value(info, key)) for side, info in sides if not (key == "msgpack" and side == "scheduler")]
+        if len({version for _, version in seen}) > 1:
+            problems.append("%s: %s" % (key, ", ".join("%s %s" % item for item in seen)))
+    return problems
+
 
 class Bridge:
     def __init__(self, options):
@@ -361,11 +485,14 @@ class Bridge:
                       % (o.scheduler, o.connect_timeout, error))
             return False
         try:
-            self.client.get_versions(check=True)
+            # Dask only warns about mismatches (get_versions(check=True) no longer raises).
+            problems = version_mismatches(self.client.get_versions())
         except Exception as error:
-            self.fail(VERSION_MISMATCH, "the Dask versions of this client, the scheduler and the workers differ "
-                      "(client: dask %s, distributed %s, Python %s): %s"
-                      % (dask.__version__, distributed.__version__, sys.version.split()[0], error))
+            problems = ["could not read the cluster's versions: %r" % (error,)]
+        if problems:
+            self.fail(VERSION_MISMATCH, "the client, the scheduler and the workers must run the same Python "
+                      "(major.minor) and the same %s; these differ: %s"
+                      % (", ".join(CHECKED_PACKAGES), "; ".join(problems)))
             return False
         try:
             self.client.wait_for_workers(1, timeout=o.no_workers_timeout)
@@ -377,6 +504,12 @@ class Bridge:
         environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.plugin_name = "swift-joblib-%s" % self.session
         plugin = SwiftWorkerPlugin(self.plugin_name, o.executable, digest, environment, o.handshake_timeout)
+        try:
+            guard = SessionGuard("swift-joblib-guard-%s" % self.session, self.client.id, self.plugin_name)
+            self.client.register_plugin(guard, name=guard.name)
+        except Exception as error:  # e.g. distributed.scheduler.pickle is off: workers outlive a killed bridge
+            sys.stderr.write("swift-joblib: could not install the scheduler plugin that cleans up after a "
+                             "killed bridge: %r\n" % (error,))
         try:
             self.client.register_plugin(plugin, name=self.plugin_name)
             errors = self.client.run(plugin_error, self.plugin_name)

@@ -64,6 +64,22 @@ extension DaskTests {
             #expect(try Parallel(jobs: 2, backend: dask).run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
         }
 
+        /// The flake once seen after a rebuild: a call that failed fast left a Dask task running;
+        /// the next call on the same (pooled) bridge reused its submission id, so it received the
+        /// old task's late result (and Dask handed back the old future for the reused key).
+        @Test func aFailedCallsLateResultsDoNotReachTheNextCall() throws {
+            let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(1))
+            for _ in 0..<3 {
+                #expect(throws: ModelError(reason: "step failed", index: 1)) {
+                    try parallel.run([Step(index: 0, seconds: 0.3, fails: false), Step(index: 1, seconds: 0, fails: true)])
+                }
+                #expect(try parallel.run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
+                #expect { try parallel.run([Faulty(index: 0, failure: .throwOpaque)]) } throws: { error in
+                    (error as? RemoteTaskError)?.errorDescription == "opaque failure"
+                }
+            }
+        }
+
         @Test func closuresAreRejected() {
             #expect { try Parallel(jobs: 2, backend: dask).map(0..<3) { $0 } } throws: { error in
                 (error as? ParallelError)?.code == .unsupportedTask
@@ -181,16 +197,18 @@ extension DaskTests {
 }
 
 /// Command lines of this process's live children.
-func childCommandLines() -> [String] {
-    let me = getpid()
+func childCommandLines() -> [String] { liveChildren(of: getpid()).map(\.commandLine) }
+
+/// The live (not zombie) children of `parent`, with their command lines.
+func liveChildren(of parent: Int32) -> [(pid: Int32, commandLine: String)] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { Int32($0) }.compactMap { pid in
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")")
         else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == me else { return nil }
+        guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == parent else { return nil }
         let data = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+        return (pid, String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self))
     }
 }

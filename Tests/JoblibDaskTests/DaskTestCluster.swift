@@ -19,7 +19,12 @@ final class DaskTestCluster: Sendable {
     /// Pids of a previous run that crashed before stopping its cluster.
     private static let leftovers = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("joblib-dask-tests.pids")
 
-    static func start(workers: Int) throws -> DaskTestCluster {
+    /// - Parameters:
+    ///   - schedulerPython: another interpreter for the scheduler (the version-mismatch test).
+    ///   - schedulerEnvironment: added to the scheduler's environment.
+    static func start(
+        workers: Int, schedulerPython: String? = nil, schedulerEnvironment: [String: String] = [:]
+    ) throws -> DaskTestCluster {
         guard let python = findExecutable("python3") else { throw ClusterError("python3 is not on PATH; run scripts/setup.sh") }
         let check = Process()
         check.executableURL = URL(fileURLWithPath: python)
@@ -37,9 +42,11 @@ final class DaskTestCluster: Sendable {
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let schedulerFile = directory.appendingPathComponent("scheduler.json")
-        let cluster = try DaskTestCluster(python: python, directory: directory, schedulerFile: schedulerFile)
+        let cluster = try DaskTestCluster(
+            python: python, schedulerPython: schedulerPython ?? python, schedulerEnvironment: schedulerEnvironment,
+            directory: directory, schedulerFile: schedulerFile)
         do {
-            for index in 1...workers { try cluster.startWorker(index) }
+            for index in 0..<workers { try cluster.startWorker(index + 1) }
         } catch {
             cluster.stop()
             throw error
@@ -47,14 +54,16 @@ final class DaskTestCluster: Sendable {
         return cluster
     }
 
-    private init(python: String, directory: URL, schedulerFile: URL) throws {
+    private init(
+        python: String, schedulerPython: String, schedulerEnvironment: [String: String], directory: URL, schedulerFile: URL
+    ) throws {
         self.python = python
         self.directory = directory
         let process = try Self.spawn(
-            python,
+            schedulerPython,
             ["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--dashboard-address", "127.0.0.1:0", "--scheduler-file", schedulerFile.path],
-            log: directory.appendingPathComponent("scheduler.log"))
+            log: directory.appendingPathComponent("scheduler.log"), environment: schedulerEnvironment)
         processes.withLock { $0["scheduler"] = process }
         Self.recordLeftover(process.pid)
         var address: String?
@@ -127,12 +136,20 @@ final class DaskTestCluster: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private static func spawn(_ python: String, _ arguments: [String], log: URL) throws -> ChildProcess {
+    /// Pids of the running Dask workers.
+    var workerPIDs: [Int32] {
+        processes.withLock { $0.filter { $0.key != "scheduler" }.map(\.value.pid) }
+    }
+
+    private static func spawn(
+        _ python: String, _ arguments: [String], log: URL, environment extra: [String: String] = [:]
+    ) throws -> ChildProcess {
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
+        environment.merge(extra) { $1 }
         return try ChildProcess.spawn(
             executable: python, arguments: arguments, environment: environment,
             standardError: FileDescriptor(rawValue: handle.fileDescriptor))
