@@ -191,7 +191,7 @@ import JoblibSystem
         await #expect(throws: CancellationError.self) { try await call.value }
         // Dispatch stops at once (few tasks started); the wall-clock bound is loose because the
         // awaiting task needs a cooperative thread, which other suites' blocking tests may hold.
-        #expect(seconds(since: cancelledAt) < 2.5)
+        #expect(seconds(since: cancelledAt) < 10)
         #expect(started.count < 1_000)
     }
 
