@@ -92,6 +92,37 @@ struct CacheStore: Sendable {
         }
     }
 
+    /// Loads the entry's output through `directory`, an open function directory, and
+    /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache.
+    ///
+    /// One `openat`, `fstat`, `read` and `close`, plus `futimens` when the entry was last
+    /// touched more than a second ago; the bytes are decoded from a temporary buffer without
+    /// copying them into a `Data`. `entry` builds the entry's path for warnings only.
+    func read<Value: Decodable>(
+        _ type: Value.Type, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
+        maximumAge: Double?, warn: (MemoryWarning) -> Void
+    ) -> Lookup<Value> {
+        do {
+            let found = try withSmallFile(in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution) { bytes, read -> Lookup<Value> in
+                if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge { return .expired }
+                if let error = read.touchError {
+                    warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: entry().appending(Self.outputName).string, underlying: error))
+                }
+                let data = bytes.isEmpty
+                    ? Data()
+                    : Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none)
+                return .hit(try load(type, from: data))
+            }
+            return found ?? .miss
+        } catch let error as PersistenceError {
+            return .unreadable(error)
+        } catch let error as SystemError {
+            return .unreadable(error)
+        } catch {
+            return .unreadable(MemoryError(.corruptEntry, "\(error)", path: entry().appending(Self.outputName).string))
+        }
+    }
+
     // MARK: Writing
 
     /// Stores `value` as the entry `key` of `function`, atomically: the output and metadata are
