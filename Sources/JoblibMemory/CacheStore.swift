@@ -13,6 +13,8 @@ struct CacheStore: Sendable {
     let root: FilePath
     let compression: Compression
     let mapping: MappingMode?
+    /// What this location's scans saw of its entries' metadata sizes (see `MetadataSizes`).
+    let metadataSizes = MetadataSizes()
 
     static let outputName = "output.joblib"
     static let metadataName = "metadata.json"
