@@ -13,6 +13,8 @@ struct CacheStore: Sendable {
     let root: FilePath
     let compression: Compression
     let mapping: MappingMode?
+    /// What this location's scans saw of its entries' metadata sizes (see `MetadataSizes`).
+    let metadataSizes = MetadataSizes()
 
     static let outputName = "output.joblib"
     static let metadataName = "metadata.json"
@@ -89,6 +91,37 @@ struct CacheStore: Sendable {
             return .unreadable(error)
         } catch {
             return .unreadable(MemoryError(.corruptEntry, "\(error)", path: output.string))
+        }
+    }
+
+    /// Loads the entry's output through `directory`, an open function directory, and
+    /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache.
+    ///
+    /// One `openat`, `fstat`, `read` and `close`, plus `futimens` when the entry was last
+    /// touched more than a second ago; the bytes are decoded from a temporary buffer without
+    /// copying them into a `Data`. `entry` builds the entry's path for warnings only.
+    func read<Value: Decodable>(
+        _ type: Value.Type, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
+        maximumAge: Double?, warn: (MemoryWarning) -> Void
+    ) -> Lookup<Value> {
+        do {
+            let found = try withSmallFile(in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution) { bytes, read -> Lookup<Value> in
+                if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge { return .expired }
+                if let error = read.touchError {
+                    warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: entry().appending(Self.outputName).string, underlying: error))
+                }
+                let data = bytes.isEmpty
+                    ? Data()
+                    : Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none)
+                return .hit(try load(type, from: data))
+            }
+            return found ?? .miss
+        } catch let error as PersistenceError {
+            return .unreadable(error)
+        } catch let error as SystemError {
+            return .unreadable(error)
+        } catch {
+            return .unreadable(MemoryError(.corruptEntry, "\(error)", path: entry().appending(Self.outputName).string))
         }
     }
 

@@ -5,10 +5,41 @@ import Synchronization
 import SystemPackage
 
 /// One call, ready to be looked up: its key and the arguments that went into it.
+///
+/// Only the digest is computed up front; the key's text and the entry's path are built when a
+/// miss, a warning or a shelved reference needs them (a hit needs neither).
 struct PreparedCall {
-    var key: String
-    var entry: FilePath
-    var keptArguments: [(position: Int, value: any Encodable)]
+    var digest: HashDigest
+    /// `<location>/joblib/<function>`.
+    var directory: FilePath
+    var arguments: [any Encodable]
+    var ignoredPositions: Set<Int>
+
+    var key: String { digest.hexString }
+    var entry: FilePath { directory.appending(key) }
+    var keptArguments: [(position: Int, value: any Encodable)] {
+        arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map { (position: $0.offset, value: $0.element) }
+    }
+
+    /// `<key>/output.joblib` as a C string, relative to the function directory, for `body`.
+    func withRelativeOutputPath<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+        let suffix: StaticString = "/output.joblib"
+        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32 + suffix.utf8CodeUnitCount + 1) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            digits.withUTF8Buffer { hex in
+                for index in 0..<16 {
+                    let shift = UInt64(60 - 4 * index)
+                    buffer[index] = CChar(bitPattern: hex[Int((digest.high >> shift) & 0xF)])
+                    buffer[16 + index] = CChar(bitPattern: hex[Int((digest.low >> shift) & 0xF)])
+                }
+            }
+            suffix.withUTF8Buffer { tail in
+                for index in 0..<tail.count { buffer[32 + index] = CChar(bitPattern: tail[index]) }
+            }
+            buffer[32 + suffix.utf8CodeUnitCount] = 0
+            return try body(buffer.baseAddress!)
+        }
+    }
 }
 
 /// The part of a cached function that does not depend on its types: key computation, lookup,
@@ -22,9 +53,15 @@ final class CachedFunctionCore: Sendable {
     let maximumAge: Double?
     /// `<location>/joblib/<function>`, built once (hits should not re-encode the name).
     private let directory: FilePath?
+    /// The function directory, open, so that a hit opens `<key>/output.joblib` relative to it;
+    /// reopened by path whenever a lookup in it misses (the directory may have been replaced).
+    private let directoryHandle = Mutex<DirectoryHandle?>(nil)
+    /// `memory.clearCount` when `directoryHandle` was opened: a clear in this process drops it.
+    private let handleGeneration = Atomic<Int>(-1)
     private let log: VerboseLog
     /// Done once per process: the version check of the function directory, the ignore check.
     private let versionAdopted = Mutex(false)
+    private let versionAdoptedFlag = Atomic<Bool>(false)
     private let ignoreChecked = Mutex(false)
 
     init(memory: Memory, name: String, version: Int, ignore: [IgnoredArgument], expiresAfter: Duration?) {
@@ -50,16 +87,21 @@ final class CachedFunctionCore: Sendable {
 
     /// Computes the key; nil when the memory has no location (the call goes straight through).
     func prepare(_ arguments: [any Encodable]) throws -> PreparedCall? {
-        guard let store else { return nil }
+        guard let store, let directory else { return nil }
         guard !name.isEmpty else { throw MemoryError(.invalidArgument, "a cached function needs a non-empty name") }
-        if let position = ignoredPositions.first(where: { $0 >= arguments.count }) {
-            throw MemoryError(.invalidArgument, "ignore: argument \(position) does not exist; '\(name)' takes \(arguments.count) argument(s), numbered from 0")
+        let kept: [any Encodable]
+        if ignoredPositions.isEmpty {
+            kept = arguments
+        } else {
+            if let position = ignoredPositions.first(where: { $0 >= arguments.count }) {
+                throw MemoryError(.invalidArgument, "ignore: argument \(position) does not exist; '\(name)' takes \(arguments.count) argument(s), numbered from 0")
+            }
+            kept = arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map(\.element)
         }
-        let kept = arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map { (position: $0.offset, value: $0.element) }
         let recorder = ignoredFields.isEmpty ? nil : FieldRecorder()
         let digest: HashDigest
         do {
-            digest = try hashDigest(CallKey(function: name, version: version, arguments: kept.map(\.value), ignoredFields: ignoredFields, seenFields: recorder))
+            digest = try hashDigest(CallKey(function: name, version: version, arguments: kept, ignoredFields: ignoredFields, seenFields: recorder))
         } catch {
             throw MemoryError(.argumentNotHashable, "the arguments of '\(name)' could not be hashed: \(error)", underlying: error)
         }
@@ -73,9 +115,8 @@ final class CachedFunctionCore: Sendable {
                 checked = true
             }
         }
-        adoptVersionOnce(store)
-        let key = digest.hexString
-        return PreparedCall(key: key, entry: (directory ?? store.functionDirectory(name)).appending(key), keptArguments: kept)
+        if !versionAdoptedFlag.load(ordering: .acquiring) { adoptVersionOnce(store) }
+        return PreparedCall(digest: digest, directory: directory, arguments: arguments, ignoredPositions: ignoredPositions)
     }
 
     private func adoptVersionOnce(_ store: CacheStore) {
@@ -88,6 +129,7 @@ final class CachedFunctionCore: Sendable {
                 memory.onWarning(MemoryWarning(.clearFailed, "could not record version \(version) of '\(name)' or remove its older entries", path: store.functionDirectory(name).string, underlying: error))
             }
         }
+        versionAdoptedFlag.store(true, ordering: .releasing)
     }
 
     /// What a lookup decided.
@@ -102,7 +144,10 @@ final class CachedFunctionCore: Sendable {
         guard let store else { return .compute(replace: false) }
         // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
         let start = log.level > 1 ? ContinuousClock.now : nil
-        switch store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
+        let found = store.mapping == nil
+            ? readRelative(store, call, as: type)
+            : store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning)
+        switch found {
         case .hit(let value):
             if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
             return .hit(value)
@@ -113,6 +158,34 @@ final class CachedFunctionCore: Sendable {
         case .unreadable(let error):
             memory.onWarning(MemoryWarning(.corruptEntry, "the cached result of '\(name)' could not be loaded; recomputing it", path: call.entry.string, underlying: error))
             return .compute(replace: true)
+        }
+    }
+
+    /// Reads the entry through the open function directory. A miss there is confirmed by
+    /// reopening the directory by path (it may have been cleared and made again since), so the
+    /// open descriptor never hides an entry that the path would find.
+    private func readRelative<Value: Decodable>(_ store: CacheStore, _ call: PreparedCall, as type: Value.Type) -> CacheStore.Lookup<Value> {
+        let generation = memory.clearCount
+        var handle: DirectoryHandle?
+        if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }
+        if let handle {
+            let found = call.withRelativeOutputPath { path in
+                store.read(type, in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning)
+            }
+            guard case .miss = found else { return found }
+        }
+        // First lookup, a miss, or a clear since: (re)open the directory by path and look again.
+        let reopened: DirectoryHandle?
+        do {
+            reopened = try DirectoryHandle(call.directory)
+        } catch {
+            return .unreadable(error)
+        }
+        directoryHandle.withLock { $0 = reopened }
+        handleGeneration.store(generation, ordering: .releasing)
+        guard let reopened else { return .miss }
+        return call.withRelativeOutputPath { path in
+            store.read(type, in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning)
         }
     }
 
@@ -157,6 +230,7 @@ final class CachedFunctionCore: Sendable {
     /// Removes this function's entries.
     func clear() throws {
         guard let store else { return }
+        directoryHandle.withLock { $0 = nil }
         do {
             try store.discard(store.functionDirectory(name))
         } catch let error as SystemError {

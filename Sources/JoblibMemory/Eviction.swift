@@ -1,13 +1,47 @@
 import JoblibSystem
+import Synchronization
 import SystemPackage
 
 /// One entry as eviction sees it.
 struct EntryInfo: Sendable {
-    var directory: FilePath
+    /// `<location>/joblib/<function>`.
+    var functionDirectory: FilePath
+    /// The entry's name (its key) as found on disk.
+    var found: EntryDirectoryStatus
     /// Output plus metadata, in bytes.
     var size: Int
     /// The output's access time (the last hit), in seconds since 1970.
     var lastAccess: Double
+
+    /// `<location>/joblib/<function>/<key>`, built only for the entries that go.
+    var directory: FilePath { functionDirectory.appending(found.name) }
+}
+
+/// The sizes of `metadata.json` files that earlier scans of this location saw, so that a scan
+/// stats one file per entry (the output) instead of two.
+///
+/// `metadata.json` is written once, before its entry is published, and never changed; an entry
+/// that is replaced gets a new output file (another inode, another modification time), which
+/// makes the remembered size unused. Each scan keeps only the entries it saw, so this holds at
+/// most one small record per entry of the cache. A `metadata.json` edited by hand in place is
+/// the one change not seen (until the process ends): its old size keeps being counted.
+final class MetadataSizes: Sendable {
+    struct Key: Hashable {
+        var high: UInt64
+        var low: UInt64
+    }
+
+    struct Known {
+        var outputInode: UInt64
+        var outputModified: Double
+        var size: Int
+    }
+
+    private let known = Mutex<[Key: Known]>([:])
+
+    var current: [Key: Known] { known.withLock { $0 } }
+
+    func replace(with sizes: [Key: Known]) { known.withLock { $0 = sizes } }
 }
 
 /// What `reduceSize` did.
@@ -19,19 +53,34 @@ struct EvictionResult: Sendable {
 }
 
 extension CacheStore {
-    /// Every entry of every function, with one `fstatat` per file (two per entry).
+    /// Every entry of every function: one directory stream per function and one `fstatat` per
+    /// entry (its output) relative to the function directory, plus one for its metadata when
+    /// this location's earlier scans in this process have not seen that entry (`MetadataSizes`).
     func scanEntries() throws -> [EntryInfo] {
         var entries: [EntryInfo] = []
+        let known = metadataSizes.current
+        var seen: [MetadataSizes.Key: MetadataSizes.Known] = [:]
+        seen.reserveCapacity(known.count)
+        defer { metadataSizes.replace(with: seen) }
         let functions = try scanSubdirectories(root, files: [], filter: { !$0.hasPrefix(".") })
         for function in functions {
             let directory = root.appending(function.name)
-            let found = try scanSubdirectories(directory, files: [Self.outputName, Self.metadataName], filter: Self.isEntryName)
+            let found = try scanEntryDirectories(directory, first: Self.outputName, second: Self.metadataName) { entry in
+                guard let output = entry.first, let metadata = known[MetadataSizes.Key(high: entry.high, low: entry.low)],
+                      metadata.outputInode == output.inode, metadata.outputModified == output.modificationTime
+                else { return nil }
+                return metadata.size
+            }
+            entries.reserveCapacity(entries.count + found.count)
             for entry in found {
-                let output = entry.files[0]
-                let size = (output?.size ?? 0) + (entry.files[1]?.size ?? 0)
+                if let output = entry.first {
+                    seen[MetadataSizes.Key(high: entry.high, low: entry.low)] = MetadataSizes.Known(
+                        outputInode: output.inode, outputModified: output.modificationTime, size: entry.secondSize)
+                }
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
-                let lastAccess = output?.accessTime ?? 0
-                entries.append(EntryInfo(directory: directory.appending(entry.name), size: size, lastAccess: lastAccess))
+                entries.append(EntryInfo(
+                    functionDirectory: directory, found: entry, size: (entry.first?.size ?? 0) + entry.secondSize,
+                    lastAccess: entry.first?.accessTime ?? 0))
             }
         }
         return entries

@@ -36,6 +36,9 @@ public final class Memory: Sendable {
     let onWarning: @Sendable (MemoryWarning) -> Void
     /// This process's estimate of the cache's size, refreshed by every scan (nil: not scanned yet).
     private let estimatedBytes = Mutex<Int?>(nil)
+    /// How many times ``clear()`` ran: cached functions reopen their directory after a clear.
+    private let clears = Atomic<Int>(0)
+    var clearCount: Int { clears.load(ordering: .acquiring) }
 
     /// Creates a cache in `location` (created on first write), or a pass-through one for nil.
     ///
@@ -112,6 +115,7 @@ public final class Memory: Sendable {
     /// - Throws: ``MemoryError`` with code `io`.
     public func clear() throws {
         guard let store else { return }
+        defer { clears.add(1, ordering: .releasing) }
         do {
             let trash = store.root.removingLastComponent().appending(".joblib-trash-\(currentProcessID)-\(UInt64.random(in: 0 ... .max))")
             if try renameIfPresent(store.root, to: trash) { try removeRecursively(trash) }

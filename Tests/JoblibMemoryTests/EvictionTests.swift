@@ -88,4 +88,33 @@ struct EvictionTests {
         #expect(CacheStore.directoryName("my func/v2") == "my%20func%2Fv2")
         #expect(CacheStore.directoryName("..") == "%2E.")
     }
+
+    /// Later scans reuse the metadata sizes an earlier scan saw (one stat per entry), and count
+    /// the same bytes as a first scan; a replaced entry's metadata is stat-ed again.
+    @Test func repeatedScansCountTheSameBytes() throws {
+        let fixture = try Fixture()
+        let f = fixture.memory.cache(name: "f") { (x: Int) -> [Int] in Array(0..<x) }
+        for x in 0..<10 { _ = try f(x) }
+        let first = try fixture.memory.store!.scanEntries().map(\.size).sorted()
+        let again = try fixture.memory.store!.scanEntries().map(\.size).sorted()
+        let fresh = try Memory(location: fixture.directory.path, verbose: 0).store!.scanEntries().map(\.size).sorted()
+        #expect(first == again)
+        #expect(first == fresh)
+
+        // Replace entry 3 by hand with a longer metadata file and a new output: seen at once.
+        let shelved = try f.callAndShelve(3)
+        let entry = "\(fixture.path)/joblib/f/\(try #require(shelved.argumentHash))"
+        let metadata = try String(contentsOfFile: entry + "/metadata.json", encoding: .utf8)
+        let output = try Data(contentsOf: URL(fileURLWithPath: entry + "/output.joblib"))
+        try FileManager.default.removeItem(atPath: entry + "/output.joblib")
+        try FileManager.default.removeItem(atPath: entry + "/metadata.json")
+        try (metadata + String(repeating: " ", count: 100)).write(toFile: entry + "/metadata.json", atomically: false, encoding: .utf8)
+        try output.write(to: URL(fileURLWithPath: entry + "/output.joblib"))
+        // A new output file: another inode, or at least another modification time.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: entry + "/output.joblib")
+        let total = { (entries: [EntryInfo]) in entries.reduce(0) { $0 + $1.size } }
+        let afterReplace = try total(fixture.memory.store!.scanEntries())
+        #expect(afterReplace == first.reduce(0, +) + 100)
+        #expect(afterReplace == (try total(Memory(location: fixture.directory.path, verbose: 0).store!.scanEntries())))
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import JoblibMemory
 import JoblibTestSupport
+import SystemPackage
 import Testing
 
 @Suite("Memory: corruption, failures to write, several processes")
@@ -139,6 +140,37 @@ struct RobustnessTests {
         #expect(again.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[144, 12]")
         let after = try String(contentsOfFile: fixture.path + "/computations.log", encoding: .utf8)
         #expect(after == log)
+        #expect(fixture.warnings.all.isEmpty)
+    }
+
+    /// Hits open the entry relative to the function directory kept open; when another Memory
+    /// (another process) clears the cache and writes again, the new entries are found, and
+    /// cleared ones are not returned.
+    @Test func entriesAreFoundAfterAnotherMemoryClearsAndRewrites() throws {
+        let fixture = try Fixture()
+        let counter = CallCounter()
+        let f = fixture.memory.cache(name: "f") { (x: Int) -> Int in counter.tick(); return x * 2 }
+        #expect(try f(1) == 2)
+        #expect(try f(1) == 2)  // a hit: the directory is now open
+        #expect(counter.value == 1)
+
+        let other = Memory(location: FilePath(fixture.path), verbose: 0, onWarning: fixture.warnings.handler)
+        let otherCounter = CallCounter()
+        let g = other.cache(name: "f") { (x: Int) -> Int in otherCounter.tick(); return x * 2 }
+        try other.clear()
+        #expect(try g(2) == 4)  // written into a new function directory
+        #expect(otherCounter.value == 1)
+
+        #expect(try f(2) == 4)  // found there, not recomputed
+        #expect(counter.value == 1)
+        #expect(try f(1) == 2)  // cleared: recomputed
+        #expect(counter.value == 2)
+        #expect(try f(1) == 2)
+        #expect(counter.value == 2)
+
+        try f.clear()  // this function's own clear
+        #expect(try f(2) == 4)
+        #expect(counter.value == 3)
         #expect(fixture.warnings.all.isEmpty)
     }
 }

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+import Synchronization
+import SystemPackage
+
+// The cache's hot path (JoblibMemory): reading one entry's output on a hit with as few system
+// calls and allocations as possible.
+
+/// An open directory, to open and stat files relative to it: the kernel then walks two path
+/// components (`<key>/output.joblib`) instead of the whole location.
+///
+/// The descriptor stays valid if the directory is renamed or removed; callers that must see
+/// such changes reopen it by path when a lookup inside it fails (see `CachedFunctionCore`).
+package final class DirectoryHandle: Sendable {
+    package let fd: CInt
+
+    /// Opens `path` as a directory; nil when it does not exist (or is not a directory).
+    package init?(_ path: FilePath) throws(SystemError) {
+        let fd = open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 {
+            let error = Errno.current
+            if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
+            throw SystemError("open", path: path.string, errno: error)
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
+/// `O_NOATIME` (Linux, same value on every architecture Swift supports): reads do not update the
+/// access time, which the cache sets itself only when it is over a second old. Refused (`EPERM`)
+/// for files owned by another user, after which it is not tried again.
+private let openNoAccessTime: CInt = 0o1000000
+private let noAccessTimeRefused = Atomic<Bool>(false)
+
+/// What `withSmallFile` did besides reading.
+package struct SmallFileRead: Sendable {
+    /// The file's status before reading.
+    package var status: FileStatus
+    /// Why setting the access time failed, if it did (a read-only file system, say).
+    package var touchError: SystemError?
+}
+
+/// Reads the whole file `path` (relative to the directory `directory`, or to the working
+/// directory for `AT_FDCWD`) into a temporary buffer and passes it to `body`; nil when the file
+/// does not exist.
+///
+/// System calls: `openat` (with `O_NOATIME` when allowed), `fstat`, one `read` of the whole
+/// file, `futimens` only when the access time is more than `touchOlderThan` seconds old, `close`.
+/// Files up to 1 KiB are read into stack memory. `body` runs after the file is closed; the
+/// buffer is only valid during the call.
+package func withSmallFile<R>(
+    in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?,
+    _ body: (UnsafeRawBufferPointer, SmallFileRead) throws -> R
+) throws -> R? {
+    let flags = O_RDONLY | O_CLOEXEC
+    var fd: CInt
+    if !noAccessTimeRefused.load(ordering: .relaxed) {
+        fd = openat(directory, path, flags | openNoAccessTime)
+        if fd < 0 && Errno.current == .notPermitted {
+            noAccessTimeRefused.store(true, ordering: .relaxed)
+            fd = openat(directory, path, flags)
+        }
+    } else {
+        fd = openat(directory, path, flags)
+    }
+    if fd < 0 {
+        let error = Errno.current
+        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
+        throw SystemError("open", path: String(cString: path), errno: error)
+    }
+    var closed = false
+    defer { if !closed { close(fd) } }
+    var info = stat()
+    if fstat(fd, &info) != 0 { throw SystemError("fstat", path: String(cString: path), errno: .current) }
+    var read = SmallFileRead(status: FileStatus(info), touchError: nil)
+    let size = read.status.size
+    return try withUnsafeTemporaryAllocation(byteCount: max(size, 1), alignment: 64) { buffer in
+        var count = 0
+        while count < size {
+            let got = pread(fd, buffer.baseAddress! + count, size - count, count)
+            if got > 0 { count += got; continue }
+            if got == 0 { break }
+            let error = Errno.current
+            if error == .interrupted { continue }
+            throw SystemError("read", path: String(cString: path), errno: error)
+        }
+        if let touchOlderThan, wallClockSeconds() - read.status.accessTime > touchOlderThan {
+            var times = (timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit))
+            let result = withUnsafePointer(to: &times) { $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) } }
+            if result != 0 { read.touchError = SystemError("futimens", path: String(cString: path), errno: .current) }
+        }
+        close(fd)
+        closed = true
+        return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), read)
+    }
+}
+
+// <sys/stat.h> defines these as macro expressions that Swift does not import.
+private let utimeNow = (1 << 30) - 1
+private let utimeOmit = (1 << 30) - 2
