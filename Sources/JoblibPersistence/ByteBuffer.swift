@@ -56,8 +56,15 @@ final class ByteBuffer: @unchecked Sendable {
         guard let fresh = realloc(base, newCapacity) else {
             fatalError("out of memory growing a buffer to \(newCapacity) bytes")
         }
-        // Large buffers are backed by huge pages: filling them then costs far fewer page faults.
-        if newCapacity >= 4 << 20 { adviseHugePages(fresh, count: newCapacity) }
+        // Large buffers are backed by huge pages: filling them then costs far fewer page faults
+        // (here 4 KiB faults cost about 1 s per GB, 2 MiB ones a tenth of that). madvise wants a
+        // page-aligned start, and malloc's large blocks start 16 bytes into a page.
+        if newCapacity >= 4 << 20 {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let start = (Int(bitPattern: fresh) + page - 1) / page * page
+            let end = (Int(bitPattern: fresh) + newCapacity) / page * page
+            adviseHugePages(UnsafeMutableRawPointer(bitPattern: start)!, count: end - start)
+        }
         base = fresh
         capacity = newCapacity
     }
