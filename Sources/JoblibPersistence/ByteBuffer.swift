@@ -33,6 +33,32 @@ final class ByteBuffer: @unchecked Sendable {
         return UnsafeMutableRawBufferPointer(start: base! + count, count: capacity - count)
     }
 
+    /// The most bytes ``boundedFreeSpace(minimum:)`` lets this buffer hold: a decompressed stream
+    /// may not grow past it (a decompression bomb would otherwise exhaust memory).
+    var limit = Int.max
+
+    /// Free space as ``freeSpace(minimum:)``, but never more than one byte past ``limit`` in all,
+    /// and an error once the bytes written go past it. Decompressors write through this.
+    func boundedFreeSpace(minimum: Int) throws(PersistenceError) -> UnsafeMutableRawBufferPointer {
+        try checkLimit()
+        // One byte past the limit is allowed, so that a stream that goes on is told from one that ends there.
+        let allowed = limit - count < Int.max ? limit - count + 1 : Int.max
+        if capacity - count < min(minimum, allowed) {
+            let wanted = max(capacity * 2, count + minimum, 1 << 16)
+            grow(to: allowed < wanted - count ? count + allowed : wanted)
+        }
+        return UnsafeMutableRawBufferPointer(start: base! + count, count: min(capacity - count, allowed))
+    }
+
+    /// Throws `decompressionFailed` when more than ``limit`` bytes were written.
+    func checkLimit() throws(PersistenceError) {
+        guard count <= limit else {
+            throw PersistenceError(
+                .decompressionFailed,
+                "the stream decompresses to more than \(limit) bytes, the most this load accepts (a decompression bomb?)")
+        }
+    }
+
     /// Marks `written` bytes of the last ``freeSpace(minimum:)`` as written.
     func commit(_ written: Int) {
         precondition(written >= 0 && count + written <= capacity)

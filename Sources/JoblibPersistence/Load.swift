@@ -3,6 +3,11 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
 import JoblibCoding
 import JoblibSystem
 import SystemPackage
@@ -17,8 +22,8 @@ import SystemPackage
 ///
 /// The compression is recognised from the file's first bytes, whatever its name. Every offset,
 /// length, count and shape is checked before use, memory allocated is bounded by the file's
-/// (decompressed) content, and the checksums of the header, the value and each array are
-/// verified (mapped arrays excepted; see ``MappingMode``).
+/// (decompressed) content, which may not exceed the machine's physical memory, and the checksums
+/// of the header, the value and each array are verified (mapped arrays excepted; see ``MappingMode``).
 ///
 /// - Parameters:
 ///   - type: The type to load; it must match the type that was saved.
@@ -55,10 +60,16 @@ public func load<T: Decodable>(
 ///
 /// - Throws: ``PersistenceError``, with the same codes as loading from a file.
 public func load<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    try load(type, from: data, decompressionLimit: defaultDecompressionLimit)
+}
+
+/// Loads a value from bytes, refusing compressed streams that decompress to more than
+/// `decompressionLimit` bytes (the public loads use ``defaultDecompressionLimit``).
+package func load<T: Decodable>(_ type: T.Type, from data: Data, decompressionLimit: Int) throws -> T {
     do {
         let algorithm = Compression.detect(data.prefix(8))
         if let algorithm, !data.starts(with: containerMagic) {
-            let buffer = try data.withUnsafeBytes { try decompress($0, algorithm) }
+            let buffer = try data.withUnsafeBytes { try decompress($0, algorithm, limit: decompressionLimit) }
             return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
         }
         return try data.withUnsafeBytes { bytes in
@@ -280,10 +291,24 @@ func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
     throw PersistenceError(.notOurFile, "the file is not a swift-joblib container nor a compressed stream of one")
 }
 
-/// Reads a compressed file in pieces and decompresses it into a buffer.
-func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm) throws -> ByteBuffer {
+/// The most bytes a compressed file or stream may decompress to: the machine's physical memory.
+///
+/// A compressed container holds no size up front (it is written as a stream), and a small hostile
+/// stream can claim to expand without end (a "decompression bomb"). A container larger than
+/// memory could not be loaded anyway, so decompressing stops there with `decompressionFailed`
+/// instead of running the process out of memory.
+package let defaultDecompressionLimit: Int = {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return Int.max }
+    let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+    return overflow ? Int.max : bytes
+}()
+
+/// Reads a compressed file in pieces and decompresses it into a buffer of at most `limit` bytes.
+func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm, limit: Int = defaultDecompressionLimit) throws -> ByteBuffer {
     guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
     let output = ByteBuffer()
+    output.limit = limit
     let pieceSize = 4 << 20
     let input = UnsafeMutableRawBufferPointer.allocate(byteCount: pieceSize, alignment: 64)
     defer { input.deallocate() }
@@ -296,6 +321,7 @@ func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorith
             let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: input[used..<count]), into: output)
             used += consumed
             if finished {
+                try output.checkLimit()
                 guard fileOffset + used == size else {
                     throw PersistenceError(.decompressionFailed, "\(size - fileOffset - used) bytes follow the end of the \(algorithm.rawValue) stream")
                 }
@@ -310,14 +336,16 @@ func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorith
 }
 
 /// Decompresses a whole compressed stream held in memory.
-private func decompress(_ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm) throws -> ByteBuffer {
+private func decompress(_ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm, limit: Int) throws -> ByteBuffer {
     guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
     let output = ByteBuffer()
+    output.limit = limit
     var used = 0
     while used < bytes.count {
         let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: bytes[used...]), into: output)
         used += consumed
         if finished {
+            try output.checkLimit()
             guard used == bytes.count else {
                 throw PersistenceError(.decompressionFailed, "\(bytes.count - used) bytes follow the end of the \(algorithm.rawValue) stream")
             }

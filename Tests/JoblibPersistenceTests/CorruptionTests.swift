@@ -185,4 +185,20 @@ import Testing
             }
         }
     }
+
+    /// Decompression bombs: a small stream that expands far past what the load accepts stops with
+    /// `decompressionFailed` at the limit, instead of exhausting memory; a container that fits loads.
+    @Test(arguments: [Compression.zlib(level: 3), .gzip(level: 3), .bz2(level: 3), .xz(level: 3), .lz4(level: 0), .zstd(level: 3)])
+    func decompressionStopsAtTheLimit(compression: Compression) throws {
+        let zeros = NDArray<Double>(shape: [4_000_000], [Double](repeating: 0, count: 4_000_000))  // 32 MB
+        let compressed = try dump(zeros, compression: compression)
+        let containerSize = try dump(zeros).count
+        #expect(compressed.count * 100 < containerSize, "\(compression): \(compressed.count) bytes")
+        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, decompressionLimit: 1 << 20) } == .decompressionFailed)
+        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, decompressionLimit: containerSize - 1) } == .decompressionFailed)
+        let exact = try load(NDArray<Double>.self, from: compressed, decompressionLimit: containerSize)
+        #expect(exact.count == zeros.count && exact.allSatisfy { $0 == 0 })
+        #expect(try load(NDArray<Double>.self, from: compressed).count == zeros.count)
+        #expect(defaultDecompressionLimit > 1 << 30)
+    }
 }
