@@ -1,15 +1,28 @@
-"""Python joblib's side of the `persist` benchmark workload (joblib-bench runs it).
+"""Python joblib's side of the `persist` benchmark workload (joblib-bench drives it).
 
 The same array as the Swift side: JOBLIB_BENCH_PERSIST_BYTES bytes of float64 (default 1e9), in
 1 MB blocks, even blocks uniform [0, 1), odd blocks zeros (as ../shared/bench/joblib/_common.py).
-Prints `METRIC VALUE UNIT` lines; times are medians of the given repetitions, files in $TMPDIR.
+
+joblib-bench runs this script once and sends it one command per line on stdin, alternating each
+repetition with its own Swift measurement, so that both sides see the same machine state (the
+driver removes files and calls sync() before each timed step, outside the timing). Each command
+answers one line on stdout:
+
+    dump LABEL PATH        -> seconds of joblib.dump(a, PATH, compress=...) (PATH may exist: then
+                              joblib truncates it, as `open(PATH, "wb")` does)
+    durable PATH           -> seconds of joblib.dump(a, PATH) + fsync(file) + fsync(directory)
+                              (what swift-joblib's default `durable: true` does)
+    load PATH              -> seconds of joblib.load(PATH); the array is freed inside the timing,
+                              as on the Swift side
+    mmap PATH              -> "OPEN_SECONDS SUM_SECONDS" of joblib.load(PATH, mmap_mode="r") and
+                              of summing every element
+    quit
+
+The first line printed is "ready BYTES" once the array is built. LABEL is raw, zlib3 or lz4.
 """
 
 import os
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 
 import joblib
@@ -21,54 +34,55 @@ blocks = nbytes // 1_000_000
 a = np.zeros(blocks * per_block)
 v = a.reshape(blocks, per_block)
 v[0::2] = np.random.default_rng(0).random((len(range(0, blocks, 2)), per_block))
-size = a.nbytes
-directory = tempfile.mkdtemp(prefix="joblib-bench-persist-py-")
+expected = float(a.sum())
+compressions = {"raw": 0, "zlib3": ("zlib", 3), "lz4": ("lz4", 1)}
 
 
-def emit(metric, value, unit):
-    print(f"{metric} {value:.6g} {unit}", flush=True)
+def fsync_path(path, directory=False):
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def median_time(body, reps):
-    times = []
-    for _ in range(reps):
+def run(words):
+    command = words[0]
+    if command == "dump":
+        label, path = words[1], words[2]
         t0 = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        joblib.dump(a, path, compress=compressions[label])
+        return f"{time.perf_counter() - t0:.9f}"
+    if command == "durable":
+        path = words[1]
+        t0 = time.perf_counter()
+        joblib.dump(a, path, compress=0)
+        fsync_path(path)
+        fsync_path(os.path.dirname(path), directory=True)
+        return f"{time.perf_counter() - t0:.9f}"
+    if command == "load":
+        path = words[1]
+        t0 = time.perf_counter()
+        joblib.load(path)  # freed at once, inside the timing
+        return f"{time.perf_counter() - t0:.9f}"
+    if command == "mmap":
+        path = words[1]
+        t0 = time.perf_counter()
+        m = joblib.load(path, mmap_mode="r")
+        t1 = time.perf_counter()
+        total = float(m.sum())
+        t2 = time.perf_counter()
+        assert abs(total - expected) <= 1e-6 * abs(expected), "mapped sum differs"
+        del m
+        return f"{t1 - t0:.9f} {t2 - t1:.9f}"
+    raise ValueError(f"unknown command {command!r}")
 
 
-try:
-    for label, compress, reps in [("raw", 0, 3), ("zlib3", ("zlib", 3), 1), ("lz4", ("lz4", 1), 3)]:
-        path = os.path.join(directory, label + ".joblib")
-
-        def write():
-            if os.path.exists(path):
-                os.remove(path)
-            joblib.dump(a, path, compress=compress)
-
-        emit(f"joblib.{label}.dump", size / median_time(write, reps) / 1e9, "GB/s")
-        emit(f"joblib.{label}.size", os.path.getsize(path) / size * 100, "%")
-        emit(f"joblib.{label}.load", size / median_time(lambda: joblib.load(path), reps) / 1e9, "GB/s")
-        if label == "raw":
-            def durable():
-                write()
-                fd = os.open(path, os.O_RDONLY)
-                os.fsync(fd)
-                os.close(fd)
-            emit("joblib.raw.dump_fsync", size / median_time(durable, 2) / 1e9, "GB/s")
-            opens, sums = [], []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                m = joblib.load(path, mmap_mode="r")
-                t1 = time.perf_counter()
-                float(m.sum())
-                t2 = time.perf_counter()
-                opens.append(t1 - t0)
-                sums.append(t2 - t1)
-                del m
-            emit("joblib.mmap.open", statistics.median(opens) * 1e3, "ms")
-            emit("joblib.mmap.sum", statistics.median(sums), "s")
-        os.remove(path)
-finally:
-    shutil.rmtree(directory, ignore_errors=True)
+print(f"ready {a.nbytes}", flush=True)
+for line in sys.stdin:
+    words = line.split()
+    if not words:
+        continue
+    if words[0] == "quit":
+        break
+    print(run(words), flush=True)

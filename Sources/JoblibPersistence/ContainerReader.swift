@@ -127,16 +127,24 @@ final class SectionReader: BulkSectionReader {
     private let owner: AnyObject?
     private var verified: [Bool]
     private let verify: Bool
+    /// Digests already computed while the file was read, by section offset (with the length hashed).
+    private let knownDigests: [Int: (byteCount: Int, digest: HashDigest)]
 
     /// - Parameters:
     ///   - owner: what keeps `bytes` alive after the load (a mapping or buffer) when arrays may
     ///     keep their elements in place; nil makes every array copy its elements.
     ///   - verify: whether to check section checksums (mapped loads skip it: that reads every page).
-    init(bytes: UnsafeRawBufferPointer, entries: [SectionEntry], owner: AnyObject?, verify: Bool) {
+    ///   - knownDigests: digests of byte ranges of `bytes` computed while reading them, used instead
+    ///     of hashing a section again when its offset and length match.
+    init(
+        bytes: UnsafeRawBufferPointer, entries: [SectionEntry], owner: AnyObject?, verify: Bool,
+        knownDigests: [Int: (byteCount: Int, digest: HashDigest)] = [:]
+    ) {
         self.bytes = bytes
         self.entries = entries
         self.owner = owner
         self.verify = verify
+        self.knownDigests = knownDigests
         verified = Array(repeating: false, count: entries.count)
     }
 
@@ -153,7 +161,9 @@ final class SectionReader: BulkSectionReader {
         }
         let section = UnsafeRawBufferPointer(rebasing: bytes[entry.offset..<entry.offset + entry.byteCount])
         if verify && !verified[index] {
-            guard xxh3Digest(section) == entry.digest else {
+            let known = knownDigests[entry.offset]
+            let digest = known.map { $0.byteCount == entry.byteCount } == true ? known!.digest : xxh3Digest(section)
+            guard digest == entry.digest else {
                 throw PersistenceError(.checksumMismatch, "array section \(index) (\(entry.count) × \(entry.elementType)) does not match its checksum: the file is corrupt")
             }
             verified[index] = true
@@ -164,10 +174,12 @@ final class SectionReader: BulkSectionReader {
 
 /// Decodes the value of a checked container.
 func decodeContainer<T: Decodable>(
-    _ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: AnyObject?, verifySections: Bool
+    _ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: AnyObject?, verifySections: Bool,
+    knownDigests: [Int: (byteCount: Int, digest: HashDigest)] = [:]
 ) throws -> T {
     let layout = try parseContainer(bytes)
     let stale = layout.flags & ContainerFlags.checksumsStale != 0
-    let reader = SectionReader(bytes: bytes, entries: layout.entries, owner: owner, verify: verifySections && !stale)
+    let reader = SectionReader(
+        bytes: bytes, entries: layout.entries, owner: owner, verify: verifySections && !stale, knownDigests: knownDigests)
     return try BinaryDecoder().decode(type, from: layout.value, sections: reader)
 }

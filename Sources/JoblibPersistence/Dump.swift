@@ -3,6 +3,11 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
 import JoblibCoding
 import JoblibSystem
 import SystemPackage
@@ -34,8 +39,11 @@ import SystemPackage
 public func dump(_ value: some Encodable, to path: FilePath, compression: Compression = .automatic, durable: Bool = true) throws {
     do {
         let compression = try compression.validated(for: path)
+        // The data reaches the disk before this returns when durable, and on ext4 during the
+        // rename when it replaces a file: then start writing it back while it is being written.
+        let earlyWriteback = durable || access(path.string, F_OK) == 0
         try writeFileAtomically(to: path, durable: durable) { fd in
-            try writeContainer(value, into: RawSink(fd: fd), compression: compression)
+            try writeContainer(value, into: RawSink(fd: fd, earlyWriteback: earlyWriteback), compression: compression)
         }
     } catch {
         throw PersistenceError.wrapping(error, path: path.string, decoding: false)

@@ -3,6 +3,11 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
 import JoblibCoding
 import JoblibSystem
 import SystemPackage
@@ -17,8 +22,8 @@ import SystemPackage
 ///
 /// The compression is recognised from the file's first bytes, whatever its name. Every offset,
 /// length, count and shape is checked before use, memory allocated is bounded by the file's
-/// (decompressed) content, and the checksums of the header, the value and each array are
-/// verified (mapped arrays excepted; see ``MappingMode``).
+/// (decompressed) content, which may not exceed the machine's physical memory, and the checksums
+/// of the header, the value and each array are verified (mapped arrays excepted; see ``MappingMode``).
 ///
 /// - Parameters:
 ///   - type: The type to load; it must match the type that was saved.
@@ -55,10 +60,16 @@ public func load<T: Decodable>(
 ///
 /// - Throws: ``PersistenceError``, with the same codes as loading from a file.
 public func load<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    try load(type, from: data, decompressionLimit: defaultDecompressionLimit)
+}
+
+/// Loads a value from bytes, refusing compressed streams that decompress to more than
+/// `decompressionLimit` bytes (the public loads use ``defaultDecompressionLimit``).
+package func load<T: Decodable>(_ type: T.Type, from data: Data, decompressionLimit: Int) throws -> T {
     do {
         let algorithm = Compression.detect(data.prefix(8))
         if let algorithm, !data.starts(with: containerMagic) {
-            let buffer = try data.withUnsafeBytes { try decompress($0, algorithm) }
+            let buffer = try data.withUnsafeBytes { try decompress($0, algorithm, limit: decompressionLimit) }
             return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
         }
         return try data.withUnsafeBytes { bytes in
@@ -93,12 +104,13 @@ private func loadContainer<T: Decodable>(
     try prefix.withUnsafeBytes { try checkSignature($0) }
     guard let mapping else {
         // Not mapped: one read of the whole file into memory that NDArrays then keep in place
-        // (the buffer is their owner), so each byte is copied once, as numpy's reader does.
-        // Other arrays copy their elements out.
+        // (the buffer is their owner), so each byte is copied once, as numpy's reader does, and
+        // the section checksums are computed during the read. Other arrays copy their elements out.
         let buffer = ByteBuffer(capacity: size)
-        let space = buffer.freeSpace(minimum: size)
-        buffer.commit(try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: space[0..<size]), at: 0))
-        return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
+        let space = UnsafeMutableRawBufferPointer(rebasing: buffer.freeSpace(minimum: size)[0..<size])
+        let (count, digests) = try readHashingSections(fd, into: space)
+        buffer.commit(count)
+        return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true, knownDigests: digests)
     }
     let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: mapping.access)
     if mapping == .readWrite {
@@ -116,6 +128,155 @@ private func loadContainer<T: Decodable>(
     return try decodeContainer(type, from: region.bytes, owner: region, verifySections: false)
 }
 
+/// Reads a whole uncompressed container into `space` (the file's size) and hashes its array
+/// sections on the way, piece by piece while each piece is still in cache: the checksum pass then
+/// costs no second trip through memory. Returns the bytes read and the digests by section offset.
+///
+/// The trailer and section table, at the end of the file, are read first to learn where the
+/// sections are. Nothing read here is trusted: `parseContainer` checks the whole buffer afterwards,
+/// and a digest is only used for a section whose checked offset and length match the range hashed.
+/// A file whose table does not make sense here is simply read whole, without digests.
+private func readHashingSections(
+    _ fd: FileDescriptor, into space: UnsafeMutableRawBufferPointer
+) throws -> (count: Int, digests: [Int: (byteCount: Int, digest: HashDigest)]) {
+    let size = space.count
+    func readAll() throws -> (count: Int, digests: [Int: (byteCount: Int, digest: HashDigest)]) {
+        (try fd.readFully(into: space, at: 0), [:])
+    }
+    guard size >= preambleSize + trailerSize else { return try readAll() }
+    let trailerStart = size - trailerSize
+    guard try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: space[trailerStart...]), at: trailerStart) == trailerSize
+    else { return try readAll() }
+    let bytes = UnsafeRawBufferPointer(space)
+    let valueOffset = bytes.readLittleEndian(UInt64.self, at: trailerStart)
+    let tableOffset = bytes.readLittleEndian(UInt64.self, at: trailerStart + 16)
+    let sectionCount = bytes.readLittleEndian(UInt64.self, at: trailerStart + 24)
+    guard valueOffset >= UInt64(preambleSize), valueOffset <= tableOffset, tableOffset <= UInt64(trailerStart),
+          sectionCount <= (UInt64(trailerStart) - tableOffset) / UInt64(sectionEntrySize)
+    else { return try readAll() }
+    let metadataStart = Int(valueOffset)
+    guard try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: space[metadataStart..<trailerStart]), at: metadataStart)
+        == trailerStart - metadataStart
+    else { return try readAll() }
+
+    // The sections as the table describes them, in file order, within the part still to read.
+    var sections: [(offset: Int, end: Int)] = []
+    var previousEnd = 0
+    for index in 0..<Int(sectionCount) {
+        let at = Int(tableOffset) + index * sectionEntrySize
+        let offset = bytes.readLittleEndian(UInt64.self, at: at), byteCount = bytes.readLittleEndian(UInt64.self, at: at + 8)
+        guard offset >= UInt64(previousEnd), offset <= valueOffset, byteCount <= valueOffset - offset else {
+            return try readAll()
+        }
+        sections.append((Int(offset), Int(offset + byteCount)))
+        previousEnd = Int(offset + byteCount)
+    }
+
+    // Read the front in pieces and hash the section bytes of each piece while it is still in
+    // cache: on a second thread that follows the reads when the file is large and there is a
+    // second CPU (the hash then costs no time), else right after each read.
+    let hasher = SectionHasher(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<metadataStart]), sections: sections)
+    let helper = metadataStart >= 32 << 20 && cpuCount() > 1 ? HashingThread(hasher) : nil
+    defer { helper?.finish() }
+    let piece = 2 << 20
+    var position = 0
+    while position < metadataStart {
+        let end = min(position + piece, metadataStart)
+        let got = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: space[position..<end]), at: position)
+        guard got == end - position else { return (position + got, [:]) }  // shorter than its size: parse reports it
+        position = end
+        if let helper { helper.readable(upTo: end) } else { hasher.hash(upTo: end) }
+    }
+    helper?.finish()
+    return (size, hasher.digests)
+}
+
+/// Hashes array sections of a buffer as it is filled front to back (see `readHashingSections`).
+private final class SectionHasher: @unchecked Sendable {
+    // @unchecked: used by one thread at a time, handed over under `HashingThread`'s lock.
+    private let bytes: UnsafeRawBufferPointer
+    private let sections: [(offset: Int, end: Int)]
+    private var next = 0  // the first section not completely hashed
+    private var stream: XXH3Stream?
+    private var hashed = 0
+    private(set) var digests: [Int: (byteCount: Int, digest: HashDigest)] = [:]
+
+    init(bytes: UnsafeRawBufferPointer, sections: [(offset: Int, end: Int)]) {
+        self.bytes = bytes
+        self.sections = sections
+    }
+
+    /// Hashes the section bytes in `hashed..<end`, which the caller has filled.
+    func hash(upTo end: Int) {
+        while next < sections.count, sections[next].offset < end || sections[next].end <= end {
+            let (start, stop) = sections[next]
+            let from = max(start, hashed), to = min(stop, end)
+            if from < to {
+                if stream == nil { stream = XXH3Stream() }
+                stream!.update(UnsafeRawBufferPointer(rebasing: bytes[from..<to]))
+            }
+            guard stop <= end else { break }
+            digests[start] = (stop - start, stream?.digest() ?? xxh3Digest(UnsafeRawBufferPointer(rebasing: bytes[start..<start])))
+            stream = nil
+            next += 1
+        }
+        hashed = max(hashed, end)
+    }
+}
+
+/// A thread that runs a `SectionHasher` behind the reads of another.
+private final class HashingThread: @unchecked Sendable {
+    // @unchecked: the fields are only used under `condition`'s lock.
+    private let condition = ThreadCondition()
+    private var readable = 0
+    private var stopping = false
+    private var running = true
+
+    init?(_ hasher: SectionHasher) {
+        do {
+            try startDetachedThread(name: "joblib-hash") { [self] in
+                var hashed = 0
+                while true {
+                    condition.lock()
+                    while readable == hashed && !stopping { condition.wait() }
+                    let target = readable, stop = stopping
+                    condition.unlock()
+                    if target > hashed {
+                        hasher.hash(upTo: target)
+                        hashed = target
+                    } else if stop {
+                        break
+                    }
+                }
+                condition.withLock {
+                    running = false
+                    condition.broadcast()
+                }
+            }
+        } catch {
+            return nil
+        }
+    }
+
+    /// Tells the thread that the buffer is filled up to `end`.
+    func readable(upTo end: Int) {
+        condition.withLock {
+            readable = end
+            condition.broadcast()
+        }
+    }
+
+    /// Waits until the thread has hashed everything readable and ended; call before using the
+    /// digests and before the buffer may go away. Idempotent.
+    func finish() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while running { condition.wait() }
+        condition.unlock()
+    }
+}
+
 /// Throws `notOurFile` (or `truncated`) unless `bytes` start like a container.
 func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
     if bytes.starts(with: containerMagic) { return }
@@ -130,10 +291,24 @@ func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
     throw PersistenceError(.notOurFile, "the file is not a swift-joblib container nor a compressed stream of one")
 }
 
-/// Reads a compressed file in pieces and decompresses it into a buffer.
-func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm) throws -> ByteBuffer {
+/// The most bytes a compressed file or stream may decompress to: the machine's physical memory.
+///
+/// A compressed container holds no size up front (it is written as a stream), and a small hostile
+/// stream can claim to expand without end (a "decompression bomb"). A container larger than
+/// memory could not be loaded anyway, so decompressing stops there with `decompressionFailed`
+/// instead of running the process out of memory.
+package let defaultDecompressionLimit: Int = {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return Int.max }
+    let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+    return overflow ? Int.max : bytes
+}()
+
+/// Reads a compressed file in pieces and decompresses it into a buffer of at most `limit` bytes.
+func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm, limit: Int = defaultDecompressionLimit) throws -> ByteBuffer {
     guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
     let output = ByteBuffer()
+    output.limit = limit
     let pieceSize = 4 << 20
     let input = UnsafeMutableRawBufferPointer.allocate(byteCount: pieceSize, alignment: 64)
     defer { input.deallocate() }
@@ -146,6 +321,7 @@ func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorith
             let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: input[used..<count]), into: output)
             used += consumed
             if finished {
+                try output.checkLimit()
                 guard fileOffset + used == size else {
                     throw PersistenceError(.decompressionFailed, "\(size - fileOffset - used) bytes follow the end of the \(algorithm.rawValue) stream")
                 }
@@ -160,14 +336,16 @@ func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorith
 }
 
 /// Decompresses a whole compressed stream held in memory.
-private func decompress(_ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm) throws -> ByteBuffer {
+private func decompress(_ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm, limit: Int) throws -> ByteBuffer {
     guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
     let output = ByteBuffer()
+    output.limit = limit
     var used = 0
     while used < bytes.count {
         let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: bytes[used...]), into: output)
         used += consumed
         if finished {
+            try output.checkLimit()
             guard used == bytes.count else {
                 throw PersistenceError(.decompressionFailed, "\(bytes.count - used) bytes follow the end of the \(algorithm.rawValue) stream")
             }

@@ -151,4 +151,54 @@ import Testing
             #expect(error.code == .newerFormatVersion && error.message.contains("version 9"))
         }
     }
+
+    /// Loads from a file hash the sections while reading (on a second thread for large files):
+    /// a file of several large sections loads right, and damage to any of them is still caught.
+    @Test func sectionsHashedWhileReadingAreChecked() throws {
+        struct Arrays: Codable {
+            var doubles: NDArray<Double>
+            var floats: NDArray<Float>
+            var small: [Double]
+        }
+        let value = Arrays(
+            doubles: NDArray(shape: [3_000_000], (0..<3_000_000).map { Double($0) * 0.5 }),  // 24 MB
+            floats: NDArray(shape: [2_000, 2_000], (0..<4_000_000).map { Float($0 % 1000) }),  // 16 MB
+            small: (0..<100).map(Double.init))
+        let scratch = try Scratch()
+        let path = scratch.path("arrays.joblib")
+        try dump(value, to: path, durable: false)
+        let loaded = try load(Arrays.self, from: path)
+        #expect(loaded.doubles.elementsEqual(value.doubles) && loaded.floats.elementsEqual(value.floats) && loaded.small == value.small)
+
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let table = Int(ContainerSurgery.readU64(bytes, ContainerSurgery.trailer(bytes) + 16))
+        let count = Int(ContainerSurgery.readU64(bytes, ContainerSurgery.trailer(bytes) + 24))
+        #expect(count == 3)
+        for index in 0..<count {
+            let offset = Int(ContainerSurgery.readU64(bytes, table + index * 48))
+            let length = Int(ContainerSurgery.readU64(bytes, table + index * 48 + 8))
+            for at in [offset, offset + length / 2, offset + length - 1] {
+                var damaged = bytes
+                damaged[at] ^= 0x10
+                try Data(damaged).write(to: URL(fileURLWithPath: path))
+                #expect(persistenceErrorCode { _ = try load(Arrays.self, from: path) } == .checksumMismatch, "section \(index) byte \(at)")
+            }
+        }
+    }
+
+    /// Decompression bombs: a small stream that expands far past what the load accepts stops with
+    /// `decompressionFailed` at the limit, instead of exhausting memory; a container that fits loads.
+    @Test(arguments: [Compression.zlib(level: 3), .gzip(level: 3), .bz2(level: 3), .xz(level: 3), .lz4(level: 0), .zstd(level: 3)])
+    func decompressionStopsAtTheLimit(compression: Compression) throws {
+        let zeros = NDArray<Double>(shape: [4_000_000], [Double](repeating: 0, count: 4_000_000))  // 32 MB
+        let compressed = try dump(zeros, compression: compression)
+        let containerSize = try dump(zeros).count
+        #expect(compressed.count * 100 < containerSize, "\(compression): \(compressed.count) bytes")
+        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, decompressionLimit: 1 << 20) } == .decompressionFailed)
+        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, decompressionLimit: containerSize - 1) } == .decompressionFailed)
+        let exact = try load(NDArray<Double>.self, from: compressed, decompressionLimit: containerSize)
+        #expect(exact.count == zeros.count && exact.allSatisfy { $0 == 0 })
+        #expect(try load(NDArray<Double>.self, from: compressed).count == zeros.count)
+        #expect(defaultDecompressionLimit > 1 << 30)
+    }
 }

@@ -64,7 +64,7 @@ final class Bzip2Decompressor: StreamDecompressor {
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: CChar.self))
         stream.pointee.avail_in = UInt32(piece)
         while true {
-            let space = output.freeSpace(minimum: decompressorChunkSize)
+            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
             let room = min(space.count, Int(UInt32.max / 2))
             stream.pointee.next_out = space.baseAddress!.assumingMemoryBound(to: CChar.self)
             stream.pointee.avail_out = UInt32(room)

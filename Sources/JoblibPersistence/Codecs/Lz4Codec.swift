@@ -75,7 +75,7 @@ final class Lz4Decompressor: StreamDecompressor {
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool) {
         var consumed = 0
         while consumed < input.count {
-            let space = output.freeSpace(minimum: decompressorChunkSize)
+            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
             var produced = space.count
             var used = input.count - consumed
             let hint = LZ4F_decompress(context, space.baseAddress, &produced, input.baseAddress! + consumed, &used, nil)

@@ -62,7 +62,7 @@ final class XzDecompressor: StreamDecompressor {
         stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
         stream.pointee.avail_in = input.count
         while true {
-            let space = output.freeSpace(minimum: decompressorChunkSize)
+            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
             stream.pointee.next_out = space.baseAddress!.assumingMemoryBound(to: UInt8.self)
             stream.pointee.avail_out = space.count
             let status = lzma_code(stream, LZMA_RUN)

@@ -55,7 +55,7 @@ final class ZstdDecompressor: StreamDecompressor {
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool) {
         var source = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         while true {
-            let space = output.freeSpace(minimum: decompressorChunkSize)
+            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
             var destination = ZSTD_outBuffer(dst: space.baseAddress, size: space.count, pos: 0)
             let hint = ZSTD_decompressStream(context, &destination, &source)
             if ZSTD_isError(hint) != 0 {
