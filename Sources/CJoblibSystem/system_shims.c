@@ -56,3 +56,7 @@ void joblib_atomic_store_u64(uint64_t *address, uint64_t value) { __atomic_store
 int joblib_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int joblib_pidfd_send_signal(int pidfd, int signal) { return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0); }
+
+int joblib_sync_file_range(int fd, int64_t offset, int64_t count, unsigned int flags) {
+    return sync_file_range(fd, (off64_t)offset, (off64_t)count, flags);
+}

@@ -3,15 +3,14 @@
 #elseif canImport(Musl)
 @preconcurrency import Musl
 #endif
+import CJoblibSystem
 import SystemPackage
 
-// sync_file_range(2) is a GNU extension that Swift's Glibc module does not import; it is looked
-// up once by name in the C library instead.
-private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
-private let syncFileRange: SyncFileRange? = {
-    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "sync_file_range") else { return nil }
-    return unsafeBitCast(symbol, to: SyncFileRange.self)
-}()
+// sync_file_range(2) is a GNU extension that Swift's Glibc module does not import: CJoblibSystem
+// wraps it.
+private func syncFileRange(_ fd: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32 {
+    joblib_sync_file_range(fd, offset, count, flags)
+}
 private let rangeWaitBefore: UInt32 = 1, rangeWrite: UInt32 = 2, rangeWaitAfter: UInt32 = 4 // SYNC_FILE_RANGE_*
 
 extension FileDescriptor {
@@ -21,7 +20,7 @@ extension FileDescriptor {
     /// systems without the call, are ignored.
     package func startWriteback(offset: Int, count: Int) {
         guard count > 0 else { return }
-        _ = syncFileRange?(rawValue, Int64(offset), Int64(count), rangeWrite)
+        _ = syncFileRange(rawValue, Int64(offset), Int64(count), rangeWrite)
     }
 
     /// Writes the dirty pages of a byte range and waits until the disk has them (data only, no
@@ -29,6 +28,6 @@ extension FileDescriptor {
     /// behind. Failures are ignored, as for ``startWriteback(offset:count:)``.
     package func waitForWriteback(offset: Int, count: Int) {
         guard count > 0 else { return }
-        _ = syncFileRange?(rawValue, Int64(offset), Int64(count), rangeWaitBefore | rangeWrite | rangeWaitAfter)
+        _ = syncFileRange(rawValue, Int64(offset), Int64(count), rangeWaitBefore | rangeWrite | rangeWaitAfter)
     }
 }

@@ -25,6 +25,9 @@ int joblib_spawn_add_closefrom(void *_Nonnull actions, int lowest);
 
 #include <stdint.h>
 
+/// sync_file_range(fd, offset, count, flags) (flags: 1 wait before, 2 write, 4 wait after).
+int joblib_sync_file_range(int fd, int64_t offset, int64_t count, unsigned int flags);
+
 /// pidfd_open(pid, 0): a descriptor that names exactly this process, even after its pid is reused.
 int joblib_pidfd_open(int pid);
 
