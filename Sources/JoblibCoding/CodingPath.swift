@@ -3,24 +3,40 @@
 /// Coders pass paths to every value they code, but only errors and the rare `init(from:)` that
 /// asks for `codingPath` read them. Keeping the last key apart, and the keys before it in a shared
 /// list of nodes, means that coding an array of records allocates no path storage per element:
-/// a container takes its node once (``childParent``) and every child path points at it.
+/// a container takes its node once (``childParent``) and every child path points at it. An array
+/// index, the most common last key, is kept as a plain number.
 struct CodingPath {
-    /// The keys before `last`, innermost first; shared by every path with the same parent.
+    /// The keys before the last, innermost first; shared by every path with the same parent.
     var parent: PathNode?
-    var last: (any CodingKey)?
+    /// The last key, unless it is an array index.
+    private var lastKey: (any CodingKey)?
+    /// The last key as an array index, or -1.
+    private var lastIndex: Int
 
-    static var root: CodingPath { CodingPath(parent: nil, last: nil) }
+    static var root: CodingPath { CodingPath(parent: nil, index: -1) }
 
     init(parent: PathNode?, last: (any CodingKey)?) {
         self.parent = parent
-        self.last = last
+        lastKey = last
+        lastIndex = -1
+    }
+
+    /// The path of element `index` of the container whose path node is `parent`.
+    init(parent: PathNode?, index: Int) {
+        self.parent = parent
+        lastKey = nil
+        lastIndex = index
     }
 
     init(_ keys: [any CodingKey]) {
         var node: PathNode?
         for key in keys { node = PathNode(parent: node, key: key) }
-        parent = node
-        last = nil
+        self.init(parent: node, last: nil)
+    }
+
+    private var last: (any CodingKey)? {
+        if let lastKey { return lastKey }
+        return lastIndex >= 0 ? IndexKey(lastIndex) : nil
     }
 
     var keys: [any CodingKey] {

@@ -12,6 +12,9 @@ final class EncodingState {
     @exclusivity(unchecked) private var flushedCount = 0
     @exclusivity(unchecked) private var openContainers: [Int] = []
     @exclusivity(unchecked) private var nextContainerID = 1
+    /// Encoders whose value is finished and that nobody else holds, ready for the next value.
+    @exclusivity(unchecked) private var freeEncoders: BinaryValueEncoder?
+    @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
     /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
     let canonical: Bool
     let hasher: XXH3Stream?
@@ -26,6 +29,16 @@ final class EncodingState {
         self.hasher = hasher
         self.sections = sections
         self.userInfo = userInfo
+    }
+
+    /// Drops the spare encoders (they refer back to the state); call when the encoding is over.
+    func finish() {
+        var spare = freeEncoders
+        freeEncoders = nil
+        while let encoder = spare {
+            spare = encoder.nextFree
+            encoder.nextFree = nil
+        }
     }
 
     var totalWritten: Int { flushedCount + bytes.count }
@@ -95,7 +108,15 @@ final class EncodingState {
     }
 
     /// Closes every container opened after `id`, then writes an entry marker into `id`.
-    func beginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
+    @inline(__always) func beginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
+        if openContainers.last == id {
+            append(entryMarker)
+        } else {
+            try closeAndBeginEntry(in: id, codingPath: codingPath())
+        }
+    }
+
+    private func closeAndBeginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
         while let last = openContainers.last, last != id {
             openContainers.removeLast()
             append(endMarker)
@@ -120,18 +141,37 @@ final class EncodingState {
 
     // MARK: Values
 
+    /// An encoder for a value at `path`: a spare one if there is one.
+    @inline(__always) func makeEncoder(path: CodingPath) -> BinaryValueEncoder {
+        guard let encoder = freeEncoders else { return BinaryValueEncoder(state: self, path: path) }
+        freeEncoders = encoder.nextFree
+        encoder.nextFree = nil
+        encoder.reset(path: path)
+        return encoder
+    }
+
+    /// Keeps `encoder` for the next value unless something else still holds it.
+    @inline(__always) func recycle(_ encoder: inout BinaryValueEncoder) {
+        guard isKnownUniquelyReferenced(&encoder) else { return }
+        encoder.nextFree = freeEncoders
+        freeEncoders = encoder
+    }
+
     func encodeValue<T: Encodable>(_ value: T, path: CodingPath) throws {
-        if let bulk = value as? any BulkArrayCodable, type(of: bulk).hasBulkLayout {
+        let flags = typeFlags.flags(for: T.self, TypeFlagsCache.classify)
+        if flags & TypeFlagsCache.bulk != 0, let bulk = value as? any BulkArrayCodable {
             try encodeBulk(bulk)
             return
         }
-        if canonical, let unordered = value as? any CanonicallyUnordered {
+        if canonical, flags & TypeFlagsCache.unordered != 0, let unordered = value as? any CanonicallyUnordered {
             try encodeUnordered(unordered, codingPath: path.keys)
             return
         }
         let depth = openDepth
         let mark = totalWritten
-        try value.encode(to: BinaryValueEncoder(state: self, path: path))
+        var encoder = makeEncoder(path: path)
+        try value.encode(to: encoder)
+        recycle(&encoder)
         closeContainers(downTo: depth)
         if totalWritten == mark {
             // The value wrote nothing (an empty type): store an empty container so it has bytes.
@@ -180,6 +220,7 @@ protocol CanonicallyUnordered {
 /// One value in canonical form, on its own (the bytes of one dictionary entry or set element).
 func canonicalBytes<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> [UInt8] {
     let state = EncodingState(canonical: true, hasher: nil, sections: nil)
+    defer { state.finish() }
     try state.encodeValue(value, path: CodingPath(codingPath))
     return state.bytes
 }
