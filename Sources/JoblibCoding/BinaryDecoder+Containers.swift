@@ -23,7 +23,11 @@ final class BinaryValueDecoder: Decoder {
     /// Every entry, once a lookup had to search far: then lookups search these keys instead of
     /// walking values, as a dictionary read in another order than it was written needs.
     @exclusivity(unchecked) var entries: [(keyStart: Int, keyLength: Int, value: Int)]?
+    /// The entry after the last one found in `entries`.
     @exclusivity(unchecked) var entryHint = 0
+    /// A hash table over `entries` (entry index + 1, 0 for empty), made when lookups in a large
+    /// container jump around, so that each costs O(1) instead of a walk.
+    @exclusivity(unchecked) var entryTable: [Int]?
     /// The state's list of spare decoders.
     @exclusivity(unchecked) var nextFree: BinaryValueDecoder?
     /// The parent node of the paths of this value's children, made once when first needed.
@@ -44,7 +48,10 @@ final class BinaryValueDecoder: Decoder {
         lastKey = -1
         lastValue = -1
         nextEntry = -1
-        if entries != nil { entries = nil }
+        if entries != nil {
+            entries = nil
+            entryTable = nil
+        }
         entryHint = 0
         if hasChildParent {
             childParent = nil
@@ -207,7 +214,7 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
             let keyLength = try state.readLength(at: &valueStart, width: 1, "a key")
             valueStart += keyLength
             if state.keyEquals(key, start: valueStart - keyLength, length: keyLength) {
-                found(keyStart: keyStart, value: valueStart)
+                found(keyStart: keyStart, value: valueStart, decoder: decoder, state: state)
                 return valueStart
             }
             walked += 1
@@ -218,7 +225,7 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
 
     /// Records a hit as the cursor; the end of a scalar value is found at once (it costs one
     /// tag read), and the end of the container noted when it follows.
-    @inline(__always) private func found(keyStart: Int, value: Int) {
+    @inline(__always) private func found(keyStart: Int, value: Int, decoder: BinaryValueDecoder, state: DecodingState) {
         decoder.lastKey = keyStart
         decoder.lastValue = value
         decoder.nextEntry = -1
@@ -232,18 +239,54 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
     private func findIndexed(_ key: UnsafeBufferPointer<UInt8>) throws -> Int? {
         let entries = try indexEntries()
         let count = entries.count
-        guard count > 0 else { return nil }
-        // Start at the last hit (the same key again), then the entries after it.
-        var index = decoder.entryHint > 0 && decoder.entryHint <= count ? decoder.entryHint - 1 : 0
-        for _ in 0..<count {
-            let entry = entries[index]
-            if state.keyEquals(key, start: entry.keyStart, length: entry.keyLength) {
+        // The last hit (the same key again), then the entry after it (keys in stored order).
+        let hint = decoder.entryHint
+        for index in max(hint - 1, 0)..<min(hint + 1, count) {
+            if state.keyEquals(key, start: entries[index].keyStart, length: entries[index].keyLength) {
                 decoder.entryHint = index + 1
-                return entry.value
+                return entries[index].value
             }
-            index = index + 1 == count ? 0 : index + 1
+        }
+        if count <= 16 {
+            for index in 0..<count where state.keyEquals(key, start: entries[index].keyStart, length: entries[index].keyLength) {
+                decoder.entryHint = index + 1
+                return entries[index].value
+            }
+            return nil
+        }
+        let table = decoder.entryTable ?? makeEntryTable(entries)
+        let mask = table.count - 1
+        var slot = keyHash(UnsafeRawBufferPointer(key)) & mask
+        while table[slot] != 0 {
+            let index = table[slot] - 1
+            if state.keyEquals(key, start: entries[index].keyStart, length: entries[index].keyLength) {
+                decoder.entryHint = index + 1
+                return entries[index].value
+            }
+            slot = (slot + 1) & mask
         }
         return nil
+    }
+
+    /// An open-addressing table of the entries by key, at most half full.
+    private func makeEntryTable(_ entries: [(keyStart: Int, keyLength: Int, value: Int)]) -> [Int] {
+        var size = 1
+        while size < entries.count * 2 { size <<= 1 }
+        var table = [Int](repeating: 0, count: size)
+        let mask = size - 1
+        for (index, entry) in entries.enumerated() {
+            var slot = keyHash(UnsafeRawBufferPointer(start: state.base + entry.keyStart, count: entry.keyLength)) & mask
+            while table[slot] != 0 { slot = (slot + 1) & mask }
+            table[slot] = index + 1
+        }
+        decoder.entryTable = table
+        return table
+    }
+
+    private func keyHash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: bytes)
+        return hasher.finalize()
     }
 
     @inline(__always) private func value(_ key: Key) throws -> Int {
@@ -371,7 +414,7 @@ struct BinaryUnkeyedDecodingContainer: UnkeyedDecodingContainer {
             elementParent = path.childParent
             hasElementParent = true
         }
-        return CodingPath(parent: elementParent, last: IndexKey(currentIndex))
+        return CodingPath(parent: elementParent, index: currentIndex)
     }
 
     /// Moves to the next element and returns where it starts.

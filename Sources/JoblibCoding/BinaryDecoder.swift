@@ -76,7 +76,7 @@ extension BinaryDecoder {
         while try state.byte(at: position) == entryMarker {
             let start = position + 1
             position = try state.skipValue(at: start, depth: 1)
-            let path = CodingPath(parent: nil, last: IndexKey(index))
+            let path = CodingPath(parent: nil, index: index)
             try body(Result { try state.decodeValue(T.self, at: start, path: path, depth: 1) })
             index += 1
         }
