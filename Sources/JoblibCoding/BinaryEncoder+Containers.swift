@@ -71,18 +71,18 @@ final class UnkeyedBox {
 extension EncodingState {
     @inline(__always) func writeScalar(_ value: Bool) { append(value ? .trueValue : .falseValue) }
     @inline(__always) func writeScalar(_ value: String) { append(.string); appendString(value) }
-    @inline(__always) func writeScalar(_ value: Double) { append(.float64); appendFixed(value.bitPattern) }
-    @inline(__always) func writeScalar(_ value: Float) { append(.float32); appendFixed(value.bitPattern) }
-    @inline(__always) func writeScalar(_ value: Int) { append(.int64); appendFixed(Int64(value)) }
-    @inline(__always) func writeScalar(_ value: Int8) { append(.int8); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: Int16) { append(.int16); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: Int32) { append(.int32); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: Int64) { append(.int64); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt) { append(.uint64); appendFixed(UInt64(value)) }
-    @inline(__always) func writeScalar(_ value: UInt8) { append(.uint8); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt16) { append(.uint16); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt32) { append(.uint32); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt64) { append(.uint64); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: Double) { appendTagged(.float64, value.bitPattern) }
+    @inline(__always) func writeScalar(_ value: Float) { appendTagged(.float32, value.bitPattern) }
+    @inline(__always) func writeScalar(_ value: Int) { appendTagged(.int64, Int64(value)) }
+    @inline(__always) func writeScalar(_ value: Int8) { appendTagged(.int8, value) }
+    @inline(__always) func writeScalar(_ value: Int16) { appendTagged(.int16, value) }
+    @inline(__always) func writeScalar(_ value: Int32) { appendTagged(.int32, value) }
+    @inline(__always) func writeScalar(_ value: Int64) { appendTagged(.int64, value) }
+    @inline(__always) func writeScalar(_ value: UInt) { appendTagged(.uint64, UInt64(value)) }
+    @inline(__always) func writeScalar(_ value: UInt8) { appendTagged(.uint8, value) }
+    @inline(__always) func writeScalar(_ value: UInt16) { appendTagged(.uint16, value) }
+    @inline(__always) func writeScalar(_ value: UInt32) { appendTagged(.uint32, value) }
+    @inline(__always) func writeScalar(_ value: UInt64) { appendTagged(.uint64, value) }
 }
 
 struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
