@@ -39,6 +39,7 @@ public struct BinaryDecoder: Sendable {
         _ type: T.Type, from buffer: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?
     ) throws -> T {
         let state = DecodingState(bytes: buffer, sections: sections, userInfo: userInfo)
+        defer { state.finish() }
         // Validate the framing of the whole input first: truncation and trailing bytes are
         // reported as such, before any type's init(from:) sees the data.
         let end = try state.skipValue(at: 0, depth: 0)
@@ -60,6 +61,7 @@ extension BinaryDecoder {
         _ body: (Result<T, any Error>) throws -> Void
     ) throws {
         let state = DecodingState(bytes: buffer, sections: sections, userInfo: userInfo)
+        defer { state.finish() }
         let end = try state.skipValue(at: 0, depth: 0)
         guard end == buffer.count else {
             throw CodingError(.trailingBytes, "\(buffer.count - end) bytes follow the encoded value", offset: end)
@@ -74,7 +76,7 @@ extension BinaryDecoder {
         while try state.byte(at: position) == entryMarker {
             let start = position + 1
             position = try state.skipValue(at: start, depth: 1)
-            let path = CodingPath(parent: [], last: IndexKey(index))
+            let path = CodingPath(parent: nil, index: index)
             try body(Result { try state.decodeValue(T.self, at: start, path: path, depth: 1) })
             index += 1
         }

@@ -1,22 +1,49 @@
 /// The `Encoder` handed to one value's `encode(to:)`.
+///
+/// The state keeps finished encoders that nobody else holds and reuses them for later values,
+/// so encoding a value allocates no encoder.
 final class BinaryValueEncoder: Encoder {
     let state: EncodingState
-    let path: CodingPath
+    @exclusivity(unchecked) private(set) var path: CodingPath
     var codingPath: [any CodingKey] { path.keys }
     var userInfo: [CodingUserInfoKey: Any] { state.userInfo }
     /// The container this encoder opened, returned again if asked twice (class hierarchies do).
-    private var keyedID: Int?
-    private var unkeyed: UnkeyedBox?
+    @exclusivity(unchecked) private var keyedID: Int?
+    @exclusivity(unchecked) private var unkeyed: UnkeyedBox?
+    /// The parent node of the paths of this value's children, made once when first needed.
+    @exclusivity(unchecked) private var childParent: PathNode?
+    @exclusivity(unchecked) private var hasChildParent = false
+    /// The state's list of spare encoders.
+    @exclusivity(unchecked) var nextFree: BinaryValueEncoder?
 
     init(state: EncodingState, path: CodingPath) {
         self.state = state
         self.path = path
     }
 
+    @inline(__always) func reset(path: CodingPath) {
+        self.path = path
+        keyedID = nil
+        if unkeyed != nil { unkeyed = nil }
+        if hasChildParent {
+            childParent = nil
+            hasChildParent = false
+        }
+    }
+
+    /// The path of this value's child at `key`.
+    @inline(__always) func childPath(_ key: some CodingKey) -> CodingPath {
+        if !hasChildParent {
+            childParent = path.childParent
+            hasChildParent = true
+        }
+        return CodingPath(parent: childParent, last: key)
+    }
+
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let id = keyedID ?? state.openContainer(.keyed)
         keyedID = id
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(state: state, id: id, path: path))
+        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(encoder: self, id: id))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -26,14 +53,17 @@ final class BinaryValueEncoder: Encoder {
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        BinarySingleValueEncodingContainer(state: state, path: path)
+        BinarySingleValueEncodingContainer(encoder: self)
     }
 }
 
 /// Shared by copies of one unkeyed container, so `count` stays right.
 final class UnkeyedBox {
     let id: Int
-    var count = 0
+    @exclusivity(unchecked) var count = 0
+    /// The parent node of the elements' paths, made once when first needed.
+    @exclusivity(unchecked) var elementParent: PathNode?
+    @exclusivity(unchecked) var hasElementParent = false
     init(id: Int) { self.id = id }
 }
 
@@ -41,27 +71,35 @@ final class UnkeyedBox {
 extension EncodingState {
     @inline(__always) func writeScalar(_ value: Bool) { append(value ? .trueValue : .falseValue) }
     @inline(__always) func writeScalar(_ value: String) { append(.string); appendString(value) }
-    @inline(__always) func writeScalar(_ value: Double) { append(.float64); appendFixed(value.bitPattern) }
-    @inline(__always) func writeScalar(_ value: Float) { append(.float32); appendFixed(value.bitPattern) }
-    @inline(__always) func writeScalar(_ value: Int) { append(.int64); appendFixed(Int64(value)) }
-    @inline(__always) func writeScalar(_ value: Int8) { append(.int8); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: Int16) { append(.int16); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: Int32) { append(.int32); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: Int64) { append(.int64); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt) { append(.uint64); appendFixed(UInt64(value)) }
-    @inline(__always) func writeScalar(_ value: UInt8) { append(.uint8); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt16) { append(.uint16); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt32) { append(.uint32); appendFixed(value) }
-    @inline(__always) func writeScalar(_ value: UInt64) { append(.uint64); appendFixed(value) }
+    @inline(__always) func writeScalar(_ value: Double) { appendTagged(.float64, value.bitPattern) }
+    @inline(__always) func writeScalar(_ value: Float) { appendTagged(.float32, value.bitPattern) }
+    @inline(__always) func writeScalar(_ value: Int) { appendTagged(.int64, Int64(value)) }
+    @inline(__always) func writeScalar(_ value: Int8) { appendTagged(.int8, value) }
+    @inline(__always) func writeScalar(_ value: Int16) { appendTagged(.int16, value) }
+    @inline(__always) func writeScalar(_ value: Int32) { appendTagged(.int32, value) }
+    @inline(__always) func writeScalar(_ value: Int64) { appendTagged(.int64, value) }
+    @inline(__always) func writeScalar(_ value: UInt) { appendTagged(.uint64, UInt64(value)) }
+    @inline(__always) func writeScalar(_ value: UInt8) { appendTagged(.uint8, value) }
+    @inline(__always) func writeScalar(_ value: UInt16) { appendTagged(.uint16, value) }
+    @inline(__always) func writeScalar(_ value: UInt32) { appendTagged(.uint32, value) }
+    @inline(__always) func writeScalar(_ value: UInt64) { appendTagged(.uint64, value) }
 }
 
 struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let state: EncodingState
-    let id: Int
-    let path: CodingPath
-    var codingPath: [any CodingKey] { path.keys }
+    /// The encoder of the value that owns the container (its path, and its children's).
+    private let encoder: BinaryValueEncoder
+    private let state: EncodingState
+    private let id: Int
+    private var path: CodingPath { encoder.path }
+    var codingPath: [any CodingKey] { encoder.path.keys }
 
-    private func begin(_ key: any CodingKey) throws {
+    init(encoder: BinaryValueEncoder, id: Int) {
+        self.encoder = encoder
+        self.state = encoder.state
+        self.id = id
+    }
+
+    @inline(__always) private func begin(_ key: some CodingKey) throws {
         try state.beginEntry(in: id, codingPath: path.appending(key).keys)
         state.appendString(key.stringValue)
     }
@@ -84,7 +122,7 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try begin(key)
-        try state.encodeValue(value, path: path.appending(key))
+        try state.encodeValue(value, path: encoder.childPath(key))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -93,23 +131,23 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
         // The protocol gives no way to throw here; a misuse is caught at the next write instead.
         try? begin(key)
         let nested = state.openContainer(.keyed)
-        return KeyedEncodingContainer(
-            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, path: path.appending(key)))
+        let owner = state.makeEncoder(path: encoder.childPath(key))
+        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(encoder: owner, id: nested))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         try? begin(key)
         let box = UnkeyedBox(id: state.openContainer(.unkeyed))
-        return BinaryUnkeyedEncodingContainer(state: state, box: box, path: path.appending(key))
+        return BinaryUnkeyedEncodingContainer(state: state, box: box, path: encoder.childPath(key))
     }
 
     mutating func superEncoder() -> any Encoder { superEncoder(for: NameKey("super")) }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder { superEncoder(for: key) }
 
-    private func superEncoder(for key: any CodingKey) -> any Encoder {
+    private func superEncoder(for key: some CodingKey) -> any Encoder {
         try? begin(key)
-        return BinaryValueEncoder(state: state, path: path.appending(key))
+        return state.makeEncoder(path: encoder.childPath(key))
     }
 }
 
@@ -120,9 +158,18 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     var codingPath: [any CodingKey] { path.keys }
     var count: Int { box.count }
 
-    private func begin() throws {
+    @inline(__always) private func begin() throws {
         try state.beginEntry(in: box.id, codingPath: path.appending(IndexKey(box.count)).keys)
         box.count += 1
+    }
+
+    /// The path of element `index`; the elements share their parent node.
+    private func elementPath(_ index: Int) -> CodingPath {
+        if !box.hasElementParent {
+            box.elementParent = path.childParent
+            box.hasElementParent = true
+        }
+        return CodingPath(parent: box.elementParent, index: index)
     }
 
     mutating func encodeNil() throws { try begin(); state.append(.null) }
@@ -144,35 +191,36 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ value: T) throws {
         let index = box.count
         try begin()
-        try state.encodeValue(value, path: path.appending(IndexKey(index)))
+        try state.encodeValue(value, path: elementPath(index))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let index = box.count
         try? begin()
         let nested = state.openContainer(.keyed)
-        return KeyedEncodingContainer(
-            BinaryKeyedEncodingContainer<NestedKey>(state: state, id: nested, path: path.appending(IndexKey(index))))
+        let owner = state.makeEncoder(path: elementPath(index))
+        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(encoder: owner, id: nested))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let index = box.count
         try? begin()
         let nested = UnkeyedBox(id: state.openContainer(.unkeyed))
-        return BinaryUnkeyedEncodingContainer(state: state, box: nested, path: path.appending(IndexKey(index)))
+        return BinaryUnkeyedEncodingContainer(state: state, box: nested, path: elementPath(index))
     }
 
     mutating func superEncoder() -> any Encoder {
         let index = box.count
         try? begin()
-        return BinaryValueEncoder(state: state, path: path.appending(IndexKey(index)))
+        return state.makeEncoder(path: elementPath(index))
     }
 }
 
+/// Holds the value's encoder only, so that it fits in an existential without allocating.
 struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
-    let state: EncodingState
-    let path: CodingPath
-    var codingPath: [any CodingKey] { path.keys }
+    let encoder: BinaryValueEncoder
+    private var state: EncodingState { encoder.state }
+    var codingPath: [any CodingKey] { encoder.path.keys }
 
     mutating func encodeNil() throws { state.append(.null) }
     mutating func encode(_ value: Bool) throws { state.writeScalar(value) }
@@ -189,7 +237,7 @@ struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { state.writeScalar(value) }
     mutating func encode(_ value: UInt32) throws { state.writeScalar(value) }
     mutating func encode(_ value: UInt64) throws { state.writeScalar(value) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try state.encodeValue(value, path: path) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try state.encodeValue(value, path: encoder.path) }
 }
 
 /// A key by name, for `super` (the type's own `CodingKeys` need not have that case).

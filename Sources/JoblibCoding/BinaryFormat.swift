@@ -26,6 +26,16 @@ package enum Tag: UInt8 {
     case bulkSection = 0x41
 }
 
+extension Tag {
+    /// Whether `raw` starts a value (every tag but `unordered`, which only hashing writes).
+    @inline(__always) static func isValueTag(_ raw: UInt8) -> Bool {
+        // One bit per valid byte below 0x42: 00–02, 10–1A, 20, 30, 31, 40, 41.
+        let low: UInt64 = 0b111 | (0x7FF << 0x10) | (1 << 0x20) | (0b11 << 0x30)
+        if raw < 64 { return low & (1 << UInt64(raw)) != 0 }
+        return raw == 0x40 || raw == 0x41
+    }
+}
+
 /// Marks an entry or element inside a container; `endMarker` closes the container.
 package let entryMarker: UInt8 = 0x01
 package let endMarker: UInt8 = 0x00

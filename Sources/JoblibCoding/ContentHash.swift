@@ -54,6 +54,7 @@ public func hash<T: Encodable>(_ value: T) throws -> String {
 public func hashDigest<T: Encodable>(_ value: T) throws -> HashDigest {
     let hasher = XXH3Stream()
     let state = EncodingState(canonical: true, hasher: hasher, sections: nil)
+    defer { state.finish() }
     state.append(0x4A)  // "J", then the scheme version: a digest of ours is never another's
     state.append(hashSchemeVersion)
     try state.encodeValue(value, path: .root)

@@ -10,6 +10,16 @@ final class DecodingState {
     /// Deep enough for real data, shallow enough for the 512 KiB stacks of secondary threads.
     static let maxDepth = 256
 
+    // One decoding runs on one thread and never re-enters these properties while modifying them,
+    // so the dynamic exclusivity checks are off.
+
+    /// A known fact about the input: the value at `start` ends at `end`. Containers record their
+    /// end here when they reach it, so the container around them need not walk them again.
+    @exclusivity(unchecked) var endHint: (start: Int, end: Int) = (-1, -1)
+    /// Decoders whose value is finished and that nobody else holds, ready for the next value.
+    @exclusivity(unchecked) private var freeDecoders: BinaryValueDecoder?
+    @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
+
     init(bytes: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?, userInfo: [CodingUserInfoKey: any Sendable]) {
         // An empty buffer may have no base address; any non-null pointer works with count 0.
         base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 0x1)!
@@ -18,27 +28,50 @@ final class DecodingState {
         self.userInfo = userInfo
     }
 
+    /// Drops the spare decoders (they refer back to the state); call when the decoding is over.
+    func finish() {
+        var spare = freeDecoders
+        freeDecoders = nil
+        while let decoder = spare {
+            spare = decoder.nextFree
+            decoder.nextFree = nil
+        }
+    }
+
     // MARK: Raw reads
 
     @inline(__always) func require(_ length: Int, at offset: Int, _ what: @autoclosure () -> String) throws {
         guard offset <= count, length <= count - offset else {
-            throw CodingError(
-                .truncated, "the input ends inside \(what()): \(length) bytes needed, \(max(0, count - offset)) left",
-                offset: offset)
+            throw truncated(length, at: offset, what())
         }
     }
 
+    @inline(never) private func truncated(_ length: Int, at offset: Int, _ what: String) -> CodingError {
+        CodingError(
+            .truncated, "the input ends inside \(what): \(length) bytes needed, \(max(0, count - offset)) left",
+            offset: offset)
+    }
+
     @inline(__always) func byte(at offset: Int) throws -> UInt8 {
-        try require(1, at: offset, "a value")
+        guard offset >= 0, offset < count else { throw truncated(1, at: offset, "a value") }
         return base.load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    /// The byte at `offset` if it is a valid value tag (the tag's raw value).
+    @inline(__always) func rawTag(at offset: Int) throws -> UInt8 {
+        let raw = try byte(at: offset)
+        guard Tag.isValueTag(raw) else { throw invalidTag(raw, at: offset) }
+        return raw
     }
 
     func tag(at offset: Int) throws -> Tag {
         let raw = try byte(at: offset)
-        guard let tag = Tag(rawValue: raw), tag != .unordered else {
-            throw CodingError(.invalidTag, "byte 0x\(String(raw, radix: 16)) is not a value tag; the input is corrupt or not from BinaryEncoder", offset: offset)
-        }
+        guard Tag.isValueTag(raw), let tag = Tag(rawValue: raw) else { throw invalidTag(raw, at: offset) }
         return tag
+    }
+
+    @inline(never) func invalidTag(_ raw: UInt8, at offset: Int) -> CodingError {
+        CodingError(.invalidTag, "byte 0x\(String(raw, radix: 16)) is not a value tag; the input is corrupt or not from BinaryEncoder", offset: offset)
     }
 
     @inline(__always) func readFixed<T: FixedWidthInteger>(_: T.Type, at offset: Int) throws -> T {
@@ -46,7 +79,16 @@ final class DecodingState {
         return T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
-    func readVarint(at offset: inout Int) throws -> UInt64 {
+    @inline(__always) func readVarint(at offset: inout Int) throws -> UInt64 {
+        let first = try byte(at: offset)
+        if first < 0x80 {
+            offset += 1
+            return UInt64(first)
+        }
+        return try readLongVarint(at: &offset)
+    }
+
+    private func readLongVarint(at offset: inout Int) throws -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -62,16 +104,20 @@ final class DecodingState {
     }
 
     /// Reads a varint length and checks that `length × width` bytes are left after it.
-    func readLength(at offset: inout Int, width: Int, _ what: String) throws -> Int {
+    @inline(__always) func readLength(at offset: inout Int, width: Int, _ what: @autoclosure () -> String) throws -> Int {
         let start = offset
         let raw = try readVarint(at: &offset)
         let remaining = UInt64(count - offset)
         guard raw <= remaining / UInt64(max(width, 1)) else {
-            throw CodingError(
-                .lengthExceedsInput, "\(what) declares \(raw) elements of \(width) bytes but only \(remaining) bytes are left",
-                offset: start)
+            throw lengthExceedsInput(raw, width: width, remaining: remaining, what(), at: start)
         }
         return Int(raw)
+    }
+
+    @inline(never) private func lengthExceedsInput(_ raw: UInt64, width: Int, remaining: UInt64, _ what: String, at offset: Int) -> CodingError {
+        CodingError(
+            .lengthExceedsInput, "\(what) declares \(raw) elements of \(width) bytes but only \(remaining) bytes are left",
+            offset: offset)
     }
 
     /// The string at `offset` (after its tag); advances past it.
@@ -85,13 +131,15 @@ final class DecodingState {
         return string
     }
 
-    /// Whether the key stored at `offset` (varint length + UTF-8) equals `key`.
-    func keyEquals(_ key: String, start: Int, length: Int) -> Bool {
-        var key = key
-        return key.withUTF8 { utf8 in
-            utf8.count == length
-                && UnsafeRawBufferPointer(start: base + start, count: length).elementsEqual(UnsafeRawBufferPointer(utf8))
+    /// Whether the `length` key bytes at `start` equal `key` (both already bounds-checked).
+    @inline(__always) func keyEquals(_ key: UnsafeBufferPointer<UInt8>, start: Int, length: Int) -> Bool {
+        guard key.count == length else { return false }
+        var index = 0
+        while index < length {
+            guard base.load(fromByteOffset: start + index, as: UInt8.self) == key[index] else { return false }
+            index += 1
         }
+        return true
     }
 
     // MARK: Structure
@@ -101,46 +149,58 @@ final class DecodingState {
         guard depth <= Self.maxDepth else {
             throw CodingError(.nestingTooDeep, "values are nested more than \(Self.maxDepth) levels deep", offset: offset)
         }
-        let tag = try self.tag(at: offset)
+        let raw = try rawTag(at: offset)
         var position = offset + 1
-        switch tag {
-        case .null, .falseValue, .trueValue:
+        switch raw {
+        case Tag.null.rawValue, Tag.falseValue.rawValue, Tag.trueValue.rawValue:
             return position
-        case .int8, .uint8: try require(1, at: position, "a number"); return position + 1
-        case .int16, .uint16, .float16: try require(2, at: position, "a number"); return position + 2
-        case .int32, .uint32, .float32: try require(4, at: position, "a number"); return position + 4
-        case .int64, .uint64, .float64: try require(8, at: position, "a number"); return position + 8
-        case .string:
+        case Tag.int8.rawValue, Tag.uint8.rawValue: try require(1, at: position, "a number"); return position + 1
+        case Tag.int16.rawValue, Tag.uint16.rawValue, Tag.float16.rawValue: try require(2, at: position, "a number"); return position + 2
+        case Tag.int32.rawValue, Tag.uint32.rawValue, Tag.float32.rawValue: try require(4, at: position, "a number"); return position + 4
+        case Tag.int64.rawValue, Tag.uint64.rawValue, Tag.float64.rawValue: try require(8, at: position, "a number"); return position + 8
+        case Tag.string.rawValue:
             let length = try readLength(at: &position, width: 1, "a string")
             return position + length
-        case .keyed, .unkeyed:
+        case Tag.keyed.rawValue, Tag.unkeyed.rawValue:
+            let keyed = raw == Tag.keyed.rawValue
             while true {
                 let marker = try byte(at: position)
                 position += 1
                 if marker == endMarker { return position }
-                guard marker == entryMarker else {
-                    throw CodingError(.invalidTag, "byte 0x\(String(marker, radix: 16)) inside a container is neither an entry nor its end", offset: position - 1)
-                }
-                if tag == .keyed {
+                guard marker == entryMarker else { throw notAnEntry(marker, at: position - 1) }
+                if keyed {
                     let length = try readLength(at: &position, width: 1, "a key")
                     position += length
                 }
                 position = try skipValue(at: position, depth: depth + 1)
             }
-        case .bulk:
+        case Tag.bulk.rawValue:
             let elementType = try readElementType(at: position)
             position += 1
             let length = try readLength(at: &position, width: elementType.byteWidth, "an array")
             return position + length * elementType.byteWidth
-        case .bulkSection:
+        case Tag.bulkSection.rawValue:
             _ = try readElementType(at: position)
             position += 1
             _ = try readVarint(at: &position)
             _ = try readVarint(at: &position)
             return position
-        case .unordered:
-            preconditionFailure("unreachable: tag(at:) rejects unordered")
+        default:
+            preconditionFailure("unreachable: rawTag(at:) accepts only value tags")
         }
+    }
+
+    /// The end of the value at `start`: from ``endHint`` when a container just recorded it, else
+    /// by walking the value.
+    @inline(__always) func valueEnd(_ start: Int, depth: Int) throws -> Int {
+        if endHint.start == start { return endHint.end }
+        return try skipValue(at: start, depth: depth)
+    }
+
+    @inline(never) func notAnEntry(_ marker: UInt8, at offset: Int, codingPath: [any CodingKey] = []) -> CodingError {
+        CodingError(
+            .invalidTag, "byte 0x\(String(marker, radix: 16)) inside a container is neither an entry nor its end",
+            codingPath: codingPath, offset: offset)
     }
 
     func readElementType(at offset: Int) throws -> BulkElementType {
@@ -153,14 +213,37 @@ final class DecodingState {
 
     // MARK: Values
 
+    /// A decoder for the value at `offset`: a spare one if there is one.
+    @inline(__always) func makeDecoder(offset: Int, path: CodingPath, depth: Int) -> BinaryValueDecoder {
+        guard let decoder = freeDecoders else {
+            return BinaryValueDecoder(state: self, offset: offset, path: path, depth: depth)
+        }
+        freeDecoders = decoder.nextFree
+        decoder.nextFree = nil
+        decoder.reset(offset: offset, path: path, depth: depth)
+        return decoder
+    }
+
+    /// Keeps `decoder` for the next value unless something else still holds it.
+    @inline(__always) func recycle(_ decoder: inout BinaryValueDecoder) {
+        guard isKnownUniquelyReferenced(&decoder) else { return }
+        decoder.nextFree = freeDecoders
+        freeDecoders = decoder
+    }
+
     func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int, path: CodingPath, depth: Int) throws -> T {
         guard depth <= Self.maxDepth else {
             throw CodingError(.nestingTooDeep, "values are nested more than \(Self.maxDepth) levels deep", codingPath: path.keys, offset: offset)
         }
-        if let bulkType = T.self as? any BulkArrayCodable.Type, bulkType.hasBulkLayout {
+        if typeFlags.flags(for: T.self, TypeFlagsCache.classify) & TypeFlagsCache.bulk != 0,
+            let bulkType = T.self as? any BulkArrayCodable.Type
+        {
             return try decodeBulk(bulkType, at: offset, codingPath: path.keys) as! T
         }
-        return try T(from: BinaryValueDecoder(state: self, offset: offset, path: path, depth: depth))
+        var decoder = makeDecoder(offset: offset, path: path, depth: depth)
+        let value = try T(from: decoder)
+        recycle(&decoder)
+        return value
     }
 
     /// The location of a bulk array's bytes: inline, or in a section.

@@ -7,11 +7,23 @@
 final class EncodingState {
     // One encoding runs on one thread and never re-enters these properties while modifying them,
     // so the dynamic exclusivity checks (a measurable share of encoding small records) are off.
-    @exclusivity(unchecked) var bytes: [UInt8] = []
-    /// Bytes already handed to `hasher` and dropped from `bytes`.
+
+    /// The bytes written so far, but for the last few still in `stage`.
+    @exclusivity(unchecked) private var storage: [UInt8] = []
+    /// Small writes land here first, as plain stores, and move to `storage` a block at a time:
+    /// cheaper than an array append (uniqueness and capacity checks) per tag and number.
+    private let stage = UnsafeMutablePointer<UInt8>.allocate(capacity: EncodingState.stageCapacity)
+    @exclusivity(unchecked) private var staged = 0
+    private static let stageCapacity = 1024
+    /// Writes at most this long go through the stage; longer ones go to `storage` directly.
+    private static let stagedWriteLimit = 256
+    /// Bytes already handed to `hasher` and dropped from `storage`.
     @exclusivity(unchecked) private var flushedCount = 0
     @exclusivity(unchecked) private var openContainers: [Int] = []
     @exclusivity(unchecked) private var nextContainerID = 1
+    /// Encoders whose value is finished and that nobody else holds, ready for the next value.
+    @exclusivity(unchecked) private var freeEncoders: BinaryValueEncoder?
+    @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
     /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
     let canonical: Bool
     let hasher: XXH3Stream?
@@ -28,55 +40,108 @@ final class EncodingState {
         self.userInfo = userInfo
     }
 
-    var totalWritten: Int { flushedCount + bytes.count }
+    deinit { stage.deallocate() }
+
+    /// Drops the spare encoders (they refer back to the state); call when the encoding is over.
+    func finish() {
+        var spare = freeEncoders
+        freeEncoders = nil
+        while let encoder = spare {
+            spare = encoder.nextFree
+            encoder.nextFree = nil
+        }
+    }
+
+    /// Everything written (but what was handed to the hasher).
+    var bytes: [UInt8] {
+        drainStage()
+        return storage
+    }
+
+    var totalWritten: Int { flushedCount + storage.count + staged }
 
     // MARK: Writing bytes
 
-    @inline(__always) func append(_ byte: UInt8) { bytes.append(byte) }
+    /// Room for `count` (at most `stagedWriteLimit`) bytes at the end of the stage; the caller
+    /// writes them and adds `count` to `staged`.
+    @inline(__always) private func reserve(_ count: Int) -> UnsafeMutablePointer<UInt8> {
+        if staged + count > Self.stageCapacity { drainStage() }
+        return stage + staged
+    }
 
-    @inline(__always) func append(_ tag: Tag) { bytes.append(tag.rawValue) }
+    private func drainStage() {
+        guard staged > 0 else { return }
+        storage.append(contentsOf: UnsafeBufferPointer(start: stage, count: staged))
+        staged = 0
+    }
+
+    @inline(__always) func append(_ byte: UInt8) {
+        reserve(1).pointee = byte
+        staged += 1
+    }
+
+    @inline(__always) func append(_ tag: Tag) { append(tag.rawValue) }
 
     func append(raw: UnsafeRawBufferPointer) {
         if let hasher, raw.count >= 1 << 16 {
             flush(into: hasher)
             hasher.update(raw)
             flushedCount += raw.count
+        } else if raw.count <= Self.stagedWriteLimit {
+            guard let source = raw.baseAddress else { return }
+            reserve(raw.count).update(from: source.assumingMemoryBound(to: UInt8.self), count: raw.count)
+            staged += raw.count
         } else {
-            bytes.append(contentsOf: raw)
+            drainStage()
+            storage.append(contentsOf: raw)
         }
     }
 
     @inline(__always) func appendFixed<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        UnsafeMutableRawPointer(reserve(MemoryLayout<T>.size)).storeBytes(of: value.littleEndian, as: T.self)
+        staged += MemoryLayout<T>.size
     }
 
-    func appendVarint(_ value: UInt64) {
+    /// A tag and a fixed-width number, in one reservation.
+    @inline(__always) func appendTagged<T: FixedWidthInteger>(_ tag: Tag, _ value: T) {
+        let target = reserve(1 + MemoryLayout<T>.size)
+        target.pointee = tag.rawValue
+        UnsafeMutableRawPointer(target + 1).storeBytes(of: value.littleEndian, as: T.self)
+        staged += 1 + MemoryLayout<T>.size
+    }
+
+    @inline(__always) func appendVarint(_ value: UInt64) {
+        let target = reserve(10)
         var value = value
+        var count = 0
         while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            target[count] = UInt8(truncatingIfNeeded: value) | 0x80
             value >>= 7
+            count += 1
         }
-        bytes.append(UInt8(value))
+        target[count] = UInt8(value)
+        staged += count + 1
     }
 
     func appendString(_ string: String) {
         var string = string
         string.withUTF8 { utf8 in
             appendVarint(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
+            append(raw: UnsafeRawBufferPointer(utf8))
         }
     }
 
     /// Hands buffered bytes to the hasher once they are many, to keep memory flat while hashing.
     func flushIfLarge() {
-        if let hasher, bytes.count >= 1 << 16 { flush(into: hasher) }
+        if let hasher, storage.count >= 1 << 16 { flush(into: hasher) }
     }
 
     private func flush(into hasher: XXH3Stream) {
-        guard !bytes.isEmpty else { return }
-        bytes.withUnsafeBytes { hasher.update($0) }
-        flushedCount += bytes.count
-        bytes.removeAll(keepingCapacity: true)
+        drainStage()
+        guard !storage.isEmpty else { return }
+        storage.withUnsafeBytes { hasher.update($0) }
+        flushedCount += storage.count
+        storage.removeAll(keepingCapacity: true)
     }
 
     /// Writes what is still buffered into the hasher (the end of a hashing run).
@@ -95,7 +160,15 @@ final class EncodingState {
     }
 
     /// Closes every container opened after `id`, then writes an entry marker into `id`.
-    func beginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
+    @inline(__always) func beginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
+        if openContainers.last == id {
+            append(entryMarker)
+        } else {
+            try closeAndBeginEntry(in: id, codingPath: codingPath())
+        }
+    }
+
+    private func closeAndBeginEntry(in id: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
         while let last = openContainers.last, last != id {
             openContainers.removeLast()
             append(endMarker)
@@ -120,18 +193,37 @@ final class EncodingState {
 
     // MARK: Values
 
+    /// An encoder for a value at `path`: a spare one if there is one.
+    @inline(__always) func makeEncoder(path: CodingPath) -> BinaryValueEncoder {
+        guard let encoder = freeEncoders else { return BinaryValueEncoder(state: self, path: path) }
+        freeEncoders = encoder.nextFree
+        encoder.nextFree = nil
+        encoder.reset(path: path)
+        return encoder
+    }
+
+    /// Keeps `encoder` for the next value unless something else still holds it.
+    @inline(__always) func recycle(_ encoder: inout BinaryValueEncoder) {
+        guard isKnownUniquelyReferenced(&encoder) else { return }
+        encoder.nextFree = freeEncoders
+        freeEncoders = encoder
+    }
+
     func encodeValue<T: Encodable>(_ value: T, path: CodingPath) throws {
-        if let bulk = value as? any BulkArrayCodable, type(of: bulk).hasBulkLayout {
+        let flags = typeFlags.flags(for: T.self, TypeFlagsCache.classify)
+        if flags & TypeFlagsCache.bulk != 0, let bulk = value as? any BulkArrayCodable {
             try encodeBulk(bulk)
             return
         }
-        if canonical, let unordered = value as? any CanonicallyUnordered {
+        if canonical, flags & TypeFlagsCache.unordered != 0, let unordered = value as? any CanonicallyUnordered {
             try encodeUnordered(unordered, codingPath: path.keys)
             return
         }
         let depth = openDepth
         let mark = totalWritten
-        try value.encode(to: BinaryValueEncoder(state: self, path: path))
+        var encoder = makeEncoder(path: path)
+        try value.encode(to: encoder)
+        recycle(&encoder)
         closeContainers(downTo: depth)
         if totalWritten == mark {
             // The value wrote nothing (an empty type): store an empty container so it has bytes.
@@ -165,7 +257,7 @@ final class EncodingState {
         append(.unordered)
         for entry in entries {
             append(entryMarker)
-            bytes.append(contentsOf: entry)
+            entry.withUnsafeBytes { append(raw: $0) }
             flushIfLarge()
         }
         append(endMarker)
@@ -180,6 +272,7 @@ protocol CanonicallyUnordered {
 /// One value in canonical form, on its own (the bytes of one dictionary entry or set element).
 func canonicalBytes<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> [UInt8] {
     let state = EncodingState(canonical: true, hasher: nil, sections: nil)
+    defer { state.finish() }
     try state.encodeValue(value, path: CodingPath(codingPath))
     return state.bytes
 }

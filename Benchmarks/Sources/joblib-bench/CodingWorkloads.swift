@@ -7,6 +7,9 @@ private struct Weights: Codable { var name: String; var values: [Double] }
 /// A small record, as a table row would be.
 private struct Record: Codable { var id: Int; var name: String; var x: Double; var flag: Bool }
 
+/// The smallest struct: one field (a task's argument, say).
+private struct Small: Codable { var value: Int }
+
 private func megabytesPerSecond(_ bytes: Int, _ seconds: Double) -> Double { Double(bytes) / seconds / 1e6 }
 
 /// `memcpy` of `count` bytes into a fresh buffer: the memory-speed baseline, faults included.
@@ -65,6 +68,26 @@ let codingWorkloads: [Workload] = [
             Figure(workload: "coding-records", metric: "encode+decode", value: rate, unit: "MB/s"),
             Figure(workload: "coding-records", metric: "json-encode+decode", value: jsonRate, unit: "MB/s"),
             Figure(workload: "coding-records", metric: "ratio-vs-json", value: rate / jsonRate, unit: "x"),
+        ]
+    },
+    Workload(name: "coding-small", summary: "encode+decode 100k one-field structs, ns per element, vs JSONEncoder") {
+        let count = 100_000
+        let values = (0..<count).map { Small(value: $0) }
+        var encoded: [UInt8] = []
+        let encode = try bestTime(repetitions: 5) { encoded = try BinaryEncoder().encode(values) }
+        let decode = try bestTime(repetitions: 5) { blackHole(try BinaryDecoder().decode([Small].self, from: encoded)) }
+        var json = Data()
+        let jsonEncode = try bestTime(repetitions: 2) { json = try JSONEncoder().encode(values) }
+        let jsonDecode = try bestTime(repetitions: 2) { blackHole(try JSONDecoder().decode([Small].self, from: json)) }
+        func nanoseconds(_ seconds: Double) -> Double { seconds / Double(count) * 1e9 }
+        return [
+            Figure(workload: "coding-small", metric: "encode", value: nanoseconds(encode), unit: "ns/element"),
+            Figure(workload: "coding-small", metric: "decode", value: nanoseconds(decode), unit: "ns/element"),
+            Figure(workload: "coding-small", metric: "encode+decode", value: nanoseconds(encode + decode), unit: "ns/element"),
+            Figure(workload: "coding-small", metric: "json-encode", value: nanoseconds(jsonEncode), unit: "ns/element"),
+            Figure(workload: "coding-small", metric: "json-decode", value: nanoseconds(jsonDecode), unit: "ns/element"),
+            Figure(workload: "coding-small", metric: "json-encode+decode", value: nanoseconds(jsonEncode + jsonDecode), unit: "ns/element"),
+            Figure(workload: "coding-small", metric: "speedup-vs-json", value: (jsonEncode + jsonDecode) / (encode + decode), unit: "x"),
         ]
     },
     Workload(name: "hash-1gb", summary: "hash() of a 1 GiB [Double] vs memcpy of the same bytes") {
