@@ -187,12 +187,14 @@ import JoblibSystem
         }
         try await Task.sleep(for: .milliseconds(50))
         let cancelledAt = monotonicNanoseconds()
+        // When this test gets to cancel depends on the cooperative pool, which other suites'
+        // blocking tests may hold: count what starts after the cancellation, not before it.
+        let startedBefore = started.count
         call.cancel()
         await #expect(throws: CancellationError.self) { try await call.value }
-        // Dispatch stops at once (few tasks started); the wall-clock bound is loose because the
-        // awaiting task needs a cooperative thread, which other suites' blocking tests may hold.
+        #expect(started.count - startedBefore < 300, "\(started.count - startedBefore) tasks started after cancel()")
+        #expect(started.count < 5_000)
         #expect(seconds(since: cancelledAt) < 10)
-        #expect(started.count < 1_000)
     }
 
     @Test(arguments: conformanceBackends)
