@@ -307,13 +307,6 @@ public final class ParallelBatch: Sendable {
         return completed
     }
 
-    func setCurrent(_ index: Int) {
-        currentIndex.store(index, ordering: .relaxed)
-        currentStart.store(monotonicNanoseconds(), ordering: .releasing)
-    }
-
-    func clearCurrent() { currentStart.store(0, ordering: .releasing) }
-
     /// The index and start time of the task running now, if one is.
     func currentTask() -> (index: Int, started: UInt64)? {
         if let remote = remoteProgress.withLock({ $0 }) { return remote() }

@@ -101,14 +101,9 @@ extension ParallelJob {
 }
 
 extension ParallelBatch {
-    /// For backends that run tasks elsewhere: the task at `index` is running from now on (the
-    /// watchdog measures timeouts from here).
-    package func markRunning(_ index: Int) { setCurrent(index) }
-
     /// For backends that run tasks elsewhere: the batch is over with `completed` tasks done.
     /// Call it once, after delivering their outcomes through ``ParallelJob/remoteTasks``.
     package func finishRemotely(completed: Int) {
-        clearCurrent()
         job.batchFinished(self, completed: completed)
     }
 
