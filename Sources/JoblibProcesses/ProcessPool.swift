@@ -13,7 +13,7 @@ struct WorkerSettings: Hashable, Sendable {
 }
 
 /// Idle worker processes kept between calls with the same settings, and shut down at exit.
-final class ProcessPool: Sendable {
+package final class ProcessPool: Sendable {
     let settings: WorkerSettings
     private let idle = Mutex<[WorkerProcess]>([])
     private static let pools = Mutex<[WorkerSettings: ProcessPool]>([:])
@@ -35,7 +35,7 @@ final class ProcessPool: Sendable {
     }
 
     /// Stops every idle worker of every pool (at exit; tests use it to check for leaks).
-    static func shutDownAll() {
+    package static func shutDownAll() {
         let all = pools.withLock { Array($0.values) }
         for pool in all { pool.shutDown() }
     }

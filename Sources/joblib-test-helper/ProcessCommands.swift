@@ -1,5 +1,5 @@
 import Joblib
-@testable import JoblibProcesses
+import JoblibProcesses
 import JoblibSystem
 #if canImport(Glibc)
 import Glibc
