@@ -1,7 +1,7 @@
 # The two commands of the README: `make test` and `make demo`; `make bench` for the figures.
 SWIFT ?= swift
 
-.PHONY: setup test test-consumer demo bench
+.PHONY: setup test test-consumer release-check demo bench
 
 setup:
 	@scripts/setup.sh
@@ -19,6 +19,14 @@ test-consumer:
 	.build-consumer/debug/Consumer
 	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer-static --static-swift-stdlib
 	.build-consumer-static/debug/Consumer
+
+# Every product built in release (what a user's `swift build -c release` does), failing on any
+# compiler warning in our own sources; dependencies' warnings are theirs.
+release-check: setup
+	$(SWIFT) build -c release 2>&1 | tee .build-release-check.log
+	@if grep -E "^$(CURDIR)/(Sources|Examples|Tests)/.*: warning:" .build-release-check.log; then \
+		echo "release-check: compiler warnings in our sources (above)" >&2; rm -f .build-release-check.log; exit 1; fi
+	@rm -f .build-release-check.log
 
 demo: setup
 	$(SWIFT) run -c release joblib-demo
