@@ -33,5 +33,6 @@ demo: setup
 
 # Every workload of Benchmarks/ (Python joblib beside ours where a workload runs it), then one
 # table: workload, joblib, ours, ratio, target. Slow (1 GB files): minutes, not seconds.
-bench: setup
+bench:
+	@scripts/setup-bench.sh
 	$(SWIFT) run -c release --package-path Benchmarks joblib-bench --table

@@ -1,4 +1,4 @@
-"""joblib (loky) beside swift-joblib's process workloads, in the same run.
+"""joblib beside swift-joblib's process (loky) and thread (threading) workloads, in the same run.
 
 Prints `name value unit` lines. Task functions live in _process_tasks.py next to this file so
 that loky workers import them by reference, as a user's module would be.
@@ -27,8 +27,28 @@ def timed(fn, reps):
     return runs
 
 
+def threading_figures(which):
+    """The threading backend, as swift-joblib's `.threads` workloads measure it (jobs 2)."""
+    parallel = Parallel(n_jobs=2, backend="threading")
+    if "threading-overhead" in which:
+        runs = timed(lambda: parallel(delayed(square)(i) for i in range(20_000)), 5)
+        emit("threading-overhead", statistics.median(runs) / 20_000 * 1e6, "us/task")
+    if "threading-warm" in which:
+        parallel(delayed(square)(i) for i in range(2))
+        runs = timed(lambda: parallel(delayed(square)(i) for i in range(2)), 200)
+        emit("threading-warm-call", statistics.median(runs) * 1e3, "ms")
+    if "threading-cpu" in which:
+        # Pure-Python spinning holds the GIL: this is the speedup a joblib user gets from threads.
+        sequential = timed(lambda: [spin(0.02) for _ in range(100)], 1)[0]
+        runs = timed(lambda: parallel(delayed(spin)(0.02) for _ in range(100)), 2)
+        emit("threading-cpu-speedup", sequential / min(runs), "x")
+
+
 def main():
     which = set(sys.argv[1:])
+    if any(name.startswith("threading-") for name in which):
+        threading_figures(which)
+        return
     parallel = Parallel(n_jobs=2, backend="loky")
     parallel(delayed(square)(i) for i in range(10))  # warm the executor
 

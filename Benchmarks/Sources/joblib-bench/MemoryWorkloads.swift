@@ -1,22 +1,25 @@
 import Foundation
 import Joblib
 
-/// Runs Benchmarks/python/memory_bench.py MODE and returns its JSON figures (joblib in this run).
-private func joblibFigures(_ mode: String) throws -> [String: Double] {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../python/memory_bench.py").standardized
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script.path, mode]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0, let figures = try JSONSerialization.jsonObject(with: data) as? [String: Double] else {
-        throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "memory_bench.py \(mode) failed (is joblib installed?)"])
+/// Runs Benchmarks/python/memory_bench.py MODE: joblib's figures in this run, or nil (the reason
+/// is recorded for the table).
+private func joblibFigures(_ workload: String, _ mode: String) -> [String: Double]? {
+    guard let output = runComparison(workload, script: "memory_bench.py", [mode]) else { return nil }
+    guard let figures = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Double] else {
+        recordMissingComparison(workload, "memory_bench.py \(mode) printed no JSON figures")
+        return nil
     }
     return figures
+}
+
+/// Figures named `metric` in `workload`, when joblib's `key` was measured; with the speedup.
+private func joblibFigure(_ workload: String, _ metric: String, _ figures: [String: Double]?, _ key: String,
+                          unit: String, ours: Double, speedup: String) -> [Figure] {
+    guard let theirs = figures?[key] else { return [] }
+    return [
+        Figure(workload: workload, metric: metric, value: theirs, unit: unit),
+        Figure(workload: workload, metric: speedup, value: theirs / ours, unit: "x"),
+    ]
 }
 
 /// A fresh cache directory under $TMPDIR (or /tmp), removed after `body`.
@@ -46,16 +49,14 @@ let memoryWorkloads: [Workload] = [
                 hits.append(Double(t2 - t1) / 1e3 / 1_000)
             }
         }
-        let joblib = try joblibFigures("small")
+        let joblib = joblibFigures("memory-small", "small")
         let miss = median(misses), hit = median(hits)
         return [
             Figure(workload: "memory-small", metric: "miss", value: miss, unit: "us/call"),
             Figure(workload: "memory-small", metric: "hit", value: hit, unit: "us/call"),
-            Figure(workload: "memory-small", metric: "joblib-miss", value: joblib["miss_us"]!, unit: "us/call"),
-            Figure(workload: "memory-small", metric: "joblib-hit", value: joblib["hit_us"]!, unit: "us/call"),
-            Figure(workload: "memory-small", metric: "hit-speedup-vs-joblib", value: joblib["hit_us"]! / hit, unit: "x"),
-            Figure(workload: "memory-small", metric: "miss-speedup-vs-joblib", value: joblib["miss_us"]! / miss, unit: "x"),
         ]
+            + joblibFigure("memory-small", "joblib-miss", joblib, "miss_us", unit: "us/call", ours: miss, speedup: "miss-speedup-vs-joblib")
+            + joblibFigure("memory-small", "joblib-hit", joblib, "hit_us", unit: "us/call", ours: hit, speedup: "hit-speedup-vs-joblib")
     },
     Workload(name: "memory-array", summary: "Memory hit with a 100 MB [Double] argument (hash + lookup), vs joblib") {
         let values = (0..<(100_000_000 / 8)).map { Double($0) * 0.5 }
@@ -69,13 +70,10 @@ let memoryWorkloads: [Workload] = [
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             }
         }
-        let joblib = try joblibFigures("array")
+        let joblib = joblibFigures("memory-array", "array")
         let hit = median(times)
-        return [
-            Figure(workload: "memory-array", metric: "hit-100MB", value: hit, unit: "ms"),
-            Figure(workload: "memory-array", metric: "joblib-hit-100MB", value: joblib["hit_ms"]!, unit: "ms"),
-            Figure(workload: "memory-array", metric: "hit-speedup-vs-joblib", value: joblib["hit_ms"]! / hit, unit: "x"),
-        ]
+        return [Figure(workload: "memory-array", metric: "hit-100MB", value: hit, unit: "ms")]
+            + joblibFigure("memory-array", "joblib-hit-100MB", joblib, "hit_ms", unit: "ms", ours: hit, speedup: "hit-speedup-vs-joblib")
     },
     Workload(name: "memory-reduce", summary: "reduceSize over 5,000 entries (limit above the size: scan only), vs joblib") {
         var scans: [Double] = []
@@ -101,15 +99,17 @@ let memoryWorkloads: [Workload] = [
             try memory.reduceSize(itemsLimit: 2_500)
             halving = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         }
-        let joblib = try joblibFigures("reduce")
-        let scan = median(scans)
-        return [
+        let joblib = joblibFigures("memory-reduce", "reduce")
+        let scan = median(scans), firstScan = median(coldScans)
+        var figures = [
             Figure(workload: "memory-reduce", metric: "noop-5000", value: scan, unit: "ms"),
-            Figure(workload: "memory-reduce", metric: "noop-5000-first-scan", value: median(coldScans), unit: "ms"),
+            Figure(workload: "memory-reduce", metric: "noop-5000-first-scan", value: firstScan, unit: "ms"),
             Figure(workload: "memory-reduce", metric: "to-half-5000", value: halving, unit: "ms"),
-            Figure(workload: "memory-reduce", metric: "joblib-noop-5000", value: joblib["noop_ms"]!, unit: "ms"),
-            Figure(workload: "memory-reduce", metric: "noop-speedup-vs-joblib", value: joblib["noop_ms"]! / scan, unit: "x"),
-            Figure(workload: "memory-reduce", metric: "first-scan-speedup-vs-joblib", value: joblib["noop_ms"]! / median(coldScans), unit: "x"),
         ]
+        figures += joblibFigure("memory-reduce", "joblib-noop-5000", joblib, "noop_ms", unit: "ms", ours: scan, speedup: "noop-speedup-vs-joblib")
+        if let theirs = joblib?["noop_ms"] {
+            figures.append(Figure(workload: "memory-reduce", metric: "first-scan-speedup-vs-joblib", value: theirs / firstScan, unit: "x"))
+        }
+        return figures
     },
 ]

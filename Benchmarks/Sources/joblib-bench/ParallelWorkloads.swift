@@ -1,9 +1,8 @@
 import Dispatch
 import Joblib
 
-// Parallel's costs beside DispatchQueue.concurrentPerform, measured in the same run.
-// joblib's figures (research/joblib-baseline.md): threading 53.65 µs per tiny task, a warm call
-// with two tiny tasks 11.2 ms (loky) / 12.0 ms (threading), speedup 1.82× for 100 × 20 ms (loky).
+// Parallel's costs beside DispatchQueue.concurrentPerform and Python joblib's threading backend
+// (python/process_bench.py threading-*), all measured in the same run.
 // `Parallel.map` is @inlinable: its batch loop is compiled here, specialised for these closures, so
 // this file must be recompiled when that loop changes (an incremental build may keep stale code).
 
@@ -35,8 +34,7 @@ let parallelWorkloads: [Workload] = [
             Figure(workload: "parallel-overhead", metric: "threads_jobs2", value: micro(threads), unit: "us/task"),
             Figure(workload: "parallel-overhead", metric: "concurrentPerform", value: micro(perform), unit: "us/task"),
             Figure(workload: "parallel-overhead", metric: "threads_over_concurrentPerform", value: threads / perform, unit: "x"),
-            Figure(workload: "parallel-overhead", metric: "joblib_threading_over_threads", value: 53.65 / micro(threads), unit: "x"),
-        ]
+        ] + joblibThreading("parallel-overhead", "threading-overhead", unit: "us/task", ours: micro(threads))
     },
     Workload(name: "parallel-warm-call", summary: "one warm call with 2 tiny tasks: ms per call") {
         let calls = 2_000
@@ -55,8 +53,7 @@ let parallelWorkloads: [Workload] = [
             Figure(workload: "parallel-warm-call", metric: "sequential", value: sequential * 1e3, unit: "ms"),
             Figure(workload: "parallel-warm-call", metric: "threads_jobs2", value: threads * 1e3, unit: "ms"),
             Figure(workload: "parallel-warm-call", metric: "concurrentPerform", value: perform * 1e3, unit: "ms"),
-            Figure(workload: "parallel-warm-call", metric: "joblib_loky_over_threads", value: 11.16e-3 / threads, unit: "x"),
-        ]
+        ] + joblibThreading("parallel-warm-call", "threading-warm", unit: "ms", ours: threads * 1e3)
     },
     Workload(name: "parallel-cpu", summary: "100 tasks × ~20 ms CPU: seconds and speedup on 2 workers") {
         let spins = calibratedSpins(seconds: 0.020)
@@ -76,9 +73,21 @@ let parallelWorkloads: [Workload] = [
             Figure(workload: "parallel-cpu", metric: "concurrentPerform", value: perform, unit: "s"),
             Figure(workload: "parallel-cpu", metric: "threads_speedup", value: sequential / threads, unit: "x"),
             Figure(workload: "parallel-cpu", metric: "concurrentPerform_speedup", value: sequential / perform, unit: "x"),
-        ]
+        ] + joblibThreading("parallel-cpu", "threading-cpu", unit: "x", ours: sequential / threads, higherIsBetter: true)
     },
 ]
+
+/// joblib's threading backend on the same workload (metric `joblib`) and how many times better
+/// ours is (metric `joblib_ratio`); nothing when Python joblib cannot run here.
+private func joblibThreading(_ workload: String, _ mode: String, unit: String, ours: Double, higherIsBetter: Bool = false) -> [Figure] {
+    guard let output = runComparison(workload, script: "process_bench.py", [mode]),
+          let theirs = namedFigures(output).values.first
+    else { return [] }
+    return [
+        Figure(workload: workload, metric: "joblib", value: theirs, unit: unit),
+        Figure(workload: workload, metric: "joblib_ratio", value: higherIsBetter ? ours / theirs : theirs / ours, unit: "x"),
+    ]
+}
 
 /// CPU work the optimiser cannot remove: an xorshift loop of `count` steps.
 @inline(never) func spin(_ seed: Int, _ count: Int) -> UInt64 {

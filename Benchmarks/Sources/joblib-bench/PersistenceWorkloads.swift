@@ -123,7 +123,7 @@ private func persistFigures() throws -> [Figure] {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("python/persist_joblib.py").path
     let python = JoblibSide(script: script)
-    if python == nil { print("persist: the joblib side failed to start (pip install joblib numpy lz4); Swift figures only") }
+    if python == nil { recordMissingComparison("persist", "persist_joblib.py did not start (scripts/setup-bench.sh installs joblib, numpy, lz4)") }
     defer { python?.stop() }
 
     /// Times of one metric: (seconds, Swift ran first in its pair).

@@ -53,22 +53,11 @@ func runColdStartChild() throws {
     print(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
 }
 
-/// Python joblib's figures for the same workloads, measured now (nil without python3 + joblib).
-private func joblibFigures(_ which: String) -> Double? {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../python/process_bench.py").standardized.path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script, which]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return nil }
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0, let line = output.split(separator: "\n").last else { return nil }
-    let fields = line.split(separator: " ")
-    return fields.count >= 2 ? Double(fields[1]) : nil
+/// Python joblib's (loky) figure for the same workload, measured now; nil (with the reason
+/// recorded) without python3 + joblib.
+private func joblibFigures(_ workload: String, _ which: String) -> Double? {
+    guard let output = runComparison(workload, script: "process_bench.py", [which]) else { return nil }
+    return namedFigures(output).values.first
 }
 
 private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -112,13 +101,13 @@ let processWorkloads: [Workload] = [
         _ = try processes.run((0..<100).map { TinyTask(value: $0) })  // warm pool
         let tasks = (0..<20_000).map { TinyTask(value: $0) }
         let seconds = try bestTime { blackHole(try processes.run(tasks)) }
-        return figures("processes-overhead", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("overhead"))
+        return figures("processes-overhead", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("processes-overhead", "overhead"))
     },
     Workload(name: "processes-warm-call", summary: "one call with two tiny tasks on a warm pool") {
         _ = try processes.run([TinyTask(value: 1)])
         var runs: [Double] = []
         for _ in 0..<50 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run([TinyTask(value: 1), TinyTask(value: 2)])) }) }
-        return figures("processes-warm-call", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("warm"))
+        return figures("processes-warm-call", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("processes-warm-call", "warm"))
     },
     Workload(name: "processes-cold-start", summary: "first call of a fresh process: start 2 workers, run 2 tiny tasks") {
         var runs: [Double] = []
@@ -133,7 +122,7 @@ let processWorkloads: [Workload] = [
             process.waitUntilExit()
             if let seconds = Double(output.trimmingCharacters(in: .whitespacesAndNewlines)) { runs.append(seconds) }
         }
-        return figures("processes-cold-start", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("cold"))
+        return figures("processes-cold-start", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("processes-cold-start", "cold"))
     },
     Workload(name: "processes-after-crash", summary: "the next call after a task killed its worker (exit(1))") {
         var runs: [Double] = []
@@ -141,13 +130,13 @@ let processWorkloads: [Workload] = [
             _ = processes.results((0..<4).map { CrashingTask(index: $0) })
             runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run([TinyTask(value: 1), TinyTask(value: 2)])) })
         }
-        return figures("processes-after-crash", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("crash"))
+        return figures("processes-after-crash", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("processes-after-crash", "crash"))
     },
     Workload(name: "processes-cpu", summary: "100 tasks of 20 ms CPU: speedup of 2 worker processes over one loop") {
         let tasks = (0..<100).map { _ in SpinTask(milliseconds: 20) }
         let sequential = try bestTime(repetitions: 1) { for task in tasks { blackHole(try task.run()) } }
         let parallel = try bestTime(repetitions: 2) { blackHole(try processes.run(tasks)) }
-        return figures("processes-cpu", ours: sequential / parallel, unit: "x", joblib: joblibFigures("cpu"), lowerIsBetter: false)
+        return figures("processes-cpu", ours: sequential / parallel, unit: "x", joblib: joblibFigures("processes-cpu", "cpu"), lowerIsBetter: false)
     },
     Workload(name: "processes-large-argument", summary: "a 100 MB [Double] shared by 20 tasks (each sums a slice)") {
         let values = (0..<(100_000_000 / 8)).map(Double.init)
@@ -155,7 +144,7 @@ let processWorkloads: [Workload] = [
         _ = try processes.run([TinyTask(value: 1)])
         var runs: [Double] = []
         for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
-        return figures("processes-large-argument", ours: median(runs), unit: "s", joblib: joblibFigures("large"))
+        return figures("processes-large-argument", ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-argument", "large"))
     },
     Workload(name: "processes-large-ndarray", summary: "a 100 MB NDArray<Double> shared by 20 tasks: time and peak memory of the process tree") {
         // Workers map the array's shared memory instead of copying it into an Array.
@@ -168,7 +157,7 @@ let processWorkloads: [Workload] = [
         resetPeaks()
         blackHole(try processes.run(tasks))
         let peak = treePeakBytes() / Double(count * 8)
-        return figures("processes-large-ndarray", ours: median(runs), unit: "s", joblib: joblibFigures("large"))
+        return figures("processes-large-ndarray", ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-ndarray", "large"))
             + [Figure(workload: "processes-large-ndarray", metric: "tree-peak-rss", value: peak, unit: "x-array")]
     },
 ]

@@ -26,7 +26,14 @@ if !unknown.isEmpty {
 let selected = arguments.isEmpty ? allWorkloads : allWorkloads.filter { arguments.contains($0.name) }
 var figures: [Figure] = []
 for workload in selected {
-    for figure in try workload.run() {
+    // One workload that cannot run (a missing tool, a full disk) costs its own rows, not the run.
+    let measured: [Figure]
+    do { measured = try workload.run() } catch {
+        failedWorkloads.withLock { $0[workload.name] = "\(error)" }
+        FileHandle.standardError.write(Data("\(workload.name): failed: \(error)\n".utf8))
+        continue
+    }
+    for figure in measured {
         figures.append(figure)
         if !json {
             print("\(figure.workload) \(figure.metric) \(String(format: "%.4g", figure.value)) \(figure.unit)")
@@ -43,3 +50,4 @@ if json {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(figures), as: UTF8.self))
 }
+if !failedWorkloads.withLock({ $0.isEmpty }) { exit(1) }
