@@ -173,171 +173,108 @@ private func withContainerBytes<R>(
     }
 }
 
-/// Reads the tagged value format (BinaryFormat.md) into an outline, checking every length.
+/// Builds a value's outline from the items ``EncodedValueReader`` finds (the value format is read
+/// in one place, JoblibCoding), listing its numeric arrays on the way.
 private struct ValueWalker {
-    let bytes: UnsafeRawBufferPointer
+    let reader: EncodedValueReader
     let sections: [SectionEntry]
     var arrays: [ArrayReport] = []
     /// Children listed per container; the others are counted.
     static let listedChildren = 12
     /// Deeper nodes are checked and skipped but not listed.
     static let listedDepth = 8
-    static let maxDepth = 256
 
     init(bytes: UnsafeRawBufferPointer, sections: [SectionEntry]) {
-        self.bytes = bytes
+        reader = EncodedValueReader(bytes: bytes)
         self.sections = sections
     }
 
-    func corrupt(_ message: String, _ offset: Int) -> PersistenceError {
-        PersistenceError(.corruptHeader, "the stored value is malformed at byte \(offset): \(message)")
-    }
-
-    func byte(_ offset: Int) throws(PersistenceError) -> UInt8 {
-        guard offset >= 0, offset < bytes.count else { throw corrupt("it ends early", offset) }
-        return bytes[offset]
-    }
-
-    func require(_ count: Int, at offset: Int) throws(PersistenceError) {
-        guard offset <= bytes.count, count <= bytes.count - offset else { throw corrupt("it ends inside an item", offset) }
-    }
-
-    func varint(_ offset: inout Int) throws(PersistenceError) -> Int {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let byte = try self.byte(offset)
-            offset += 1
-            guard shift < 64, !(shift == 63 && byte > 1) else { throw corrupt("a length does not fit in 64 bits", offset) }
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { break }
-            shift += 7
-        }
-        guard result <= UInt64(Int.max) else { throw corrupt("a length is impossible", offset) }
-        return Int(result)
-    }
-
-    func string(_ offset: inout Int) throws(PersistenceError) -> String {
-        let length = try varint(&offset)
-        try require(length, at: offset)
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length]), as: UTF8.self)
-        offset += length
-        return text
-    }
-
-    func elementType(_ offset: Int) throws(PersistenceError) -> BulkElementType {
-        let code = try byte(offset)
-        guard let type = BulkElementType(code: code) else { throw corrupt("unknown element type \(code)", offset) }
-        return type
-    }
-
-    /// The node starting at `offset` and the offset just past it.
+    /// The node starting at `start` and the offset just past it; malformed input is a
+    /// `corruptHeader` error that says where.
     mutating func node(at start: Int, key: String?, path: String, depth: Int) throws(PersistenceError) -> (ValueLayout, Int) {
-        guard depth <= Self.maxDepth else { throw corrupt("values are nested more than \(Self.maxDepth) levels deep", start) }
-        let raw = try byte(start)
-        guard let tag = Tag(rawValue: raw), tag != .unordered else { throw corrupt("byte 0x\(String(raw, radix: 16)) is not a value tag", start) }
-        var offset = start + 1
+        do {
+            return try outline(at: start, key: key, path: path, depth: depth)
+        } catch let error as PersistenceError {
+            throw error
+        } catch let error as CodingError {
+            throw PersistenceError(.corruptHeader, "the stored value is malformed at byte \(error.offset ?? start): \(error.message)")
+        } catch {
+            throw PersistenceError(.corruptHeader, "the stored value is malformed: \(error)")
+        }
+    }
+
+    private mutating func outline(at start: Int, key: String?, path: String, depth: Int) throws -> (ValueLayout, Int) {
         func leaf(_ kind: String, _ summary: String) -> ValueLayout {
             ValueLayout(kind: kind, key: key, summary: summary, children: [], omittedChildren: 0)
         }
-        func number<T: FixedWidthInteger>(_: T.Type) throws(PersistenceError) -> T {
-            try require(MemoryLayout<T>.size, at: offset)
-            defer { offset += MemoryLayout<T>.size }
-            return bytes.readLittleEndian(T.self, at: offset)
-        }
-        switch tag {
-        case .null: return (leaf("nil", "nil"), offset)
-        case .falseValue: return (leaf("bool", "false"), offset)
-        case .trueValue: return (leaf("bool", "true"), offset)
-        case .int8: return (leaf("int8", "\(try number(Int8.self))"), offset)
-        case .int16: return (leaf("int16", "\(try number(Int16.self))"), offset)
-        case .int32: return (leaf("int32", "\(try number(Int32.self))"), offset)
-        case .int64: return (leaf("int64", "\(try number(Int64.self))"), offset)
-        case .uint8: return (leaf("uint8", "\(try number(UInt8.self))"), offset)
-        case .uint16: return (leaf("uint16", "\(try number(UInt16.self))"), offset)
-        case .uint32: return (leaf("uint32", "\(try number(UInt32.self))"), offset)
-        case .uint64: return (leaf("uint64", "\(try number(UInt64.self))"), offset)
-        case .float16: return (leaf("float16", "0x\(String(try number(UInt16.self), radix: 16))"), offset)
-        case .float32: return (leaf("float32", "\(Float(bitPattern: try number(UInt32.self)))"), offset)
-        case .float64: return (leaf("float64", "\(Double(bitPattern: try number(UInt64.self)))"), offset)
-        case .string:
-            let text = try string(&offset)
+        let name = path.isEmpty ? "(value)" : path
+        let (item, next) = try reader.item(at: start, depth: depth)
+        switch item {
+        case .null: return (leaf("nil", "nil"), next)
+        case .bool(let value): return (leaf("bool", "\(value)"), next)
+        case .signed(let value, let type): return (leaf(type.name, "\(value)"), next)
+        case .unsigned(let value, let type): return (leaf(type.name, "\(value)"), next)
+        case .float16Bits(let bits): return (leaf("float16", "0x\(String(bits, radix: 16))"), next)
+        case .float32(let value): return (leaf("float32", "\(value)"), next)
+        case .float64(let value): return (leaf("float64", "\(value)"), next)
+        case .string(let text):
             let shown = text.count > 48 ? String(text.prefix(45)) + "…" : text
-            return (leaf("string", "\"\(shown)\""), offset)
-        case .bulk, .bulkSection:
-            let (info, end) = try array(at: start, path: path)
+            return (leaf("string", "\"\(shown)\""), next)
+        case .inlineArray(let type, let count, let bytes):
+            let info = ArrayReport(path: name, dtype: type.name, shape: [count], bytes: bytes.count, section: nil)
             arrays.append(info)
-            return (leaf("array", describe(info)), end)
-        case .keyed, .unkeyed:
+            return (leaf("array", describe(info)), next)
+        case .sectionArray(let type, let count, let section):
+            guard section < sections.count, sections[section].elementType == type, sections[section].count == count else {
+                throw PersistenceError(
+                    .corruptHeader, "the stored value is malformed at byte \(start): an array refers to section \(section), which does not hold \(count) × \(type)")
+            }
+            let info = ArrayReport(path: name, dtype: type.name, shape: [count], bytes: sections[section].byteCount, section: section)
+            arrays.append(info)
+            return (leaf("array", describe(info)), next)
+        case .container(var container):
             var children: [ValueLayout] = []
             var total = 0
-            var entries: [(key: String, start: Int)] = []
-            while true {
-                let marker = try byte(offset)
-                offset += 1
-                if marker == endMarker { break }
-                guard marker == entryMarker else { throw corrupt("byte 0x\(String(marker, radix: 16)) is neither an entry nor the end", offset - 1) }
-                let childKey = tag == .keyed ? try string(&offset) : "[\(total)]"
-                entries.append((childKey, offset))
-                let childPath = tag == .keyed ? (path.isEmpty ? childKey : "\(path).\(childKey)") : "\(path)\(childKey)"
-                let (child, end) = try node(at: offset, key: childKey, path: childPath, depth: depth + 1)
+            var entries: [(key: String, item: EncodedItem)] = []
+            while let entry = try reader.nextEntry(&container) {
+                let childKey = entry.key ?? "[\(total)]"
+                let childPath = container.keyed ? (path.isEmpty ? childKey : "\(path).\(childKey)") : "\(path)\(childKey)"
+                if container.keyed, entries.count < 3 { entries.append((childKey, try reader.item(at: entry.value, depth: depth + 1).0)) }
+                let (child, end) = try outline(at: entry.value, key: childKey, path: childPath, depth: depth + 1)
                 if total < Self.listedChildren && depth < Self.listedDepth { children.append(child) }
                 total += 1
-                offset = end
+                reader.entryEnded(&container, at: end)
             }
-            // An NDArray: a struct of exactly `shape` (inline Ints) and `elements` (a numeric array)
-            // whose count is the shape's product. It is listed as one array with that shape.
-            if tag == .keyed, entries.map(\.key) == ["shape", "elements"], arrays.count >= 2,
-               let shape = try? shapeArray(at: entries[0].start),
-               arrays[arrays.count - 2].section == nil, arrays[arrays.count - 2].dtype == "int64",
-               shape.allSatisfy({ $0 >= 0 }),
-               let product = shape.reduce(Optional(1), { partial, dimension in
-                   partial.flatMap { let (p, o) = $0.multipliedReportingOverflow(by: dimension); return o ? nil : p } }),
-               product == arrays[arrays.count - 1].shape[0]
-            {
-                var elements = arrays.removeLast()
-                arrays.removeLast()  // the shape's own Ints
-                elements.shape = shape
-                elements.path = path.isEmpty ? "(value)" : path
-                arrays.append(elements)
-                return (leaf("ndarray", describe(elements)), offset)
-            }
-            let kind = tag == .keyed ? "struct" : "list"
-            let summary = tag == .keyed ? "\(total) field\(total == 1 ? "" : "s")" : "\(total) item\(total == 1 ? "" : "s")"
-            return (ValueLayout(kind: kind, key: key, summary: summary, children: children, omittedChildren: total - children.count), offset)
-        case .unordered:
-            throw corrupt("a hashing-only tag", start)
+            if let ndarray = ndarray(entries, path: name) { return (leaf("ndarray", describe(ndarray)), container.end) }
+            let kind = container.keyed ? "struct" : "list"
+            let summary = container.keyed ? "\(total) field\(total == 1 ? "" : "s")" : "\(total) item\(total == 1 ? "" : "s")"
+            return (ValueLayout(kind: kind, key: key, summary: summary, children: children, omittedChildren: total - children.count), container.end)
         }
     }
 
-    /// A bulk array item (tag 40 or 41) starting at `start`.
-    func array(at start: Int, path: String) throws(PersistenceError) -> (ArrayReport, Int) {
-        var offset = start + 1
-        let type = try elementType(offset)
-        offset += 1
-        let count = try varint(&offset)
-        let name = path.isEmpty ? "(value)" : path
-        if bytes[start] == Tag.bulk.rawValue {
-            let (byteCount, overflow) = count.multipliedReportingOverflow(by: type.byteWidth)
-            guard !overflow else { throw corrupt("an array length is impossible", offset) }
-            try require(byteCount, at: offset)
-            return (ArrayReport(path: name, dtype: type.name, shape: [count], bytes: byteCount, section: nil), offset + byteCount)
+    /// An `NDArray`: a struct of exactly `shape` (inline Ints) and `elements` (a numeric array)
+    /// whose count is the shape's product. It replaces the two arrays just listed by one array
+    /// with that shape.
+    private mutating func ndarray(_ entries: [(key: String, item: EncodedItem)], path: String) -> ArrayReport? {
+        guard entries.count == 2, entries[0].key == "shape", entries[1].key == "elements", arrays.count >= 2,
+              case .inlineArray(.int64, let rank, let shapeBytes) = entries[0].item, rank <= 32
+        else { return nil }
+        switch entries[1].item {
+        case .inlineArray, .sectionArray: break
+        default: return nil
         }
-        let section = try varint(&offset)
-        guard section < sections.count, sections[section].elementType == type, sections[section].count == count else {
-            throw corrupt("an array refers to section \(section), which does not hold \(count) × \(type)", offset)
-        }
-        return (ArrayReport(path: name, dtype: type.name, shape: [count], bytes: sections[section].byteCount, section: section), offset)
-    }
-
-    /// The Ints of an inline `shape` array.
-    func shapeArray(at start: Int) throws(PersistenceError) -> [Int] {
-        guard bytes[start] == Tag.bulk.rawValue, try elementType(start + 1) == .int64 else { throw corrupt("not a shape", start) }
-        var offset = start + 2
-        let count = try varint(&offset)
-        guard count <= 32 else { throw corrupt("not a shape", start) }
-        try require(count * 8, at: offset)
-        return (0..<count).map { Int(truncatingIfNeeded: bytes.readLittleEndian(Int64.self, at: offset + 8 * $0)) }
+        let shape = (0..<rank).map { Int(truncatingIfNeeded: Int64(littleEndian: shapeBytes.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+        guard shape.allSatisfy({ $0 >= 0 }),
+              let product = shape.reduce(Optional(1), { partial, dimension in
+                  partial.flatMap { let (p, o) = $0.multipliedReportingOverflow(by: dimension); return o ? nil : p } }),
+              product == arrays[arrays.count - 1].shape[0]
+        else { return nil }
+        var elements = arrays.removeLast()
+        arrays.removeLast()  // the shape's own Ints
+        elements.shape = shape
+        elements.path = path
+        arrays.append(elements)
+        return elements
     }
 
     func describe(_ array: ArrayReport) -> String {
