@@ -1,16 +1,19 @@
-# The two commands of the README: `make test` and `make demo`; `make bench` for the figures.
+# The two commands of the README: `make test` and `make demo`; `make bench` for the figures,
+# `make docs` for the documentation site.
 SWIFT ?= swift
 
-.PHONY: setup test test-consumer demo bench
+.PHONY: setup test test-consumer demo bench docs docs-check
 
 setup:
 	@scripts/setup.sh
 
-# The whole suite, then a tiny package that depends on this one by path (no unsafeFlags).
+# The whole suite, then a tiny package that depends on this one by path (no unsafeFlags), then
+# the documentation: no DocC warning, and its pages render in a browser.
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) test-consumer
+	$(MAKE) docs-check
 
 # A user's package, built as usual and with a static Swift runtime (workers then enter through
 # Joblib.workerMain()); both run worker processes.
@@ -27,3 +30,12 @@ demo: setup
 # table: workload, joblib, ours, ratio, target. Slow (1 GB files): minutes, not seconds.
 bench: setup
 	$(SWIFT) run -c release --package-path Benchmarks joblib-bench --table
+
+# The documentation of every module and the articles, as one static site in .build/docs-site;
+# fails on any DocC warning (broken or ambiguous links, undocumented parameters).
+docs:
+	@scripts/docs.sh build
+
+# `make docs`, then the landing page and a few symbol pages opened in headless Chromium.
+docs-check: setup
+	@scripts/docs.sh check
