@@ -15,13 +15,11 @@ test: setup
 	$(MAKE) test-consumer
 	$(MAKE) docs-check
 
-# A user's package, built as usual and with a static Swift runtime (workers then enter through
-# Joblib.workerMain()); both run worker processes.
+# A user's package made of the README's Package.swift as written, built as usual and with a
+# static Swift runtime (workers then enter through Joblib.workerMain()); both run worker processes.
 test-consumer:
-	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer
-	.build-consumer/debug/Consumer
-	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer-static --static-swift-stdlib
-	.build-consumer-static/debug/Consumer
+	scripts/readme-consumer.sh .build-consumer
+	scripts/readme-consumer.sh .build-consumer-static --static-swift-stdlib
 
 demo: setup
 	$(SWIFT) run -c release joblib-demo
