@@ -33,7 +33,8 @@ import Testing
         parallel.progressOutput = recorder.output
         _ = try parallel.map(0..<10) { $0 }
         let normalized = recorder.lines.map { $0.replacing(/\ +\d+\.\ds/, with: " T") }
-        // joblib's lines for n_jobs=1 and ten tasks, with its estimate of the time left.
+        // joblib's lines for n_jobs=1 and ten tasks, each with joblib's estimate of the time left
+        // (which joblib adds once its input is fully dispatched; ours is known from the start).
         #expect(normalized == [
             "[Parallel(jobs=1)]: Done  1 out of 10 | elapsed: T remaining: T",
             "[Parallel(jobs=1)]: Done  4 out of 10 | elapsed: T remaining: T",
