@@ -1,24 +1,25 @@
-# The two commands of the README: `make test` and `make demo`; `make bench` for the figures.
+# The two commands of the README: `make test` and `make demo`; `make bench` for the figures,
+# `make docs` for the documentation site.
 SWIFT ?= swift
 
-.PHONY: setup test test-consumer release-check demo bench
+.PHONY: setup test test-consumer release-check demo bench docs docs-check
 
 setup:
 	@scripts/setup.sh
 
-# The whole suite, then a tiny package that depends on this one by path (no unsafeFlags).
+# The whole suite, then a tiny package that depends on this one by path (no unsafeFlags), then
+# the documentation: no DocC warning, and its pages render in a browser.
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) test-consumer
+	$(MAKE) docs-check
 
-# A user's package, built as usual and with a static Swift runtime (workers then enter through
-# Joblib.workerMain()); both run worker processes.
+# A user's package made of the README's Package.swift as written, built as usual and with a
+# static Swift runtime (workers then enter through Joblib.workerMain()); both run worker processes.
 test-consumer:
-	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer
-	.build-consumer/debug/Consumer
-	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer-static --static-swift-stdlib
-	.build-consumer-static/debug/Consumer
+	scripts/readme-consumer.sh .build-consumer
+	scripts/readme-consumer.sh .build-consumer-static --static-swift-stdlib
 
 # Every product built in release (what a user's `swift build -c release` does), failing on any
 # compiler warning in our own sources; dependencies' warnings are theirs.
@@ -36,3 +37,12 @@ demo: setup
 bench:
 	@scripts/setup-bench.sh
 	$(SWIFT) run -c release --package-path Benchmarks joblib-bench --table
+
+# The documentation of every module and the articles, as one static site in .build/docs-site;
+# fails on any DocC warning (broken or ambiguous links, undocumented parameters).
+docs:
+	@scripts/docs.sh build
+
+# `make docs`, then the landing page and a few symbol pages opened in headless Chromium.
+docs-check: setup
+	@scripts/docs.sh check

@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `make docs` only: `swift package generate-documentation`; nothing links against it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (the Makefile installs them).
@@ -65,6 +67,7 @@ let package = Package(
             dependencies: [
                 "JoblibSystem", "JoblibCoding", "JoblibPersistence", "JoblibParallel",
                 "JoblibProcesses", "JoblibMemory", "JoblibDask",
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing swift-joblib needs on a fresh Debian machine:
-# the C libraries' -dev packages, and Dask for the Dask backend's tests.
+# the C libraries' -dev packages, Dask for the Dask backend's tests, and Chromium (headless) for
+# the documentation check, which opens the built site as a reader would.
 # As root it installs; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
-apt_packages=(zlib1g-dev libbz2-dev liblzma-dev liblz4-dev libzstd-dev libxxhash-dev)
+apt_packages=(zlib1g-dev libbz2-dev liblzma-dev liblz4-dev libzstd-dev libxxhash-dev chromium)
 
 missing=()
 for package in "${apt_packages[@]}"; do

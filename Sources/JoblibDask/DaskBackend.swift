@@ -10,11 +10,11 @@ extension Backend {
     /// installed here and on the workers, same versions); each Dask worker runs long-lived copies
     /// of this same executable in worker mode, which must therefore exist at the same path on
     /// every worker host (see `RunningOnDask.md`). Tasks travel as the same bytes as with
-    /// ``Backend/processes``, packed by the auto-batching into Dask tasks of at least ~0.1 s.
+    /// ``/JoblibProcesses/JoblibParallel/Backend/processes``, packed by the auto-batching into Dask tasks of at least ~0.1 s.
     ///
-    /// Only ``ParallelTask`` values run here; declare task types at file scope. A task whose
+    /// Only ``/JoblibParallel/ParallelTask`` values run here; declare task types at file scope. A task whose
     /// Dask worker dies is run again elsewhere (at-least-once: side effects may repeat); a task
-    /// that crashes its Swift worker fails alone with ``ParallelError/Code/workerDied``; the
+    /// that crashes its Swift worker fails alone with ``/JoblibParallel/ParallelError/Code/workerDied``; the
     /// call's `timeout` kills the Swift worker running an overrunning task.
     public static func dask(scheduler: String) -> Backend { dask(scheduler: scheduler, options: DaskOptions()) }
 

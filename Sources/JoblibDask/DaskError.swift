@@ -2,7 +2,7 @@
 /// the cluster, with a stable ``code`` and a message that says what to do.
 ///
 /// A task's own failures are not wrapped: a thrown `Codable` error arrives as itself, a crashed
-/// Swift worker as ``ParallelError`` `workerDied`, an overrun as ``ParallelError`` `timeout`.
+/// Swift worker as ``/JoblibParallel/ParallelError`` `workerDied`, an overrun as ``/JoblibParallel/ParallelError`` `timeout`.
 public struct DaskError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, stable across releases (compare codes, not messages).
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 /// A function whose results are cached on disk; call it as the function it wraps.
 ///
-/// Made by ``Memory/cache(name:version:ignore:expiresAfter:_:)-(_,_,_,_,(repeat each Argument) throws -> Result)``.
+/// Made by ``Memory/cache(name:version:ignore:expiresAfter:_:)-1r0ky``.
 /// A call hashes the arguments (minus ignored ones) with the function's name and version; when
 /// an entry with that key exists (and has not expired) its result is loaded, otherwise the
 /// function runs and its result is stored. Errors the function throws reach the caller unchanged

@@ -14,7 +14,7 @@ import SystemPackage
 /// ```
 ///
 /// Results are stored under `<location>/joblib/<function>/<argument hash>/` (see CacheLayout.md
-/// next to the source) with ``dump(_:to:compression:durable:)-(_,FilePath,_,_)``, so a cache
+/// next to the source) with ``/JoblibPersistence/dump(_:to:compression:durable:)-(_,FilePath,_,_)``, so a cache
 /// can be shared by several processes: entries appear atomically, a corrupt entry is recomputed
 /// with a warning, and a cache that cannot be written (read-only, full) still returns computed
 /// values and reports the failure through `onWarning`.
@@ -25,7 +25,7 @@ public final class Memory: Sendable {
     public let location: FilePath?
     /// How results are compressed on disk.
     public let compression: Compression
-    /// How cached ``NDArray`` results are memory-mapped when loaded, or nil to read them.
+    /// How cached ``/JoblibPersistence/NDArray`` results are memory-mapped when loaded, or nil to read them.
     public let mapping: MappingMode?
     /// The size the cache is kept under after each write, or nil for no automatic limit.
     public let bytesLimit: ByteCount?
@@ -44,12 +44,12 @@ public final class Memory: Sendable {
     ///
     /// - Parameters:
     ///   - location: The cache directory; entries go to `<location>/joblib/`. nil turns caching off.
-    ///   - compression: How results are compressed (``Compression/none`` by default; compressed
+    ///   - compression: How results are compressed (``/JoblibPersistence/Compression/none`` by default; compressed
     ///     results cannot be memory-mapped).
-    ///   - mapping: Load cached ``NDArray`` results memory-mapped (also right after computing
+    ///   - mapping: Load cached ``/JoblibPersistence/NDArray`` results memory-mapped (also right after computing
     ///     them, so a call returns the same kind of array whether it hit or missed).
-    ///     ``MappingMode/readOnly`` or ``MappingMode/copyOnWrite`` are the safe choices;
-    ///     ``MappingMode/readWrite`` would let callers change the cached result.
+    ///     ``/JoblibPersistence/MappingMode/readOnly`` or ``/JoblibPersistence/MappingMode/copyOnWrite`` are the safe choices;
+    ///     ``/JoblibPersistence/MappingMode/readWrite`` would let callers change the cached result.
     ///   - bytesLimit: After each write, least recently used entries are evicted once this
     ///     process estimates the cache is over the limit, down to 90 % of it.
     ///   - verbose: joblib's trace levels (see ``verbose``).
@@ -102,7 +102,7 @@ public final class Memory: Sendable {
     }
 
     /// Wraps an `async` function so that its results are cached; see
-    /// ``cache(name:version:ignore:expiresAfter:_:)-(_,_,_,_,(repeat each Argument) throws -> Result)``.
+    /// ``cache(name:version:ignore:expiresAfter:_:)-1r0ky``.
     public func cache<each Argument: Encodable, Result: Codable & Sendable>(
         name: String, version: Int = 0, ignore: [IgnoredArgument] = [], expiresAfter: Duration? = nil,
         _ function: @escaping @Sendable (repeat each Argument) async throws -> Result

@@ -1,7 +1,7 @@
 import Synchronization
 
 extension Parallel {
-    /// ``map(_:_:)-(_,(Input)->Output)`` for `async` callers: the tasks run on the backend's
+    /// ``map(_:_:)-57qad`` for `async` callers: the tasks run on the backend's
     /// workers while the caller is suspended, so no thread of the cooperative pool blocks.
     ///
     /// - Throws: as the blocking `map`.
@@ -33,7 +33,7 @@ extension Parallel {
         return slots.values()
     }
 
-    /// ``run(_:)-(_)`` for `async` callers, without blocking the cooperative pool.
+    /// ``run(_:)-7o14y`` for `async` callers, without blocking the cooperative pool.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) async throws -> [Task.Output] {
         let tasks = Array(tasks)
         let slots = ResultSlots<Task.Output>(count: tasks.count)
@@ -41,7 +41,7 @@ extension Parallel {
         return slots.values()
     }
 
-    /// ``mapResults(_:_:)-(_,(Input)->Output)`` for `async` callers.
+    /// ``mapResults(_:_:)-8ymsr`` for `async` callers.
     @inlinable
     public func mapResults<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
@@ -58,7 +58,7 @@ extension Parallel {
         }
     }
 
-    /// ``results(_:)-(_)`` for `async` callers.
+    /// ``results(_:)-3zw0p`` for `async` callers.
     public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) async -> [Result<Task.Output, any Error>] {
         let tasks = Array(tasks)
         let slots = ResultSlots<Result<Task.Output, any Error>>(count: tasks.count)
@@ -144,7 +144,7 @@ extension Parallel {
     /// The outputs of `tasks` as they are computed, each with its index in the input.
     ///
     /// The tasks start at once; stopping the iteration early (or cancelling its task) stops the
-    /// call. The sequence throws the call's first error (as ``run(_:)-(_)`` would).
+    /// call. The sequence throws the call's first error (as ``run(_:)-7o14y`` would).
     public func stream<Task: ParallelTask>(
         _ tasks: some Sequence<Task>, order: ResultOrder = .input
     ) -> AsyncThrowingStream<(index: Int, value: Task.Output), any Error> {

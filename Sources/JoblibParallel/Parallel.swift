@@ -68,7 +68,7 @@ public struct Parallel: Sendable {
 
     /// Runs every task on the workers; outputs in input order.
     ///
-    /// - Throws: as ``map(_:_:)-(_,(Input)->Output)``.
+    /// - Throws: as ``map(_:_:)-57qad``.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) throws -> [Task.Output] {
         let tasks = Array(tasks)
         let slots = ResultSlots<Task.Output>(count: tasks.count)

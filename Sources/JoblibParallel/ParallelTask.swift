@@ -13,8 +13,8 @@
 public protocol ParallelTask: Codable, Sendable {
     /// What ``run()`` returns.
     associatedtype Output: Codable & Sendable
-    /// Does the work. A thrown error fails the call (``Parallel/run(_:)``) or this task's entry
-    /// (``Parallel/results(_:)``).
+    /// Does the work. A thrown error fails the call (``Parallel/run(_:)-7o14y``) or this task's entry
+    /// (``Parallel/results(_:)-3zw0p``).
     func run() throws -> Output
 }
 

@@ -29,6 +29,12 @@ package enum ProgressFormat {
         return text
     }
 
+    /// joblib's estimate of the time left: the mean time per finished task so far, times the
+    /// tasks not finished yet (`elapsed_time / max(index, 1) * (n_dispatched_tasks - index)`).
+    package static func remaining(elapsed: Double, done: Int, total: Int) -> Double {
+        elapsed / Double(max(done, 1)) * Double(max(total - done, 0))
+    }
+
     /// joblib's `_verbosity_filter`: whether the line after `index` dispatched batches is skipped.
     package static func skipWhileDispatching(index: Int, verbose: Int) -> Bool {
         if verbose == 0 { return true }
@@ -144,13 +150,18 @@ final class ProgressReporter: Sendable {
                 guard now - state.lastBar > 100_000_000 else { return }
                 state.lastBar = now
                 output.write("\r" + ProgressFormat.bar(jobs: jobsLabel, done: progress.completed, total: total, elapsed: elapsed, finished: false))
-            } else if progress.dispatching {
-                if ProgressFormat.skipWhileDispatching(index: progress.dispatchedBatches, verbose: verbose) { return }
-                output.write(ProgressFormat.line(jobs: jobsLabel, ProgressFormat.done(progress.completed, total: total, elapsed: elapsed)) + "\n")
             } else {
+                // Which completions get a line: joblib's two rules, while batches are still being
+                // handed out and after. Every line carries joblib's `remaining:` estimate, which
+                // joblib prints once its input is fully dispatched: ours is a collection whose
+                // size is known from the start, so the estimate holds from the first line on.
                 let done = progress.completed
-                guard ProgressFormat.printAfterDispatch(done: done, total: total, verbose: verbose) else { return }
-                let remaining = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+                if progress.dispatching {
+                    if ProgressFormat.skipWhileDispatching(index: progress.dispatchedBatches, verbose: verbose) { return }
+                } else {
+                    guard ProgressFormat.printAfterDispatch(done: done, total: total, verbose: verbose) else { return }
+                }
+                let remaining = ProgressFormat.remaining(elapsed: elapsed, done: done, total: total)
                 output.write(ProgressFormat.line(
                     jobs: jobsLabel, ProgressFormat.done(done, total: total, elapsed: elapsed, remaining: remaining)) + "\n")
             }

@@ -14,7 +14,9 @@ extension NDArray {
     /// ```swift
     /// try array.write(npyTo: "a.npy")      // numpy.load("a.npy")
     /// ```
-    /// - Parameter durable: Whether to `fsync` before returning, as for `dump`.
+    /// - Parameters:
+    ///   - path: The file to write; an existing file is replaced.
+    ///   - durable: Whether to `fsync` before returning, as for `dump`.
     /// - Throws: ``PersistenceError`` with code `io`.
     public func write(npyTo path: FilePath, durable: Bool = true) throws {
         do {

@@ -6,11 +6,11 @@ extension Backend {
     /// Worker processes: the same executable started again, one task at a time per worker.
     ///
     /// A task that traps, crashes or calls `exit` costs that task alone: it fails with
-    /// ``ParallelError/Code/workerDied`` and the worker is replaced, while the other tasks go on
-    /// (``Parallel/results(_:)`` keeps their outcomes; ``Parallel/retries`` runs such tasks again).
+    /// ``/JoblibParallel/ParallelError/Code/workerDied`` and the worker is replaced, while the other tasks go on
+    /// (``/JoblibParallel/Parallel/results(_:)-3zw0p`` keeps their outcomes; ``/JoblibParallel/Parallel/retries`` runs such tasks again).
     /// A task past the call's `timeout` is stopped for real: its worker is killed.
     ///
-    /// Only ``ParallelTask`` values run here (closures cannot leave the process); declare task
+    /// Only ``/JoblibParallel/ParallelTask`` values run here (closures cannot leave the process); declare task
     /// types at file scope. Workers are kept between calls and end with the program. With
     /// `JOBLIB_MULTIPROCESSING=0` in the environment, calls run on threads instead.
     public static var processes: Backend { processes() }

@@ -132,7 +132,7 @@ struct Demo: ParsableCommand {
         } else {
             print("  computed: nothing new (the \(plural(missing.count, "item")) not in the cache failed)")
         }
-        print("  cache: \(hits) hits, \(items - hits) misses; the hits saved \(format(savedSeconds)) s of computation")
+        print("  cache: \(plural(hits, "hit")), \(plural(items - hits, "miss", "misses")); the hits saved \(format(savedSeconds)) s of computation")
         print("  results: \(rawPath) \(size(of: rawPath)) raw, loaded mapped in \(format(seconds(mapTime) * 1000)) ms; "
             + "\(zstdPath) \(size(of: zstdPath)) with zstd")
     }
@@ -172,7 +172,9 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
-func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+func plural(_ count: Int, _ noun: String, _ plural: String? = nil) -> String {
+    "\(count) \(count == 1 ? noun : plural ?? noun + "s")"
+}
 
 func format(_ value: Double) -> String { String(format: value < 10 ? "%.2f" : "%.1f", value) }
 

@@ -33,12 +33,36 @@ import Testing
         parallel.progressOutput = recorder.output
         _ = try parallel.map(0..<10) { $0 }
         let normalized = recorder.lines.map { $0.replacing(/\ +\d+\.\ds/, with: " T") }
+        // joblib's lines for n_jobs=1 and ten tasks, each with joblib's estimate of the time left
+        // (which joblib adds once its input is fully dispatched; ours is known from the start).
         #expect(normalized == [
-            "[Parallel(jobs=1)]: Done  1 out of 10 | elapsed: T",
-            "[Parallel(jobs=1)]: Done  4 out of 10 | elapsed: T",
-            "[Parallel(jobs=1)]: Done  7 out of 10 | elapsed: T",
+            "[Parallel(jobs=1)]: Done  1 out of 10 | elapsed: T remaining: T",
+            "[Parallel(jobs=1)]: Done  4 out of 10 | elapsed: T remaining: T",
+            "[Parallel(jobs=1)]: Done  7 out of 10 | elapsed: T remaining: T",
             "[Parallel(jobs=1)]: Done 10 out of 10 | elapsed: T finished",
         ])
+    }
+
+    @Test func remainingIsJoblibsEstimate() {
+        // elapsed / done × (total − done): 25 tasks in 1 s leaves 75 tasks, 3 s.
+        #expect(ProgressFormat.remaining(elapsed: 1, done: 25, total: 100) == 3)
+        #expect(ProgressFormat.remaining(elapsed: 2, done: 100, total: 100) == 0)
+        #expect(ProgressFormat.remaining(elapsed: 0.5, done: 0, total: 4) == 2)
+    }
+
+    @Test func slowTasksShowTheTimeLeft() throws {
+        // Ten tasks of 20 ms on one worker: after the first, about 9 × 20 ms remain.
+        let recorder = TextRecorder()
+        var parallel = Parallel(jobs: 1, batchSize: .fixed(1), verbose: 10)
+        parallel.progressOutput = recorder.output
+        _ = try parallel.map(0..<10) { i in
+            sleepMilliseconds(20)
+            return i
+        }
+        let first = try #require(recorder.lines.first)
+        let match = try #require(first.wholeMatch(of: /\[Parallel\(jobs=1\)\]: Done  1 out of 10 \| elapsed: +(\d+\.\d)s remaining: +(\d+\.\d)s/))
+        let remaining = try #require(Double(match.output.2))
+        #expect(remaining >= 0.1 && remaining < 5, "\(first)")
     }
 
     @Test func threadsAnnounceTheBackendAndFinish() throws {
@@ -49,7 +73,7 @@ import Testing
         #expect(lines.last?.hasPrefix("[Parallel(jobs=2)]: Done 1000 out of 1000 | elapsed: ") == true)
         #expect(lines.last?.hasSuffix("s finished") == true)
         for line in lines.dropFirst().dropLast() {
-            #expect(line.wholeMatch(of: /\[Parallel\(jobs=2\)\]: (Done +\d+ out of 1000 \| elapsed: +\d+\.\ds( remaining: +\d+\.\ds)?|Batch computation too (fast|slow) \(.*s\.\) Setting batch_size=\d+\.)/) != nil, "\(line)")
+            #expect(line.wholeMatch(of: /\[Parallel\(jobs=2\)\]: (Done +\d+ out of 1000 \| elapsed: +\d+\.\ds remaining: +\d+\.\ds|Batch computation too (fast|slow) \(.*s\.\) Setting batch_size=\d+\.)/) != nil, "\(line)")
         }
     }
 

@@ -23,7 +23,7 @@ struct DemoTests {
 
         let second = try Tool.run("joblib-demo", arguments, in: scratch.url)
         #expect(second.status == 0, "stderr: \(second.errors)")
-        #expect(second.output.contains("cache: 11 hits, 1 misses; the hits saved"))
+        #expect(second.output.contains("cache: 11 hits, 1 miss; the hits saved"))
         #expect(second.output.contains("item 6 failed"))
         #expect(second.output.contains("priced 11 of 12 contracts"))
         #expect(!second.output.contains("computed: 11"))
