@@ -3,7 +3,7 @@ import PackageDescription
 
 // Module layout: ../DESIGN.md section 2. Dependencies point one way, top to bottom:
 // Joblib → JoblibDask → JoblibMemory → JoblibProcesses → JoblibParallel → JoblibPersistence
-// → JoblibCoding → JoblibSystem → C shims.
+// → JoblibPickle → JoblibCoding → JoblibSystem → C shims.
 let package = Package(
     name: "swift-joblib",
     products: [
@@ -34,9 +34,11 @@ let package = Package(
             dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
+        // Python pickles (files of Python's joblib.dump) read as inert data, and written as plain data.
+        .target(name: "JoblibPickle", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["PickleFormat.md"]),
         .target(
             name: "JoblibPersistence",
-            dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
+            dependencies: ["JoblibPickle", "JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
             exclude: ["FileFormat.md"]
         ),
         .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
@@ -63,7 +65,7 @@ let package = Package(
         .target(
             name: "Joblib",
             dependencies: [
-                "JoblibSystem", "JoblibCoding", "JoblibPersistence", "JoblibParallel",
+                "JoblibSystem", "JoblibCoding", "JoblibPickle", "JoblibPersistence", "JoblibParallel",
                 "JoblibProcesses", "JoblibMemory", "JoblibDask",
             ]
         ),
@@ -74,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "JoblibCLI",
             dependencies: [
-                "JoblibPersistence", "JoblibMemory", "JoblibCoding", "JoblibSystem",
+                "JoblibPersistence", "JoblibPickle", "JoblibMemory", "JoblibCoding", "JoblibSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/JoblibCLI"),
@@ -94,6 +96,9 @@ let package = Package(
         .testTarget(
             name: "JoblibProcessesTests",
             dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
+        .testTarget(
+            name: "JoblibPickleTests", dependencies: ["JoblibPickle", "JoblibPersistence", "JoblibTestSupport"],
+            resources: [.copy("Python")]),
         .testTarget(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Golden"]),

@@ -4,5 +4,6 @@
 @_exported import JoblibMemory
 @_exported import JoblibParallel
 @_exported import JoblibPersistence
+@_exported import JoblibPickle
 @_exported import JoblibProcesses
 @_exported import JoblibSystem
