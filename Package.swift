@@ -98,7 +98,7 @@ let package = Package(
             dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibPickleTests", dependencies: ["JoblibPickle", "JoblibPersistence", "JoblibTestSupport"],
-            resources: [.copy("Python")]),
+            exclude: ["Python"]),
         .testTarget(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Golden"]),
