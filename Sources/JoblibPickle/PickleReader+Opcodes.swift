@@ -85,13 +85,13 @@ extension PickleReader {
         case Opcode.longBinGet: try push(try recall(Int(try readUInt(4, "LONG_BINGET"))))
         case Opcode.global:
             let module = try readLine("a GLOBAL module name"), name = try readLine("a GLOBAL name")
-            try push(Self.global(module, name))
+            try push(global(module, name))
         case Opcode.stackGlobal:
             let nameNode = try pop("STACK_GLOBAL"), moduleNode = try pop("STACK_GLOBAL")
             guard let module = moduleNode.string, let name = nameNode.string else {
                 throw PickleError(.malformed, "STACK_GLOBAL needs two strings (module and name)")
             }
-            try push(Self.global(module, name))
+            try push(global(module, name))
         case Opcode.reduce:
             let arguments = try pop("REDUCE"), callable = try pop("REDUCE")
             try push(try reduce(callable, arguments.items ?? [arguments]))
@@ -109,7 +109,7 @@ extension PickleReader {
         case Opcode.inst:
             let module = try readLine("an INST module name"), name = try readLine("an INST name")
             let arguments = try popMark("INST")
-            try push(PickleNode(.object(.init(className: Self.qualifiedName(module, name), arguments: arguments))))
+            try push(PickleNode(.object(.init(className: qualifiedName(module, name), arguments: arguments))))
         case Opcode.obj:
             var items = try popMark("OBJ")
             guard !items.isEmpty else { throw PickleError(.malformed, "OBJ needs a class after its mark") }
@@ -197,20 +197,41 @@ extension PickleReader {
         }
     }
 
-    /// Python 2 module names that pickle protocol 2 writes for Python 3's (`fix_imports`).
-    static func pythonThreeModule(_ module: String) -> String {
-        switch module {
-        case "__builtin__": "builtins"
-        case "copy_reg": "copyreg"
-        default: module
-        }
+    /// The Python 3 names of the Python 2 modules and names that protocols 0 to 2 write
+    /// (`fix_imports`, as Python's own unpickler maps them back; a subset of `_compat_pickle`).
+    /// Names only: nothing is imported.
+    static let moduleNames: [String: String] = [
+        "__builtin__": "builtins", "copy_reg": "copyreg", "Queue": "queue", "SocketServer": "socketserver",
+        "ConfigParser": "configparser", "repr": "reprlib", "_winreg": "winreg", "thread": "_thread",
+        "cPickle": "pickle", "commands": "subprocess", "UserDict": "collections", "UserList": "collections",
+        "UserString": "collections", "StringIO": "io", "cStringIO": "io", "urlparse": "urllib.parse",
+        "httplib": "http.client", "urllib2": "urllib.request", "exceptions": "builtins", "anydbm": "dbm",
+        "whichdb": "dbm", "xmlrpclib": "xmlrpc.client", "BaseHTTPServer": "http.server",
+        "SimpleHTTPServer": "http.server", "CGIHTTPServer": "http.server",
+    ]
+    static let names: [String: (String, String)] = [
+        "__builtin__.xrange": ("builtins", "range"), "__builtin__.unicode": ("builtins", "str"),
+        "__builtin__.basestring": ("builtins", "str"), "__builtin__.long": ("builtins", "int"),
+        "__builtin__.reduce": ("functools", "reduce"), "__builtin__.intern": ("sys", "intern"),
+        "__builtin__.unichr": ("builtins", "chr"), "__builtin__.raw_input": ("builtins", "input"),
+        "itertools.izip": ("builtins", "zip"), "itertools.imap": ("builtins", "map"), "itertools.ifilter": ("builtins", "filter"),
+        "UserDict.IterableUserDict": ("collections", "UserDict"), "os.getcwdu": ("os", "getcwd"),
+    ]
+
+    /// A global's Python 3 module and name.
+    func pythonThreeName(_ module: String, _ name: String) -> (String, String) {
+        guard protocolVersion < 3 else { return (module, name) }
+        if let mapped = Self.names["\(module).\(name)"] { return mapped }
+        return (Self.moduleNames[module] ?? module, name)
     }
 
-    static func qualifiedName(_ module: String, _ name: String) -> String {
-        "\(pythonThreeModule(module)).\(name)"
+    func qualifiedName(_ module: String, _ name: String) -> String {
+        let (module, name) = pythonThreeName(module, name)
+        return "\(module).\(name)"
     }
 
-    static func global(_ module: String, _ name: String) -> PickleNode {
-        PickleNode(value: .global(module: pythonThreeModule(module), name: name))
+    func global(_ module: String, _ name: String) -> PickleNode {
+        let (module, name) = pythonThreeName(module, name)
+        return PickleNode(value: .global(module: module, name: name))
     }
 }

@@ -183,7 +183,7 @@ extension PickleReader {
             guard nesting < limits.maxNestedStreams else {
                 throw PickleError(.limitExceeded, "pickles nest more than \(limits.maxNestedStreams) deep")
             }
-            var inner = PickleReader(bytes: bytes, at: position, owner: owner, limits: limits, nesting: nesting + 1, allocated: allocated)
+            var inner = PickleReader(bytes: bytes, at: position, owner: owner, limits: limits, nesting: nesting + 1, allocated: allocated, arena: arena)
             let node = try inner.run()
             position = inner.position
             allocated = inner.allocated

@@ -17,6 +17,8 @@ package struct PickleReader {
     /// The protocol the stream declared with `PROTO` (0 when it did not).
     package internal(set) var protocolVersion = 0
     let nesting: Int
+    /// Every node pushed, so that the graph can be taken apart without recursion at the end.
+    let arena: NodeArena
 
     /// What a read produced.
     package struct Result {
@@ -28,7 +30,8 @@ package struct PickleReader {
         package var end: Int
     }
 
-    init(bytes: UnsafeRawBufferPointer, at start: Int, owner: AnyObject?, limits: PickleLimits, nesting: Int, allocated: Int) {
+    init(bytes: UnsafeRawBufferPointer, at start: Int, owner: AnyObject?, limits: PickleLimits, nesting: Int, allocated: Int, arena: NodeArena) {
+        self.arena = arena
         self.bytes = bytes
         self.owner = owner
         self.limits = limits
@@ -43,7 +46,9 @@ package struct PickleReader {
     ///   copying them (a file mapping, or the buffer a file was read into).
     /// - Throws: ``PickleError``.
     package static func read(_ bytes: UnsafeRawBufferPointer, owner: AnyObject?, limits: PickleLimits = PickleLimits()) throws(PickleError) -> Result {
-        var reader = PickleReader(bytes: bytes, at: 0, owner: owner, limits: limits, nesting: 0, allocated: 0)
+        let arena = NodeArena()
+        defer { arena.release() }
+        var reader = PickleReader(bytes: bytes, at: 0, owner: owner, limits: limits, nesting: 0, allocated: 0, arena: arena)
         let node = try reader.run()
         guard reader.position == bytes.count else {
             throw PickleError(.malformed, "\(bytes.count - reader.position) bytes follow the pickle's STOP opcode", offset: reader.position)
@@ -118,8 +123,9 @@ package struct PickleReader {
     // MARK: Stack, memo, budget
 
     mutating func push(_ node: PickleNode) throws(PickleError) {
-        try charge(64)
+        try charge(72)
         stack.append(node)
+        arena.nodes.append(node)
     }
 
     mutating func push(_ value: PythonValue) throws(PickleError) { try push(PickleNode(value: value)) }
@@ -163,5 +169,17 @@ package struct PickleReader {
     func recall(_ index: Int) throws(PickleError) -> PickleNode {
         guard let node = memo[index] else { throw PickleError(.malformed, "the pickle refers to memo entry \(index), which was never stored") }
         return node
+    }
+}
+
+/// Holds every node of one read. Nodes can nest without limit while a stream is read (a list in
+/// a list in a list…); releasing such a chain the ordinary way would recurse once per level and
+/// overflow the stack, so `release` first empties every node, then drops them side by side.
+final class NodeArena {
+    var nodes: [PickleNode] = []
+
+    func release() {
+        for node in nodes { node.kind = .leaf(.none) }
+        nodes = []
     }
 }

@@ -125,7 +125,7 @@ package struct PickleWriter {
     }
 
     private mutating func save(_ value: PythonValue, depth: Int) throws {
-        guard depth <= 1000 else { throw PickleError(.notPlainData, "the value nests deeper than 1000 levels, more than Python reads") }
+        guard depth <= PickleLimits().maxDepth else { throw PickleError(.notPlainData, "the value nests deeper than \(PickleLimits().maxDepth) levels, more than a load here reads") }
         switch value {
         case .none: emit([Opcode.none])
         case .bool(let flag): emit([flag ? Opcode.newTrue : Opcode.newFalse])
