@@ -6,6 +6,7 @@ that Swift wrote. Run by the Swift tests (with a time limit); never loads a host
     joblib_files.py big DIR MEGABYTES      one uncompressed float64 array (for mapped loads)
     joblib_files.py hostile DIR MARKER     pickles whose loading in Python would run code
     joblib_files.py check-swift DIR        loads what Swift wrote; prints "ok NAME" per file
+    joblib_files.py fuzz-corpus DIR        small files for the fuzzer (all the types, a fitted model)
 """
 
 import collections
@@ -142,6 +143,17 @@ def write_hostile(directory, marker):
     joblib.dump({"payload": Open(), "array": np.arange(3.0)}, os.path.join(directory, "open-joblib.joblib"), compress=("zlib", 3))
 
 
+def write_fuzz_corpus(directory):
+    from sklearn.preprocessing import StandardScaler
+
+    value = all_types()
+    del value["long"]
+    for protocol in (2, 4, 5):
+        joblib.dump(value, os.path.join(directory, f"small-p{protocol}.joblib"), protocol=protocol)
+    joblib.dump(value, os.path.join(directory, "small-zlib.joblib"), compress=("zlib", 1))
+    joblib.dump(StandardScaler().fit(np.arange(12.0).reshape(4, 3)), os.path.join(directory, "scaler.joblib"))
+
+
 def check_swift(directory):
     expected = {
         "name": "swift \u2713",
@@ -192,6 +204,8 @@ if __name__ == "__main__":
         write_big(directory, int(sys.argv[3]))
     elif command == "hostile":
         write_hostile(directory, sys.argv[3])
+    elif command == "fuzz-corpus":
+        write_fuzz_corpus(directory)
     elif command == "check-swift":
         check_swift(directory)
     else:
