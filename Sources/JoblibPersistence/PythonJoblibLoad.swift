@@ -120,5 +120,5 @@ func persistenceError(_ error: PickleError) -> PersistenceError {
     default: code = .corruptHeader
     }
     let place = error.offset.map { " at byte \($0) of the pickle" } ?? ""
-    return PersistenceError(code, "Python joblib file: \(error.message)\(place)", underlying: error)
+    return PersistenceError(code, "Python pickle (a file of Python's joblib.dump): \(error.message)\(place)", underlying: error)
 }
