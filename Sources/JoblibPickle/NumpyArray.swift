@@ -158,7 +158,12 @@ public struct NumpyArray: Sendable {
         case ("u", 8):
             let value = load(UInt64.self)
             return value <= UInt64(Int.max) ? .int(Int(value)) : .bigInt(PythonBigInt(value))
-        case ("f", 2): return .float(Double(Float16(bitPattern: load(UInt16.self))))
+        case ("f", 2):
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            return .float(Double(Float16(bitPattern: load(UInt16.self))))
+            #else
+            return .bytes(Array(bytes[at..<at + 2]))
+            #endif
         case ("f", 4): return .float(Double(load(Float.self)))
         case ("f", 8): return .float(load(Double.self))
         case ("c", 8): return .complex(real: Double(load(Float.self)), imaginary: Double(load(Float.self, 4)))

@@ -44,6 +44,27 @@ private struct AllTypes: Decodable {
         }
     }
 
+    /// Plain `pickle.dump` files (not joblib's) hold numpy arrays too: `_reconstruct` with the
+    /// bytes in its state (protocols 2–4) or `_frombuffer` with an in-band buffer (protocol 5).
+    @Test func plainPickleArrays() throws {
+        struct Plain: Decodable {
+            var f64: NDArray<Double>
+            var fortran: NDArray<Int32>
+            var be: [Double]
+            var objects: [Int?]
+            var scalar: Float
+        }
+        let directory = try TemporaryDirectory()
+        try PythonScript.run(["plain-pickles", directory.url.path])
+        #expect(directory.files.count == 4)
+        for file in directory.files {
+            let plain = try load(Plain.self, from: directory.path(file))
+            #expect(plain.f64.shape == [2, 3] && Array(plain.f64) == [0, 1, 2, 3, 4, 5], "\(file)")
+            #expect(plain.fortran.shape == [2, 3] && Array(plain.fortran) == [0, 1, 2, 3, 4, 5], "\(file)")
+            #expect(plain.be == [0, 1, 2] && plain.objects == [1, nil] && plain.scalar == 1.5, "\(file)")
+        }
+    }
+
     private func checkAllTypes(_ value: PythonValue, _ file: String) throws {
         func at(_ key: String) -> PythonValue { value[key] ?? .string("<missing \(key)>") }
         func array(_ key: String) -> NumpyArray? { if case .array(let a) = at(key) { a } else { nil } }

@@ -6,6 +6,7 @@ that Swift wrote. Run by the Swift tests (with a time limit); never loads a host
     joblib_files.py big DIR MEGABYTES      one uncompressed float64 array (for mapped loads)
     joblib_files.py hostile DIR MARKER     pickles whose loading in Python would run code
     joblib_files.py check-swift DIR        loads what Swift wrote; prints "ok NAME" per file
+    joblib_files.py plain-pickles DIR      pickle.dump (not joblib) of numpy arrays, protocols 2..5
     joblib_files.py fuzz-corpus DIR        small files for the fuzzer (all the types, a fitted model)
 """
 
@@ -143,6 +144,19 @@ def write_hostile(directory, marker):
     joblib.dump({"payload": Open(), "array": np.arange(3.0)}, os.path.join(directory, "open-joblib.joblib"), compress=("zlib", 3))
 
 
+def write_plain_pickles(directory):
+    value = {
+        "f64": np.arange(6.0).reshape(2, 3),
+        "fortran": np.asfortranarray(np.arange(6, dtype="<i4").reshape(2, 3)),
+        "be": np.arange(3, dtype=">f8"),
+        "objects": np.array([1, None], dtype=object),
+        "scalar": np.float32(1.5),
+    }
+    for protocol in (2, 3, 4, 5):
+        with open(os.path.join(directory, f"plain-p{protocol}.pkl"), "wb") as f:
+            pickle.dump(value, f, protocol=protocol)
+
+
 def write_fuzz_corpus(directory):
     from sklearn.preprocessing import StandardScaler
 
@@ -204,6 +218,8 @@ if __name__ == "__main__":
         write_big(directory, int(sys.argv[3]))
     elif command == "hostile":
         write_hostile(directory, sys.argv[3])
+    elif command == "plain-pickles":
+        write_plain_pickles(directory)
     elif command == "fuzz-corpus":
         write_fuzz_corpus(directory)
     elif command == "check-swift":
