@@ -94,6 +94,9 @@ private func pythonLoadFigures() throws -> [Figure] {
         swiftMap.append(try seconds { blackHole(try load(NDArray<Double>.self, from: path, mapping: .readOnly)) })
         joblibMap.append(try call("mmap \(path)"))
     }
+    // Every run, as persist prints them: the machines are shared and single runs vary widely.
+    func runs(_ values: [Double]) -> String { values.map { String(format: "%.3f", $0) }.joined(separator: " ") }
+    print("# python-load seconds per run (Swift first on even runs): swift \(runs(swiftLoad)), joblib \(runs(joblibLoad))")
     func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
