@@ -11,7 +11,7 @@ enum PythonScript {
     static func run(_ arguments: [String], timeout: Duration = .seconds(90)) throws -> String {
         let python3 = try #require(TestSupport.which("python3"), "python3 with joblib is needed (scripts/setup.sh)")
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("joblib-pickle-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }
