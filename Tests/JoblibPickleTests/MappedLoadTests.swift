@@ -37,6 +37,26 @@ private func residentBytes() throws -> Int {
         if case .array(let numpy) = tree { #expect(numpy.isMemoryMapped) } else { Issue.record("not an array: \(tree.typeName)") }
     }
 
+    /// Mapping modes on a Python joblib file: read-only copies on write, copy-on-write keeps
+    /// changes private, read-write changes the file.
+    @Test func mappingModes() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("modes.joblib")
+        try dump(["a": NDArray((0..<1000).map(Double.init))], to: path, format: .pythonJoblib, durable: false)
+        var readOnly = try load([String: NDArray<Double>].self, from: path, mapping: .readOnly)["a"]!
+        #expect(readOnly.isMemoryMapped)
+        readOnly[0] = 7
+        #expect(!readOnly.isMemoryMapped && readOnly[0] == 7)
+        var private_ = try load([String: NDArray<Double>].self, from: path, mapping: .copyOnWrite)["a"]!
+        private_[1] = 8
+        #expect(private_.isMemoryMapped && private_[1] == 8)
+        #expect(try load([String: NDArray<Double>].self, from: path)["a"]![1] == 1)
+        var shared = try load([String: NDArray<Double>].self, from: path, mapping: .readWrite)["a"]!
+        shared[2] = 9
+        #expect(shared.isMemoryMapped)
+        #expect(try load([String: NDArray<Double>].self, from: path)["a"]![2] == 9)
+    }
+
     /// A compressed Python file cannot be mapped: it is decompressed, with one warning.
     @Test func compressedFilesWarnWhenMapped() throws {
         let directory = try TemporaryDirectory()
