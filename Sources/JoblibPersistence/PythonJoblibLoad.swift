@@ -29,16 +29,27 @@ package struct PythonJoblibFile {
     package var fileSize: Int
 }
 
-/// Reads a Python joblib file whole (arrays stay in the buffer read), for `joblib inspect`.
+/// Reads a Python joblib file for `joblib inspect`: mapped when uncompressed (O(1) in its arrays),
+/// else decompressed into memory.
 package func readPythonJoblib(at path: FilePath) throws -> PythonJoblibFile {
     do {
         return try withFileDescriptor(path, .readOnly) { fd in
             let size = try fd.fileSize()
-            let (buffer, algorithm) = try readWhole(fd, size: size)
-            guard isPythonPickle(buffer.bytes.prefix(2)) else {
+            var prefix = [UInt8](repeating: 0, count: min(size, 8))
+            let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
+            let head = prefix.prefix(got)
+            let bytes: UnsafeRawBufferPointer, owner: AnyObject, algorithm: Compression.Algorithm
+            if !isPythonPickle(head), let compressed = Compression.detect(head) {
+                let buffer = try decompress(fd: fd, size: size, compressed)
+                (bytes, owner, algorithm) = (buffer.bytes, buffer, compressed)
+            } else {
+                let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: .readOnly)
+                (bytes, owner, algorithm) = (region.bytes, region, .none)
+            }
+            guard isPythonPickle(bytes.prefix(2)) else {
                 throw PersistenceError(.notOurFile, "the file is not a Python joblib file (no pickle of protocol 2 to 5)")
             }
-            let result = try readPickle(buffer.bytes, owner: buffer)
+            let result = try readPickle(bytes, owner: owner)
             return PythonJoblibFile(value: result.value, protocolVersion: result.protocolVersion, compression: algorithm, fileSize: size)
         }
     } catch {
@@ -63,19 +74,6 @@ package func isPythonJoblibFile(at path: FilePath) -> Bool {
         _ = try? input.withUnsafeBytes { try decompressor.decompress(UnsafeRawBufferPointer(rebasing: $0[..<count]), into: output) }
         return isPythonPickle(output.bytes.prefix(2))
     }) ?? false
-}
-
-/// The whole file in memory, decompressed if it is compressed.
-private func readWhole(_ fd: FileDescriptor, size: Int) throws -> (ByteBuffer, Compression.Algorithm) {
-    var prefix = [UInt8](repeating: 0, count: min(size, 8))
-    let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
-    if !isPythonPickle(prefix.prefix(got)), let algorithm = Compression.detect(prefix.prefix(got)) {
-        return (try decompress(fd: fd, size: size, algorithm), algorithm)
-    }
-    let buffer = ByteBuffer(capacity: size)
-    let count = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer.freeSpace(minimum: size)[0..<size]), at: 0)
-    buffer.commit(count)
-    return (buffer, .none)
 }
 
 /// Loads an uncompressed Python joblib file: read into memory, or mapped (arrays then stay in the
