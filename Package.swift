@@ -3,7 +3,7 @@ import PackageDescription
 
 // Module layout: ../DESIGN.md section 2. Dependencies point one way, top to bottom:
 // Joblib → JoblibDask → JoblibMemory → JoblibProcesses → JoblibParallel → JoblibPersistence
-// → JoblibCoding → JoblibSystem → C shims.
+// → JoblibPickle → JoblibCoding → JoblibSystem → C shims.
 let package = Package(
     name: "swift-joblib",
     products: [
@@ -36,9 +36,11 @@ let package = Package(
             dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
+        // Python pickles (files of Python's joblib.dump) read as inert data, and written as plain data.
+        .target(name: "JoblibPickle", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["PickleFormat.md"]),
         .target(
             name: "JoblibPersistence",
-            dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
+            dependencies: ["JoblibPickle", "JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
             exclude: ["FileFormat.md"]
         ),
         .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
@@ -65,7 +67,7 @@ let package = Package(
         .target(
             name: "Joblib",
             dependencies: [
-                "JoblibSystem", "JoblibCoding", "JoblibPersistence", "JoblibParallel",
+                "JoblibSystem", "JoblibCoding", "JoblibPickle", "JoblibPersistence", "JoblibParallel",
                 "JoblibProcesses", "JoblibMemory", "JoblibDask",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -77,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "JoblibCLI",
             dependencies: [
-                "JoblibPersistence", "JoblibMemory", "JoblibCoding", "JoblibSystem",
+                "JoblibPersistence", "JoblibPickle", "JoblibMemory", "JoblibCoding", "JoblibSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/JoblibCLI"),
@@ -97,6 +99,9 @@ let package = Package(
         .testTarget(
             name: "JoblibProcessesTests",
             dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
+        .testTarget(
+            name: "JoblibPickleTests", dependencies: ["JoblibPickle", "JoblibPersistence", "JoblibTestSupport"],
+            exclude: ["Python"]),
         .testTarget(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Golden"]),

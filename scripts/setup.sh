@@ -68,3 +68,14 @@ if ! python3 -c 'import numpy' 2>/dev/null; then
         exit 1
     fi
 fi
+
+# Python's joblib, scikit-learn and lz4: the JoblibPickle tests read files that Python's
+# joblib.dump writes (every compression, lz4 included, and fitted scikit-learn models) and check
+# that joblib.load reads what Swift writes.
+pickle_packages=("joblib==1.6.0" "scikit-learn==1.9.1" "lz4==4.4.5")
+if ! python3 -c 'import joblib, sklearn, lz4, sys; sys.exit(joblib.__version__ != "1.6.0" or sklearn.__version__ != "1.9.1" or lz4.__version__ != "4.4.5")' 2>/dev/null; then
+    echo "setup: installing ${pickle_packages[*]} for $(command -v python3)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${pickle_packages[@]}" \
+        || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages \
+            "${pickle_packages[@]}"
+fi

@@ -4,6 +4,7 @@
 @_exported import JoblibMemory
 @_exported import JoblibParallel
 @_exported import JoblibPersistence
+@_exported import JoblibPickle
 @_exported import JoblibProcesses
 @_exported import JoblibSystem
 // `Memory(location:)`, `dump` and `load` take swift-system's `FilePath`: re-exported (the type

@@ -4,21 +4,25 @@ import SystemPackage
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a file saved with dump(_:to:) holds, and verify its checksums.",
+        abstract: "Show what a file saved with dump(_:to:) (or Python's joblib.dump) holds, and verify its checksums.",
         discussion: """
             Prints the container format version, the compression, the layout of the stored \
             value (structs, lists, strings, numbers), every numeric array with its dtype, shape \
             and size, and the result of checking every checksum. Nothing in the file is \
-            executed or trusted. Exits with status 1 when the file is damaged.
+            executed or trusted. Exits with status 1 when the file is damaged. A file written by \
+            Python's joblib.dump is shown as a tree of types, array dtypes and shapes, and \
+            objects by class name (never constructed), with its compression and pickle protocol.
             """)
 
-    @Argument(help: "A file written by dump(_:to:), compressed or not.", completion: .file())
+    @Argument(help: "A file written by dump(_:to:) or Python's joblib.dump, compressed or not.", completion: .file())
     var file: String
 
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try requireFile(file)
+        // A file of Python's joblib.dump (InspectPython.swift).
+        if isPythonJoblibFile(at: FilePath(file)) { return try inspectPythonJoblib(file, json: output.json) }
         let report: ContainerReport
         do {
             report = try inspectContainer(at: FilePath(file))

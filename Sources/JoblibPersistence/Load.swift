@@ -68,8 +68,10 @@ public func load<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
 package func load<T: Decodable>(_ type: T.Type, from data: Data, decompressionLimit: Int) throws -> T {
     do {
         let algorithm = Compression.detect(data.prefix(8))
+        if isPythonPickle(data.prefix(2)) { return try data.withUnsafeBytes { try decodePythonJoblib(type, from: $0, owner: nil) } }
         if let algorithm, !data.starts(with: containerMagic) {
             let buffer = try data.withUnsafeBytes { try decompress($0, algorithm, limit: decompressionLimit) }
+            if isPythonPickle(buffer.bytes.prefix(2)) { return try decodePythonJoblib(type, from: buffer.bytes, owner: buffer) }
             return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
         }
         return try data.withUnsafeBytes { bytes in
@@ -94,11 +96,14 @@ private func loadContainer<T: Decodable>(
     let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
     prefix.removeLast(prefix.count - got)
 
+    // A file of Python's joblib.dump (PythonJoblibLoad.swift).
+    if isPythonPickle(prefix) { return try loadPythonJoblib(type, fd: fd, size: size, mapping: mapping) }
     if !prefix.starts(with: containerMagic), let algorithm = Compression.detect(prefix) {
         if let mapping {
             onWarning("'\(path)' is compressed (\(algorithm.rawValue)) and cannot be memory-mapped; it was decompressed into memory instead of mapped \(mapping)")
         }
         let buffer = try decompress(fd: fd, size: size, algorithm)
+        if isPythonPickle(buffer.bytes.prefix(2)) { return try decodePythonJoblib(type, from: buffer.bytes, owner: buffer) }
         return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
     }
     try prefix.withUnsafeBytes { try checkSignature($0) }

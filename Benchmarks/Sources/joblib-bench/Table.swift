@@ -86,6 +86,10 @@ let tableRows: [TableRow] = [
              joblib: .measured("joblib.zlib3.size"), unit: "%", higherIsBetter: false, target: .timesBetter(1)),
     TableRow(title: "compressed dump, lz4", workload: "persist", ours: "swift.lz4.dump",
              joblib: .measured("joblib.lz4.dump"), unit: "GB/s", higherIsBetter: true, target: .timesBetter(1)),
+    TableRow(title: "load a 1 GB float64 array written by Python joblib", workload: "python-load", ours: "swift.load.throughput",
+             joblib: .measured("joblib.load.throughput"), unit: "GB/s", higherIsBetter: true, target: .timesBetter(1)),
+    TableRow(title: "open that file mapped", workload: "python-load", ours: "swift.mmap.open",
+             joblib: .measured("joblib.mmap.open"), unit: "ms", higherIsBetter: false, target: .atMost(1)),
 ]
 
 /// The table, in Markdown, for the figures of one run.
