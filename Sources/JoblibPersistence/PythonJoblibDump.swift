@@ -24,7 +24,7 @@ import SystemPackage
 /// With ``FileFormat/pythonJoblib``, structs and dictionaries become dicts, `NDArray`s and arrays
 /// of numbers numpy arrays (written through joblib's `NumpyArrayWrapper`, aligned, so that Python
 /// can map them from an uncompressed file), other arrays lists, `Data` bytes and nil `None`
-/// (optional fields included). A ``PythonValue`` is written as it is, if it is plain data. The
+/// (optional fields included). A ``/JoblibPickle/PythonValue`` is written as it is, if it is plain data. The
 /// file holds only plain data: loading it in Python imports nothing but numpy and joblib.
 ///
 /// - Parameters:
@@ -35,7 +35,7 @@ import SystemPackage
 ///   - format: ``FileFormat/joblib`` (ours) or ``FileFormat/pythonJoblib``.
 ///   - durable: Whether to `fsync` the file and its directory before returning.
 /// - Throws: ``PersistenceError`` with code `invalidArgument` (zstd or a level out of range for
-///   Python, or a bad level), `encodingFailed` (a value that is not plain data: a ``PythonValue``
+///   Python, or a bad level), `encodingFailed` (a value that is not plain data: a ``/JoblibPickle/PythonValue``
 ///   object or global, or a non-numeric numpy array), `compressionFailed` or `io`.
 public func dump(
     _ value: some Encodable, to path: FilePath, compression: Compression = .automatic, format: FileFormat, durable: Bool = true
