@@ -69,7 +69,11 @@ struct ProcessBackend: ParallelBackend {
         // Checked before anything is spawned: a type other processes cannot find by name.
         let typeName = try TaskTypeName.name(of: remote.taskType)
         let threads = innerMaxThreads ?? max(1, cpuCount() / max(job.requestedWorkers, 1))
-        let pool = ProcessPool.pool(for: WorkerSettings(innerMaxThreads: threads, limits: limits))
+        let pool = ProcessPool.pool(
+            for: WorkerSettings(innerMaxThreads: threads, innerMaxThreadsIsExplicit: innerMaxThreads != nil, limits: limits))
+        // Workers write to our standard output directly: what this process printed before the
+        // call comes first.
+        flushStandardOutput()
         let workers = try pool.checkOut(workers)
         let arena = SharedArgumentArena(threshold: maxNBytes)
         let drivers = workers.map {
@@ -93,7 +97,8 @@ struct ProcessBackend: ParallelBackend {
     }
 
     /// The call failed with a timeout in `batch`: kill the worker running it, so the task really
-    /// stops. Its driver sees the worker die, replaces it and moves on.
+    /// stops. (Drivers enforce the per-task timeout themselves from the worker's status words, so
+    /// that in `results` a timeout costs one entry; this covers any other caller.)
     func abandon(_ batch: ParallelBatch) {
         running.worker(for: batch)?.kill()
     }

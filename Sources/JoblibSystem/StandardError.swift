@@ -17,3 +17,10 @@ package func writeLineToStandardError(_ line: String) {
         }
     }
 }
+
+/// Flushes the C standard output buffer (where `print` writes): a worker process does so after
+/// every task, so that output printed by a task reaches a pipe or file even if the worker dies
+/// later, and before the parent reports the task done.
+package func flushStandardOutput() {
+    fflush(stdout)
+}
