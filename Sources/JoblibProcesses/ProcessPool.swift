@@ -42,6 +42,9 @@ package final class ProcessPool: Sendable {
         for pool in all { pool.shutDown() }
     }
 
+    /// Worker processes this process has started so far (tests count deaths with it).
+    package static var workersStarted: Int { WorkerProcess.startedCount.load(ordering: .relaxed) }
+
     /// Idle workers in every pool, for tests.
     static var idleWorkerCount: Int {
         pools.withLock { Array($0.values) }.reduce(0) { $0 + $1.idle.withLock { $0.count } }
