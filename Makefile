@@ -13,12 +13,14 @@ test: setup
 	$(MAKE) test-consumer
 
 # A user's package, built as usual and with a static Swift runtime (workers then enter through
-# Joblib.workerMain()); both run worker processes.
+# Joblib.workerMain()); both run worker processes. The static build also runs as if it forgot
+# Joblib.workerMain(): it must get the advice at once, never start workers from its workers.
 test-consumer:
 	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer
 	.build-consumer/debug/Consumer
 	$(SWIFT) build --package-path Tests/ConsumerPackage --scratch-path .build-consumer-static --static-swift-stdlib
 	.build-consumer-static/debug/Consumer
+	CONSUMER_SKIP_WORKER_MAIN=1 .build-consumer-static/debug/Consumer --expect-worker-main-advice
 
 demo: setup
 	$(SWIFT) run -c release joblib-demo
