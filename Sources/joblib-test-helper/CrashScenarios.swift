@@ -141,3 +141,27 @@ func runWorkerEnvironmentScenario() throws {
     let explicit = try withParallelConfiguration(innerMaxThreads: 1) { try probe("OMP_NUM_THREADS") }
     print("explicit OMP_NUM_THREADS \(explicit)")
 }
+
+/// `broken-pipe-writes`: writes to a pipe and a socket whose reader is gone fail with EPIPE; this
+/// process (whose SIGPIPE disposition is the default, which kills) survives them.
+func runBrokenPipeWritesScenario() throws {
+    let bytes: [UInt8] = [1, 2, 3]
+    let pipe = try makePipe()
+    try pipe.read.close()
+    do {
+        try bytes.withUnsafeBytes { try pipe.write.writeAllWithoutSignal($0) }
+        print("failed: the pipe write succeeded")
+    } catch let error as SystemError where error.errno == .brokenPipe {
+        print("ok pipe EPIPE")
+    }
+    try pipe.write.close()
+    let (mine, theirs) = try makeSocketPair()
+    try theirs.close()
+    do {
+        try bytes.withUnsafeBytes { try mine.sendAll($0) }
+        print("failed: the socket send succeeded")
+    } catch let error as SystemError where error.errno == .brokenPipe {
+        print("ok socket EPIPE")
+    }
+    try mine.close()
+}

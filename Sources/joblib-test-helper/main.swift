@@ -65,6 +65,8 @@ case "sigpipe-stream-early-exit":
     try runStreamEarlyExitScenario()
 case "no-worker-main":
     runNoWorkerMainScenario()
+case "broken-pipe-writes":
+    try runBrokenPipeWritesScenario()
 case "stdout":
     try runStandardOutputScenario()
 case "worker-environment":
