@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <poll.h>
@@ -116,4 +118,11 @@ int joblib_poll2(int first, int second, int timeoutMilliseconds, int *firstReady
     *firstReady = result > 0 && fds[0].revents != 0;
     *secondReady = result > 0 && count == 2 && fds[1].revents != 0;
     return result;
+}
+
+int joblib_flush_stdout_if_pending(void) {
+    // __fpending reads the buffer's fill without taking the stream's lock: a worker calls this
+    // after every task, and most tasks print nothing.
+    if (__fpending(stdout) == 0) return 0;
+    return fflush(stdout);
 }

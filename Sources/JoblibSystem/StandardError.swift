@@ -3,6 +3,7 @@
 #elseif canImport(Musl)
 @preconcurrency import Musl
 #endif
+import CJoblibSystem
 
 /// Writes one line to standard error (a warning for a person), ignoring failures: a warning
 /// that cannot be shown must not turn into an error.
@@ -22,5 +23,5 @@ package func writeLineToStandardError(_ line: String) {
 /// every task, so that output printed by a task reaches a pipe or file even if the worker dies
 /// later, and before the parent reports the task done.
 package func flushStandardOutput() {
-    fflush(stdout)
+    _ = joblib_flush_stdout_if_pending()
 }

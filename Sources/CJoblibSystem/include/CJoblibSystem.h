@@ -62,4 +62,7 @@ long joblib_write_nosigpipe(int fd, const void *_Nonnull buffer, size_t count);
 /// poll(2) for readability on one or two descriptors (`second` < 0: one); sets the ready flags.
 int joblib_poll2(int first, int second, int timeoutMilliseconds, int *_Nonnull firstReady, int *_Nonnull secondReady);
 
+/// fflush(stdout) when its buffer holds anything (cheap when it does not).
+int joblib_flush_stdout_if_pending(void);
+
 #endif
