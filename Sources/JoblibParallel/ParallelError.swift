@@ -24,7 +24,9 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         /// A timeout that is zero or negative.
         public static let invalidTimeout = Code(rawValue: "invalidTimeout")
         /// A task ran longer than the per-task `timeout`; ``ParallelError/taskIndex`` names it.
-        /// On threads the task cannot be stopped: its thread is abandoned and replaced.
+        /// On threads the task cannot be stopped: its thread is abandoned and replaced. On worker
+        /// processes its worker is killed and replaced, and in `results(_:)` the timeout costs
+        /// that task's entry alone (the other tasks still run).
         public static let timeout = Code(rawValue: "timeout")
         /// The system refused a worker (thread creation failed).
         public static let workerUnavailable = Code(rawValue: "workerUnavailable")
