@@ -175,7 +175,7 @@ final class WorkerProcess: Sendable {
     @discardableResult
     func shutDown(grace: Duration = .milliseconds(500)) -> ProcessExitStatus {
         if grace > .zero { try? tasks.send(.shutdown) }
-        try? tasks.fd.close()
+        closeChannels()
         let status: ProcessExitStatus
         if grace > .zero {
             status = process.wait(timeout: grace) ?? process.terminate(grace: .milliseconds(100))
@@ -183,16 +183,24 @@ final class WorkerProcess: Sendable {
             process.kill(SIGKILL)
             status = process.wait()
         }
-        try? resultDescriptor.close()
         stderr.join()
         return status
+    }
+
+    private let channelsClosed = Atomic<Bool>(false)
+
+    /// Closes the task and result channels, once (a second close could hit a descriptor that
+    /// another part of the program opened meanwhile under the same number).
+    private func closeChannels() {
+        guard !channelsClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        try? tasks.fd.close()
+        try? resultDescriptor.close()
     }
 
     /// After the worker ended: its exit status (it is killed first if it lingers).
     func reapAfterDeath() -> ProcessExitStatus {
         let status = process.poll() ?? process.terminate(grace: .milliseconds(100))
-        try? tasks.fd.close()
-        try? resultDescriptor.close()
+        closeChannels()
         stderr.join()
         return status
     }

@@ -9,7 +9,9 @@ import Testing
     /// Outputs encoded one by one (so the status words can name each one's task) are the very
     /// bytes of one encoded `[Output]`, which the parent decodes.
     @Test func trackedOutputsAreEncodedExactlyAsAnArray() throws {
-        let status = WorkerStatus(words: try SharedWords())
+        let words = try SharedWords()
+        defer { words.closeDescriptor() }
+        let status = WorkerStatus(words: words)
         let probes = (0..<5).map { Probe(pid: Int32($0), nesting: $0, ompThreads: $0 % 2 == 0 ? "x" : nil, workerVariable: nil) }
         #expect(try TrackedOutputs(outputs: probes, indices: Array(10..<15), status: status).encoded() == BinaryEncoder().encode(probes))
         let strings = ["a", "", "ü"]
@@ -24,7 +26,9 @@ import Testing
     }
 
     @Test func statusWordsNameTheTaskAndStage() throws {
-        let status = WorkerStatus(words: try SharedWords())
+        let words = try SharedWords()
+        defer { words.closeDescriptor() }
+        let status = WorkerStatus(words: words)
         status.begin(41, .decodingTask)
         let started = status.words.load(StatusWord.startedAt)
         status.advance(to: .running)

@@ -15,12 +15,17 @@ import Testing
 
     @Test func theExitDescriptorBecomesReadableWhenTheProcessEnds() throws {
         let pipe = try makePipe()
-        defer { [pipe.read, pipe.write].forEach { try? $0.close() } }
+        // Each end is closed exactly once: a second close could hit a descriptor another test
+        // opened meanwhile under the same number.
+        defer { try? pipe.read.close() }
         // The child's grandchild keeps the pipe open for 20 s; the child itself ends at once.
-        let child = try ChildProcess.spawn(
-            executable: "/bin/sh", arguments: ["-c", "sleep 20 & echo $! >&7; exit 5"], environment: ["PATH": "/usr/bin:/bin"],
-            descriptors: [(pipe.write, 7)])
-        try pipe.write.close()
+        let child: ChildProcess
+        do {
+            defer { try? pipe.write.close() }
+            child = try ChildProcess.spawn(
+                executable: "/bin/sh", arguments: ["-c", "sleep 20 & echo $! >&7; exit 5"], environment: ["PATH": "/usr/bin:/bin"],
+                descriptors: [(pipe.write, 7)])
+        }
         let exit = try #require(child.exitDescriptor)
         let start = ContinuousClock.now
         var ended = false
