@@ -87,12 +87,13 @@ struct CrashingOutput: Codable, Sendable, Equatable {
     }
 }
 
-/// Starts `sleep 20 &` (its pid goes to `pidFile`), then traps or sleeps for `thenSleep` seconds.
+/// Starts `sleep 20 &` (its pid goes to `pidFile`; nil: starts nothing), then traps or sleeps for
+/// `thenSleep` seconds.
 struct LeavesAHelperBehind: ParallelTask {
-    var pidFile: String
+    var pidFile: String?
     var thenSleep: Double?
     func run() throws -> Int {
-        _ = system("sleep 20 & echo $! > '\(pidFile)'")
+        if let pidFile { _ = system("sleep 20 & echo $! > '\(pidFile)'") }
         if let thenSleep {
             usleep(UInt32(thenSleep * 1_000_000))
             return 0
