@@ -7,8 +7,10 @@ extension Backend {
     ///
     /// A task that traps, crashes or calls `exit` costs that task alone: it fails with
     /// ``ParallelError/Code/workerDied`` and the worker is replaced, while the other tasks go on
-    /// (``Parallel/results(_:)`` keeps their outcomes; ``Parallel/retries`` runs such tasks again).
-    /// A task past the call's `timeout` is stopped for real: its worker is killed.
+    /// (``Parallel/results(_:)`` keeps their outcomes; ``Parallel/retries`` runs such tasks again),
+    /// whether it died decoding the task, running it or encoding its result. A task past the call's
+    /// `timeout` is stopped for real: its worker is killed (in ``Parallel/results(_:)`` that task's
+    /// entry alone fails). A worker that dies, even while idle, never takes the caller with it.
     ///
     /// Only ``ParallelTask`` values run here (closures cannot leave the process); declare task
     /// types at file scope. Workers are kept between calls and end with the program. With
