@@ -17,9 +17,12 @@ test: setup
 
 # A user's package made of the README's Package.swift as written, built as usual and with a
 # static Swift runtime (workers then enter through Joblib.workerMain()); both run worker processes.
+# The static build also runs as if it forgot Joblib.workerMain(): it must get the advice at once,
+# never start workers from its workers.
 test-consumer:
 	scripts/readme-consumer.sh .build-consumer
 	scripts/readme-consumer.sh .build-consumer-static --static-swift-stdlib
+	CONSUMER_SKIP_WORKER_MAIN=1 .build-consumer-static/debug/App --expect-worker-main-advice
 
 # Every product built in release (what a user's `swift build -c release` does), failing on any
 # compiler warning in our own sources; dependencies' warnings are theirs.

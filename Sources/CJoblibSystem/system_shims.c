@@ -8,8 +8,14 @@
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <poll.h>
 
 int joblib_memfd_create(const char *name, int allowSealing) {
     unsigned int flags = MFD_CLOEXEC;
@@ -59,4 +65,64 @@ int joblib_pidfd_send_signal(int pidfd, int signal) { return (int)syscall(SYS_pi
 
 int joblib_sync_file_range(int fd, int64_t offset, int64_t count, unsigned int flags) {
     return sync_file_range(fd, (off64_t)offset, (off64_t)count, flags);
+}
+
+int joblib_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
+
+long joblib_send_nosignal(int fd, const void *buffer, size_t count) {
+    return (long)send(fd, buffer, count, MSG_NOSIGNAL);
+}
+
+int joblib_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC));
+}
+
+int joblib_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int joblib_block_sigpipe_in_thread(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+long joblib_write_nosigpipe(int fd, const void *buffer, size_t count) {
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    // A SIGPIPE already pending for another reason is not ours to consume.
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    long result = (long)write(fd, buffer, count);
+    int saved = errno;
+    if (result < 0 && saved == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return result;
+}
+
+int joblib_poll2(int first, int second, int timeoutMilliseconds, int *firstReady, int *secondReady) {
+    struct pollfd fds[2] = {{first, POLLIN, 0}, {second, POLLIN, 0}};
+    int count = second >= 0 ? 2 : 1;
+    int result = poll(fds, count, timeoutMilliseconds);
+    *firstReady = result > 0 && fds[0].revents != 0;
+    *secondReady = result > 0 && count == 2 && fds[1].revents != 0;
+    return result;
+}
+
+int joblib_flush_stdout_if_pending(void) {
+    // __fpending reads the buffer's fill without taking the stream's lock: a worker calls this
+    // after every task, and most tasks print nothing.
+    if (__fpending(stdout) == 0) return 0;
+    return fflush(stdout);
 }

@@ -55,7 +55,7 @@ final class Bridge: Sendable {
         let allEnds = [script.read, script.write, requestPipe.read, requestPipe.write, replyPipe.read, replyPipe.write, errorPipe.read, errorPipe.write]
         // The program text fits in the pipe's buffer, so it is written before Python starts.
         do {
-            try PackageResources.dask_bridge_py.withUnsafeBytes { try script.write.writeAll($0) }
+            try PackageResources.dask_bridge_py.withUnsafeBytes { try script.write.writeAllWithoutSignal($0) }
             try script.write.close()
         } catch {
             allEnds.forEach { try? $0.close() }
@@ -162,7 +162,7 @@ final class Bridge: Sendable {
         withUnsafeBytes(of: UInt64(body.count).littleEndian) { frame.append(contentsOf: $0) }
         frame.append(kind)
         frame.append(contentsOf: body)
-        try frame.withUnsafeBytes { try requests.writeAll($0) }
+        try frame.withUnsafeBytes { try requests.writeAllWithoutSignal($0) }
     }
 
     /// The next reply, waiting at most `timeout`: `.timedOut`, `.frame`, or `.closed` when the

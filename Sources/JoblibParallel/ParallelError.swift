@@ -24,7 +24,9 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         /// A timeout that is zero or negative.
         public static let invalidTimeout = Code(rawValue: "invalidTimeout")
         /// A task ran longer than the per-task `timeout`; ``ParallelError/taskIndex`` names it.
-        /// On threads the task cannot be stopped: its thread is abandoned and replaced.
+        /// On threads the task cannot be stopped: its thread is abandoned and replaced. On worker
+        /// processes its worker is killed and replaced, and in `results(_:)` the timeout costs
+        /// that task's entry alone (the other tasks still run).
         public static let timeout = Code(rawValue: "timeout")
         /// The system refused a worker (thread creation failed).
         public static let workerUnavailable = Code(rawValue: "workerUnavailable")
@@ -67,16 +69,36 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         return text
     }
 
-    /// The worker running task `taskIndex` died with `status` after printing `stderrTail`.
-    public static func workerDied(taskIndex: Int, status: ProcessExitStatus, stderrTail: String) -> ParallelError {
-        var error = ParallelError(
-            .workerDied,
-            "the worker process running task \(taskIndex) died (\(status)); the task was not completed"
-                + (stderrTail.isEmpty ? "" : ". Its last output:\n" + stderrTail),
-            taskIndex: taskIndex)
+    /// The worker running task `taskIndex` died with `status` after printing `stderrTail`, at
+    /// `stage` when the worker said which. The message is one or two lines: what died when, the
+    /// status in words, and the runtime's one-line reason (`Fatal error: …`) when it printed one;
+    /// the whole tail stays in ``stderrTail``.
+    public static func workerDied(
+        taskIndex: Int, status: ProcessExitStatus, stderrTail: String, stage: RemoteTaskError.Stage? = nil
+    ) -> ParallelError {
+        let when: String
+        switch stage {
+        case .decodingTask: when = " while decoding it"
+        case .running: when = " while running it"
+        case .encodingResult: when = " while encoding its result"
+        case .decodingResult, nil: when = ""
+        }
+        var message = "the worker process running task \(taskIndex) died\(when): \(status.explained)"
+        if let reason = crashReason(in: stderrTail) { message += "\n" + reason }
+        var error = ParallelError(.workerDied, message, taskIndex: taskIndex)
         error.exitStatus = status
         error.stderrTail = stderrTail
         return error
+    }
+
+    /// The last line in a crashed process's output where the Swift runtime (or a C library) said
+    /// why it stopped, such as `Tasks.swift:55: Fatal error: task 2 gave up`.
+    static func crashReason(in tail: String) -> String? {
+        let markers = ["Fatal error", "Precondition failed", "Assertion failed", "Swift runtime failure", "terminate called"]
+        let line = tail.split(separator: "\n").last { line in markers.contains { line.contains($0) } }
+        guard let line else { return nil }
+        let trimmed = line.trimmingPrefix(while: { $0 == " " })
+        return trimmed.count > 400 ? String(trimmed.prefix(400)) + "…" : String(trimmed)
     }
 
     static func timeout(taskIndex: Int, limit: Duration) -> ParallelError {

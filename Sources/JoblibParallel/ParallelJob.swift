@@ -165,7 +165,13 @@ public final class ParallelJob: Sendable {
                 expired.append(batch)
                 return true
             }
-            if !expired.isEmpty { stopped.store(true, ordering: .relaxed) }
+            if !expired.isEmpty {
+                stopped.store(true, ordering: .relaxed)
+                // The call has failed: it returns now, not when the other workers' tasks end
+                // (within the timeout + the watchdog's interval); their batches are abandoned too.
+                expired += state.inFlight
+                state.inFlight.removeAll()
+            }
             return (expired, expired.isEmpty ? false : Self.markFinishedIfDone(&state, taskCount: taskCount))
         }
         if !expired.isEmpty, let backend = backend.withLock({ $0 }) {

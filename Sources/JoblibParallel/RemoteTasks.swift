@@ -30,17 +30,30 @@ package struct RemoteTasks: Sendable {
             try BinaryEncoder().encode(indices.map { tasks[$0] }, sections: sections)
         }
         deliver = { index, outcome in
-            try sink(index, outcome.flatMap { bytes in Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) } })
+            try sink(index, outcome.flatMap { bytes in
+                Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) }
+                    .mapError { resultDecodingError($0, taskIndex: index) }
+            })
         }
         deliverBatch = { indices, errors, bytes, delivered in
             let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
-                try sink(index, errors[position].map { .failure($0) } ?? next.next()!)
+                let outcome = errors[position].map { .failure($0) }
+                    ?? next.next()!.mapError { resultDecodingError($0, taskIndex: index) }
+                try sink(index, outcome)
                 delivered += 1
             }
         }
     }
+}
+
+/// A result that ran fine but cannot be decoded here: its own stage, so that it never looks as
+/// if the task had thrown the decoder's error.
+private func resultDecodingError(_ error: any Error, taskIndex: Int) -> any Error {
+    RemoteTaskError(
+        taskIndex: taskIndex, stage: .decodingResult, typeName: String(reflecting: type(of: error)),
+        errorDescription: String(describing: error))
 }
 
 /// Decodes an encoded array in one pass when it can, and element by element when one element is

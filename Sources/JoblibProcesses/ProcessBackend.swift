@@ -7,8 +7,10 @@ extension Backend {
     ///
     /// A task that traps, crashes or calls `exit` costs that task alone: it fails with
     /// ``/JoblibParallel/ParallelError/Code/workerDied`` and the worker is replaced, while the other tasks go on
-    /// (``/JoblibParallel/Parallel/results(_:)-3zw0p`` keeps their outcomes; ``/JoblibParallel/Parallel/retries`` runs such tasks again).
-    /// A task past the call's `timeout` is stopped for real: its worker is killed.
+    /// (``/JoblibParallel/Parallel/results(_:)-3zw0p`` keeps their outcomes; ``/JoblibParallel/Parallel/retries`` runs such tasks again),
+    /// whether it died decoding the task, running it or encoding its result. A task past the call's
+    /// `timeout` is stopped for real: its worker is killed (in ``/JoblibParallel/Parallel/results(_:)-3zw0p`` that task's
+    /// entry alone fails). A worker that dies, even while idle, never takes the caller with it.
     ///
     /// Only ``/JoblibParallel/ParallelTask`` values run here (closures cannot leave the process); declare task
     /// types at file scope. Workers are kept between calls and end with the program. With
@@ -69,7 +71,11 @@ struct ProcessBackend: ParallelBackend {
         // Checked before anything is spawned: a type other processes cannot find by name.
         let typeName = try TaskTypeName.name(of: remote.taskType)
         let threads = innerMaxThreads ?? max(1, cpuCount() / max(job.requestedWorkers, 1))
-        let pool = ProcessPool.pool(for: WorkerSettings(innerMaxThreads: threads, limits: limits))
+        let pool = ProcessPool.pool(
+            for: WorkerSettings(innerMaxThreads: threads, innerMaxThreadsIsExplicit: innerMaxThreads != nil, limits: limits))
+        // Workers write to our standard output directly: what this process printed before the
+        // call comes first.
+        flushStandardOutput()
         let workers = try pool.checkOut(workers)
         let arena = SharedArgumentArena(threshold: maxNBytes)
         let drivers = workers.map {
@@ -93,7 +99,8 @@ struct ProcessBackend: ParallelBackend {
     }
 
     /// The call failed with a timeout in `batch`: kill the worker running it, so the task really
-    /// stops. Its driver sees the worker die, replaces it and moves on.
+    /// stops. (Drivers enforce the per-task timeout themselves from the worker's status words, so
+    /// that in `results` a timeout costs one entry; this covers any other caller.)
     func abandon(_ batch: ParallelBatch) {
         running.worker(for: batch)?.kill()
     }

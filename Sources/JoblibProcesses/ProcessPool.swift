@@ -9,6 +9,8 @@ import Glibc
 /// What makes two calls' workers interchangeable.
 struct WorkerSettings: Hashable, Sendable {
     var innerMaxThreads: Int
+    /// Given by the caller (it then overrides the user's own `OMP_NUM_THREADS` and the like).
+    var innerMaxThreadsIsExplicit: Bool
     var limits: WorkerLimits
 }
 
@@ -40,21 +42,33 @@ package final class ProcessPool: Sendable {
         for pool in all { pool.shutDown() }
     }
 
+    /// Worker processes this process has started so far (tests count deaths with it).
+    package static var workersStarted: Int { WorkerProcess.startedCount.load(ordering: .relaxed) }
+
     /// Idle workers in every pool, for tests.
     static var idleWorkerCount: Int {
         pools.withLock { Array($0.values) }.reduce(0) { $0 + $1.idle.withLock { $0.count } }
     }
 
     /// The environment of a new worker: ours, with native thread pools capped so that `jobs`
-    /// workers do not oversubscribe the CPUs.
+    /// workers do not oversubscribe the CPUs (a cap the user set in our environment wins, unless
+    /// `innerMaxThreads` was given explicitly, as in joblib), and Swift's crash backtraces off
+    /// unless the user set `SWIFT_BACKTRACE` (a crash is summarised in the task's error instead).
     var workerEnvironment: [String: String] {
         var environment = currentEnvironment()
         let threads = String(settings.innerMaxThreads)
-        for name in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"] {
+        for name in Self.threadCapVariables where settings.innerMaxThreadsIsExplicit || environment[name] == nil {
             environment[name] = threads
         }
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
         return environment
     }
+
+    /// The variables through which native libraries (OpenMP, BLAS, numexpr…) learn their thread count.
+    static let threadCapVariables = [
+        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+    ]
 
     /// `count` ready workers: idle ones first, then new ones started together.
     func checkOut(_ count: Int) throws -> [WorkerProcess] {

@@ -1,4 +1,5 @@
 import JoblibCoding
+import JoblibParallel
 import JoblibSystem
 import SystemPackage
 
@@ -108,10 +109,32 @@ package struct ResultBatch: Codable {
 
 /// Words of a worker's shared status page (descriptor 5 in the worker: 4 KiB, 64-bit words).
 package enum StatusWord {
-    /// The index + 1 of the task running now; 0 between tasks.
+    /// The index + 1 of the task the worker is working on now (decoding it, running it or
+    /// encoding its result); 0 between batches.
     package static let runningTask = 0
-    /// When that task started (CLOCK_MONOTONIC nanoseconds, the same clock in every process).
+    /// When work on that task (or on encoding its result) started (CLOCK_MONOTONIC nanoseconds,
+    /// the same clock in every process).
     package static let startedAt = 1
+    /// The stage of that work: 1 decoding the task, 2 running it, 3 encoding its result; 0 none.
+    package static let stage = 2
+
+    static func code(of stage: RemoteTaskError.Stage) -> UInt64 {
+        switch stage {
+        case .decodingTask: return 1
+        case .running: return 2
+        case .encodingResult: return 3
+        case .decodingResult: return 0
+        }
+    }
+
+    static func stage(code: UInt64) -> RemoteTaskError.Stage? {
+        switch code {
+        case 1: return .decodingTask
+        case 2: return .running
+        case 3: return .encodingResult
+        default: return nil
+        }
+    }
 }
 
 /// A task's error as it crosses the process boundary.
@@ -132,12 +155,21 @@ package struct ErrorMessage: Codable {
 /// 1 byte kind, then the body.
 package struct FrameChannel {
     package let fd: FileDescriptor
+    /// A socket: sends use `MSG_NOSIGNAL`, so a dead peer is the error `EPIPE`, never `SIGPIPE`.
+    let isSocket: Bool
 
-    package init(fd: FileDescriptor) { self.fd = fd }
+    package init(fd: FileDescriptor, isSocket: Bool = false) {
+        self.fd = fd
+        self.isSocket = isSocket
+    }
 
     package func send(_ kind: FrameKind, body: [UInt8] = []) throws {
         let frame = try Self.frame(kind, body: body)
-        try frame.withUnsafeBytes { try fd.writeAll($0) }
+        if isSocket {
+            try frame.withUnsafeBytes { try fd.sendAll($0) }
+        } else {
+            try frame.withUnsafeBytes { try fd.writeAll($0) }
+        }
     }
 
     package func send<Message: Encodable>(_ kind: FrameKind, _ message: Message) throws {

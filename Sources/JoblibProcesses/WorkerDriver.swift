@@ -41,6 +41,10 @@ final class WorkerDriver: Sendable {
         if let worker { pool.checkIn(worker) }
     }
 
+    /// How often a driver waiting for results looks at the call (stopped elsewhere?) and at the
+    /// running task's time (past the timeout?).
+    static let checkInterval: Duration = .milliseconds(20)
+
     /// Runs one batch to its end; returns how many of its tasks got an outcome.
     private func runBatch(_ batch: ParallelBatch, worker: inout WorkerProcess?, retries: inout [Int: Int]) -> Int {
         var pending = Array(batch.indices)
@@ -50,7 +54,6 @@ final class WorkerDriver: Sendable {
             guard let current = worker ?? replacement(for: batch) else { return completed }
             worker = current
             running.set(batch, current)
-            batch.reportProgress { current.runningTask }
 
             // Encode the batch in one pass; when that fails, find the tasks that cannot be
             // encoded (they fail alone, before anything is sent) and encode the others.
@@ -77,50 +80,73 @@ final class WorkerDriver: Sendable {
                     return completed
                 }
             }
-            // A failed send means the worker is gone; that is handled below like any death.
-            try? current.send(BatchMessage(typeName: typeName, indices: pending, tasks: encoded, arena: arena.reference))
+            // A failed send (EPIPE) means the worker is gone; that is seen below like any death.
+            current.send(BatchMessage(typeName: typeName, indices: pending, tasks: encoded, arena: arena.reference))
 
             var received = 0
-            while received < pending.count {
-                let results: ResultBatch?
-                do { results = try current.receive() } catch { results = nil }
-                guard let results else { break }
-                var delivered = 0
-                do {
-                    try remote.deliverBatch(results.indices, results.decodedErrors(), results.outputs, &delivered)
-                } catch {
-                    received += delivered + 1
-                    completed += delivered + 1
-                    batch.failCall(error)
-                    // A fail-fast error: the rest of this batch must not run; stop the worker.
-                    if received < pending.count {
+            var timedOut: Int?
+            waiting: while received < pending.count {
+                switch current.receive(timeout: Self.checkInterval) {
+                case .ended:
+                    break waiting
+                case .nothingYet:
+                    if batch.callStopped {
+                        // The call failed elsewhere, timed out or was cancelled: this batch's running
+                        // task must not hold it, so its worker goes now.
                         pool.retire(current, kill: true)
                         worker = nil
+                        return completed
                     }
-                    return completed
-                }
-                received += delivered
-                completed += delivered
-                current.tasksRun.add(delivered, ordering: .relaxed)
-                if batch.callStopped && received < pending.count {
-                    // Another task failed the call: this batch's remaining tasks must not run.
-                    pool.retire(current, kill: true)
-                    worker = nil
-                    return completed
+                    if timedOut == nil, let limit = job.taskTimeout, let task = current.runningTask,
+                       elapsed(since: task.started) > limit
+                    {
+                        timedOut = task.index
+                        current.kill()
+                    }
+                case .results(let results):
+                    var delivered = 0
+                    do {
+                        try remote.deliverBatch(results.indices, results.decodedErrors(), results.outputs, &delivered)
+                    } catch {
+                        received += delivered + 1
+                        completed += delivered + 1
+                        batch.failCall(error)
+                        // A fail-fast error: the rest of this batch must not run; stop the worker.
+                        if received < pending.count {
+                            pool.retire(current, kill: true)
+                            worker = nil
+                        }
+                        return completed
+                    }
+                    received += delivered
+                    completed += delivered
+                    current.tasksRun.add(delivered, ordering: .relaxed)
                 }
             }
             if received == pending.count { return completed }
 
-            // The worker died (or was killed for a timeout). Its status words name the task it
-            // was running; the tasks before that one finished, but their results died with it.
-            let culprit = current.runningTask?.index
+            // The worker died (or was killed). Its status words name the task it was working on
+            // and the stage; the tasks before that one finished, but their results died with it.
+            let named = current.runningTask
             let status = current.reapAfterDeath()
             worker = nil
             if batch.callStopped { return completed }
             let unreported = Array(pending[received...])
-            guard let position = culprit.flatMap({ unreported.firstIndex(of: $0) }) ?? (deathsWithoutCulprit > 0 ? 0 : nil)
+            if let timedOut {
+                // Killed for running past the timeout: that task fails with `timeout` (in `results`
+                // the others go on, on a new worker); the others run again.
+                var rest = unreported
+                if let position = unreported.firstIndex(of: timedOut) {
+                    rest.remove(at: position)
+                    completed += 1
+                    guard deliver(timedOut, .failure(timeoutError(timedOut)), batch) else { return completed }
+                }
+                pending = rest
+                continue
+            }
+            guard let position = named.flatMap({ unreported.firstIndex(of: $0.index) }) ?? (deathsWithoutCulprit > 0 ? 0 : nil)
             else {
-                // Killed between two tasks (from outside): run the rest again, once, blaming none.
+                // Killed between two batches (from outside): run the rest again, once, blaming none.
                 deathsWithoutCulprit += 1
                 pending = unreported
                 continue
@@ -133,12 +159,26 @@ final class WorkerDriver: Sendable {
                 next.append(index)
             } else {
                 completed += 1
-                let error = ParallelError.workerDied(taskIndex: index, status: status, stderrTail: current.stderrTail)
+                let stage = named?.index == index ? named?.stage : nil
+                let error = ParallelError.workerDied(taskIndex: index, status: status, stderrTail: current.stderrTail, stage: stage)
                 guard deliver(index, .failure(error), batch) else { return completed }
             }
             pending = next + unreported[(position + 1)...]
         }
         return completed
+    }
+
+    private func elapsed(since started: UInt64) -> Duration {
+        let now = monotonicNanoseconds()
+        return now > started ? .nanoseconds(Int64(now - started)) : .zero
+    }
+
+    private func timeoutError(_ index: Int) -> ParallelError {
+        ParallelError(
+            .timeout,
+            "task \(index) ran longer than the timeout of \(job.taskTimeout ?? .zero): its worker process was killed "
+                + "(a new one takes its place)",
+            taskIndex: index)
     }
 
     /// Hands an outcome to the call; false when it failed the call (stop the batch).

@@ -1,3 +1,4 @@
+import CJoblibWorkerHook
 import JoblibCoding
 import JoblibParallel
 import JoblibSystem
@@ -19,6 +20,19 @@ package enum WorkerEnvironment {
     package static let resultDescriptor: Int32 = 4
     /// The worker's status words (``SharedWords``): which task runs now.
     package static let statusDescriptor: Int32 = 5
+    /// The exit status of a process started as a worker that ran the program instead (a static
+    /// build whose main does not call ``workerMain()``): it must never start workers itself.
+    package static let notEnteredExitStatus = JOBLIB_WORKER_NOT_ENTERED_STATUS
+
+    /// Stops this process at once if it was started as a worker but did not enter worker mode:
+    /// starting workers from here would start a fork bomb.
+    static func refuseToStartWorkersFromAWorker() {
+        guard environmentValue(mode) != nil else { return }
+        writeToStandardError(
+            "joblib: this process was started as a worker process but runs the program (its main does not call "
+                + "Joblib.workerMain() first); it stops instead of starting worker processes of its own\n")
+        exitImmediately(notEnteredExitStatus)
+    }
 }
 
 /// Enters worker mode if this process was started as a worker, and never returns then.
@@ -28,6 +42,7 @@ package enum WorkerEnvironment {
 /// cannot run. Elsewhere it is harmless and returns at once.
 public func workerMain() {
     guard let mode = getenv(WorkerEnvironment.mode).map({ String(cString: $0) }), !mode.isEmpty else { return }
+    joblib_worker_mode_did_enter()
     unsetenv(WorkerEnvironment.mode)
     WorkerRuntime.run()
 }
@@ -51,8 +66,12 @@ enum WorkerRuntime {
         let results = FrameChannel(fd: FileDescriptor(rawValue: WorkerEnvironment.resultDescriptor))
         let statusDescriptor = FileDescriptor(rawValue: WorkerEnvironment.statusDescriptor)
         watchParent()
+        // dup2 cleared close-on-exec on the protocol descriptors: set it again, so that a process
+        // a task starts (a helper, a daemon) does not hold the worker's channels open.
+        try? tasks.fd.setCloseOnExec()
+        try? results.fd.setCloseOnExec()
         do {
-            let status = try SharedWords(attachingTo: statusDescriptor)
+            let status = WorkerStatus(words: try SharedWords(attachingTo: statusDescriptor))
             try? statusDescriptor.close()
             try results.send(.ready, ReadyMessage(protocolVersion: workerProtocolVersion, pid: currentProcessID))
             while let (kind, body) = try tasks.receive() {
@@ -61,6 +80,7 @@ enum WorkerRuntime {
                     let batch = try BinaryDecoder().decode(BatchMessage.self, from: body)
                     try runBatch(batch, results: results, status: status)
                 case .shutdown:
+                    flushStandardOutput()
                     exit(0)
                 case .ready, .results:
                     throw ProtocolError("unexpected frame \(kind) from the parent")
@@ -73,7 +93,7 @@ enum WorkerRuntime {
         }
     }
 
-    private static func runBatch(_ batch: BatchMessage, results: FrameChannel, status: SharedWords) throws {
+    private static func runBatch(_ batch: BatchMessage, results: FrameChannel, status: WorkerStatus) throws {
         func failAll(_ message: ErrorMessage) throws {
             var pending = ResultBatch()
             for index in batch.indices { pending.fail(index, message) }
@@ -94,9 +114,12 @@ enum WorkerRuntime {
     /// Decodes the batch's tasks in one pass (a task that cannot be decoded fails alone), runs
     /// them in order, and sends their outcomes every 20 ms and at the end.
     private static func runTasks<Task: ParallelTask>(
-        _ type: Task.Type, _ batch: BatchMessage, _ arena: MappedArena?, results: FrameChannel, status: SharedWords
+        _ type: Task.Type, _ batch: BatchMessage, _ arena: MappedArena?, results: FrameChannel, status: WorkerStatus
     ) throws {
         var pending = PendingOutcomes<Task.Output>()
+        // From here to the last send, the status words always name the task being worked on and
+        // the stage (decoding, running, encoding its result): a death at any point blames it alone.
+        if let first = batch.indices.first { status.begin(first, .decodingTask) }
         var lastFlush = monotonicNanoseconds()
         var position = 0
         // Tasks are decoded one at a time, right before they run: a batch of tasks that each
@@ -117,28 +140,33 @@ enum WorkerRuntime {
             pending.fail(batch.indices[position], errorMessage(reason, stage: .decodingTask))
             position += 1
         }
-        if !pending.isEmpty { try results.send(.results, body: pending.take().frameBody()) }
+        if !pending.isEmpty {
+            flushStandardOutput()
+            try results.send(.results, body: pending.take(status).frameBody())
+        }
+        status.idle()
 
         func run(_ index: Int, _ decoded: Result<Task, any Error>) throws {
             switch decoded {
             case .failure(let error):
                 pending.fail(index, errorMessage(error, stage: .decodingTask))
             case .success(let task):
-                // The parent reads these words if this process dies: they name the task that killed it.
-                status.store(StatusWord.startedAt, monotonicNanoseconds())
-                status.store(StatusWord.runningTask, UInt64(index + 1))
+                status.advance(to: .running)
                 do {
                     pending.succeed(index, try ParallelConfiguration.withinTask { try task.run() })
                 } catch {
                     pending.fail(index, errorMessage(error, stage: .running))
                 }
-                status.store(StatusWord.runningTask, 0)
             }
+            // What the task printed is out before its outcome (and survives a later crash).
+            flushStandardOutput()
             let now = monotonicNanoseconds()
             if now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
-                try results.send(.results, body: pending.take().frameBody())
+                try results.send(.results, body: pending.take(status).frameBody())
                 lastFlush = now
             }
+            // The next task's decoding starts when this returns.
+            if position < batch.indices.count { status.begin(batch.indices[position], .decodingTask) } else { status.idle() }
         }
     }
 
@@ -204,12 +232,14 @@ struct PendingOutcomes<Output: Encodable> {
     }
 
     /// The outcomes as a ``ResultBatch``; an output that cannot be encoded fails its task alone.
-    mutating func take() -> ResultBatch {
+    /// While an output is encoded, `status` names its task (its `encode(to:)` may crash).
+    mutating func take(_ status: WorkerStatus? = nil) -> ResultBatch {
         defer { self = PendingOutcomes() }
         var batch = ResultBatch()
         var encoded: [UInt8]
+        let succeeded = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
         do {
-            encoded = try BinaryEncoder().encode(outputs)
+            encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded()
         } catch {
             // Find the culprits one by one, then encode the others together.
             var kept: [Output] = []
@@ -223,6 +253,7 @@ struct PendingOutcomes<Output: Encodable> {
                 }
                 let output = outputIterator.next()!
                 do {
+                    status?.begin(index, .encodingResult)
                     _ = try BinaryEncoder().encode(output)
                     rebuilt.succeed(index, output)
                     kept.append(output)
@@ -231,7 +262,8 @@ struct PendingOutcomes<Output: Encodable> {
                 }
             }
             self = rebuilt
-            encoded = (try? BinaryEncoder().encode(kept)) ?? []
+            let keptIndices = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
+            encoded = (try? TrackedOutputs(outputs: kept, indices: keptIndices, status: status).encoded()) ?? []
         }
         batch.indices = indices
         batch.failed = failed
@@ -241,6 +273,53 @@ struct PendingOutcomes<Output: Encodable> {
         }
         batch.outputs = encoded
         return batch
+    }
+}
+
+/// A batch's outputs encoded exactly as `[Output]` is, with the status words naming each output's
+/// task while its `encode(to:)` runs. Arrays of plain numbers (bulk-coded, no user code runs)
+/// are encoded in one pass.
+struct TrackedOutputs<Output: Encodable>: Encodable {
+    let outputs: [Output]
+    let indices: [Int]
+    let status: WorkerStatus?
+
+    func encoded() throws -> [UInt8] {
+        if status == nil || (outputs as Any) is any BulkArrayCodable { return try BinaryEncoder().encode(outputs) }
+        return try BinaryEncoder().encode(self)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        for (output, index) in zip(outputs, indices) {
+            status?.begin(index, .encodingResult)
+            try container.encode(output)
+        }
+    }
+}
+
+/// The worker's side of its status words: which task it is working on, at which stage, since
+/// when. Plain stores into shared memory, no system call; the parent reads them after a death
+/// (to blame exactly that task) and while the task runs (for timeouts).
+struct WorkerStatus {
+    let words: SharedWords
+
+    /// Work on task `index` begins, at `stage`; its time starts now.
+    func begin(_ index: Int, _ stage: RemoteTaskError.Stage) {
+        words.store(StatusWord.startedAt, monotonicNanoseconds())
+        words.store(StatusWord.stage, StatusWord.code(of: stage))
+        words.store(StatusWord.runningTask, UInt64(index + 1))
+    }
+
+    /// The same task moves on to `stage` (its time keeps running).
+    func advance(to stage: RemoteTaskError.Stage) {
+        words.store(StatusWord.stage, StatusWord.code(of: stage))
+    }
+
+    /// Between batches: a death now is no task's fault.
+    func idle() {
+        words.store(StatusWord.runningTask, 0)
+        words.store(StatusWord.stage, 0)
     }
 }
 

@@ -5,6 +5,7 @@
 #endif
 import CJoblibSystem
 import SystemPackage
+import Synchronization
 
 /// How a process ended: its exit code, or the signal that killed it.
 public enum ProcessExitStatus: Hashable, Sendable, CustomStringConvertible {
@@ -23,6 +24,31 @@ public enum ProcessExitStatus: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .exited(let code): return "exit status \(code)"
         case .signaled(let signal): return "signal \(signal) (\(signalName(signal)))"
+        }
+    }
+
+    /// What the status usually means, in words, for a crash summary: `signal 4 (SIGILL: a Swift
+    /// runtime trap …)`.
+    package var explained: String {
+        switch self {
+        case .exited(0): return "exit status 0 (the task called exit(0))"
+        case .exited(let code): return "exit status \(code) (the task called exit)"
+        case .signaled(let signal):
+            let meaning: String
+            switch signal {
+            case SIGILL, SIGTRAP:
+                meaning = "a Swift runtime trap: fatalError, a failed precondition, an index out of range, "
+                    + "an arithmetic overflow or a force-unwrapped nil"
+            case SIGSEGV: meaning = "a segmentation fault: an invalid memory access"
+            case SIGBUS: meaning = "a bus error: an invalid memory access"
+            case SIGKILL: meaning = "killed: by a timeout, from outside, or by the system's out-of-memory killer"
+            case SIGABRT: meaning = "aborted (abort(), or a C++ exception nobody caught)"
+            case SIGFPE: meaning = "an arithmetic exception such as an integer division by zero"
+            case SIGTERM: meaning = "terminated from outside"
+            case SIGPIPE: meaning = "a write to a closed pipe"
+            default: meaning = "killed by a signal"
+            }
+            return "signal \(signal) (\(signalName(signal)): \(meaning))"
         }
     }
 }
@@ -47,6 +73,12 @@ package final class ChildProcess: Sendable {
     /// Names this very process for signals: unlike the pid, it cannot come to mean another
     /// process once this one is reaped (-1 where pidfds are unavailable).
     private let pidfd: Int32
+    /// The status once reaped: later polls and waits answer from here (waitpid would fail).
+    private let reaped = Mutex<ProcessExitStatus?>(nil)
+
+    /// A descriptor that becomes readable when the process ends (its pidfd), to wait for that
+    /// alongside its output; nil where pidfds are unavailable.
+    package var exitDescriptor: FileDescriptor? { pidfd >= 0 ? FileDescriptor(rawValue: pidfd) : nil }
 
     private init(pid: pid_t) {
         self.pid = pid
@@ -121,6 +153,7 @@ package final class ChildProcess: Sendable {
     /// Sends `signal` (default `SIGKILL`). A process that already ended, or was reaped, is not
     /// an error, and no other process that reuses its pid can receive the signal.
     package func kill(_ signal: Int32 = SIGKILL) {
+        if reaped.withLock({ $0 }) != nil { return }
         if pidfd >= 0 {
             _ = joblib_pidfd_send_signal(pidfd, signal)
         } else {
@@ -130,24 +163,36 @@ package final class ChildProcess: Sendable {
 
     /// The exit status if the process has ended (and reaps it), nil if it still runs.
     package func poll() -> ProcessExitStatus? {
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid { return ProcessExitStatus(waitStatus: status) }
-            if result == -1 && Errno.current == .interrupted { continue }
-            return nil
+        reaped.withLock { reaped in
+            if let reaped { return reaped }
+            var status: Int32 = 0
+            while true {
+                let result = waitpid(pid, &status, WNOHANG)
+                if result == pid {
+                    reaped = ProcessExitStatus(waitStatus: status)
+                    return reaped
+                }
+                if result == -1 && Errno.current == .interrupted { continue }
+                return nil
+            }
         }
     }
 
     /// Waits until the process ends and reaps it.
     package func wait() -> ProcessExitStatus {
+        if let status = reaped.withLock({ $0 }) { return status }
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, 0)
-            if result == pid { return ProcessExitStatus(waitStatus: status) }
+            if result == pid {
+                let exit = ProcessExitStatus(waitStatus: status)
+                reaped.withLock { $0 = exit }
+                return exit
+            }
             if result == -1 && Errno.current == .interrupted { continue }
-            // ECHILD: someone else reaped it; report it as killed, which is the safe reading.
-            return .signaled(SIGKILL)
+            // ECHILD: reaped meanwhile by another thread of ours, or by someone else (then report
+            // it as killed, which is the safe reading).
+            return reaped.withLock { $0 } ?? .signaled(SIGKILL)
         }
     }
 

@@ -33,3 +33,8 @@ package func findExecutable(_ name: String, path: String? = environmentValue("PA
 package func runAtExit(_ body: @escaping @convention(c) () -> Void) {
     atexit(body)
 }
+
+/// Ends the process at once with `status`: no `atexit` handlers, no buffers flushed (`_exit`).
+package func exitImmediately(_ status: Int32) -> Never {
+    _exit(status)
+}

@@ -2,9 +2,14 @@
 // crash and cache tests later). Not a product: only the test targets use it.
 import Foundation
 import Joblib
+import JoblibSystem
 #if canImport(Glibc)
 import Glibc
 #endif
+
+// A worker of the `no-worker-main` scenario that did not enter worker mode runs this main again
+// without arguments: it plays the user's program.
+if CommandLine.arguments.count == 1, environmentValue("JOBLIB_WORKER") != nil { runAsMisstartedWorker() }
 
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
@@ -52,6 +57,20 @@ case "memory-get":
     guard let json = arguments.dropFirst().first else { print("usage: memory-get JSON"); exit(2) }
     let shelved = try JSONDecoder().decode(MemorizedResult<[Int]>.self, from: Data(json.utf8))
     do { print(try shelved.get()) } catch let error as MemoryError { print("error \(error.code)"); exit(1) }
+case "sigpipe-idle-killed":
+    try runIdleWorkersKilledScenario()
+case "sigpipe-background-trap":
+    try runBackgroundTrapScenario()
+case "sigpipe-stream-early-exit":
+    try runStreamEarlyExitScenario()
+case "no-worker-main":
+    runNoWorkerMainScenario()
+case "broken-pipe-writes":
+    try runBrokenPipeWritesScenario()
+case "stdout":
+    try runStandardOutputScenario()
+case "worker-environment":
+    try runWorkerEnvironmentScenario()
 default:
     print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get")
     exit(2)

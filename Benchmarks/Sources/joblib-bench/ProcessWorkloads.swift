@@ -26,6 +26,20 @@ struct CrashingTask: ParallelTask {
     }
 }
 
+/// Starts `sleep 20 &` (its pid goes to `pidFile`), then traps: the helper keeps the worker's
+/// standard error open, which must not delay the report of the trap.
+struct TrapAfterHelperTask: ParallelTask {
+    var index: Int
+    var pidFile: String
+    func run() throws -> Int {
+        if index == 0 {
+            _ = system("sleep 20 & echo $! > '\(pidFile)'")
+            fatalError("trapped after starting a helper process")
+        }
+        return index
+    }
+}
+
 struct SliceSumTask: ParallelTask {
     var values: [Double]
     var part: Int
@@ -131,6 +145,20 @@ let processWorkloads: [Workload] = [
             runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run([TinyTask(value: 1), TinyTask(value: 2)])) })
         }
         return figures("processes-after-crash", ours: median(runs) * 1e3, unit: "ms", joblib: joblibFigures("processes-after-crash", "crash"))
+    },
+    Workload(name: "processes-crash-with-helper", summary: "report a task that started `sleep 20 &` and trapped (results of 2 tasks)") {
+        var runs: [Double] = []
+        for run in 0..<5 {
+            let pidFile = NSTemporaryDirectory() + "joblib-bench-helper-\(getpid())-\(run).pid"
+            runs.append(try bestTime(repetitions: 1) {
+                blackHole(processes.results((0..<2).map { TrapAfterHelperTask(index: $0, pidFile: pidFile) }))
+            })
+            if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(pid, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: pidFile)
+        }
+        return figures("processes-crash-with-helper", ours: median(runs) * 1e3, unit: "ms", joblib: nil)
     },
     Workload(name: "processes-cpu", summary: "100 tasks of 20 ms CPU: speedup of 2 worker processes over one loop") {
         let tasks = (0..<100).map { _ in SpinTask(milliseconds: 20) }

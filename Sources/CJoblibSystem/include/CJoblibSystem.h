@@ -38,4 +38,31 @@ int joblib_pidfd_send_signal(int pidfd, int signal);
 uint64_t joblib_atomic_load_u64(const uint64_t *_Nonnull address);
 void joblib_atomic_store_u64(uint64_t *_Nonnull address, uint64_t value);
 
+/// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): a channel whose writes to a dead peer fail
+/// with EPIPE instead of raising SIGPIPE (with joblib_send_nosignal).
+int joblib_socketpair_cloexec(int fds[_Nonnull 2]);
+
+/// send(fd, buffer, count, MSG_NOSIGNAL): -1 and EPIPE, never SIGPIPE, when the peer is gone.
+long joblib_send_nosignal(int fd, const void *_Nonnull buffer, size_t count);
+
+/// Sets or clears FD_CLOEXEC on `fd`.
+int joblib_set_cloexec(int fd, int on);
+
+/// Sets O_NONBLOCK on `fd`'s open file description.
+int joblib_set_nonblocking(int fd);
+
+/// Blocks SIGPIPE in the calling thread only (a write to a broken pipe then fails with EPIPE).
+int joblib_block_sigpipe_in_thread(void);
+
+/// write(2) that fails with EPIPE instead of raising SIGPIPE, for pipes (where MSG_NOSIGNAL does
+/// not exist): SIGPIPE is blocked in this thread around the write and a signal the write raised is
+/// consumed. The process's signal disposition is never touched.
+long joblib_write_nosigpipe(int fd, const void *_Nonnull buffer, size_t count);
+
+/// poll(2) for readability on one or two descriptors (`second` < 0: one); sets the ready flags.
+int joblib_poll2(int first, int second, int timeoutMilliseconds, int *_Nonnull firstReady, int *_Nonnull secondReady);
+
+/// fflush(stdout) when its buffer holds anything (cheap when it does not).
+int joblib_flush_stdout_if_pending(void);
+
 #endif
