@@ -95,7 +95,7 @@ let package = Package(
             name: "JoblibProcessesTests",
             dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
-            name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
+            name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"],
             exclude: ["Golden"]),
         .testTarget(
             name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTestSupport", "joblib-test-helper"]),

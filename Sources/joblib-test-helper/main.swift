@@ -52,7 +52,11 @@ case "memory-get":
     guard let json = arguments.dropFirst().first else { print("usage: memory-get JSON"); exit(2) }
     let shelved = try JSONDecoder().decode(MemorizedResult<[Int]>.self, from: Data(json.utf8))
     do { print(try shelved.get()) } catch let error as MemoryError { print("error \(error.code)"); exit(1) }
+case "load-limited":
+    try runLimitedLoad(Array(arguments.dropFirst()))
+case "memory-compute":
+    try runMemoryCompute(Array(arguments.dropFirst()))
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get|load-limited|memory-compute")
     exit(2)
 }

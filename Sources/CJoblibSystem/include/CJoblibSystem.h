@@ -38,4 +38,7 @@ int joblib_pidfd_send_signal(int pidfd, int signal);
 uint64_t joblib_atomic_load_u64(const uint64_t *_Nonnull address);
 void joblib_atomic_store_u64(uint64_t *_Nonnull address, uint64_t value);
 
+// Non-blocking opens, file locks, inotify, resource limits.
+#include "CJoblibSystemFiles.h"
+
 #endif
