@@ -67,3 +67,11 @@ if ! python3 -c 'import numpy' 2>/dev/null; then
         exit 1
     fi
 fi
+
+# joblib 1.6.0 itself: the cache tests compare the .gitignore Memory writes with joblib's.
+joblib_version=1.6.0
+if ! python3 -c "import joblib, sys; sys.exit(joblib.__version__ != '$joblib_version')" 2>/dev/null; then
+    echo "setup: installing joblib==$joblib_version for $(command -v python3)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "joblib==$joblib_version" \
+        || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages "joblib==$joblib_version"
+fi

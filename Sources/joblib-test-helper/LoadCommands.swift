@@ -50,3 +50,24 @@ func runMemoryCompute(_ arguments: [String]) throws {
     }
     print(try square(x))
 }
+
+/// The argument of `memory-ignore`: a struct with a field to ignore.
+struct TracedQuery: Codable, Sendable {
+    var path: String
+    var verbose: Bool
+    var password: String
+}
+
+/// `memory-ignore DIR`: one call with the verbose trace on (standard output) of a function that
+/// ignores the field `password` and its argument 1, so the test can check neither is shown.
+func runMemoryIgnore(_ arguments: [String]) throws {
+    guard let directory = arguments.first else {
+        print("usage: memory-ignore DIR")
+        exit(2)
+    }
+    let memory = Memory(location: directory, verbose: 1)
+    let f = memory.cache(name: "query", ignore: ["password", .argument(1)]) { (query: TracedQuery, token: String) -> Int in
+        query.path.count
+    }
+    _ = try f(TracedQuery(path: "visible-path", verbose: true, password: "hunter2-field"), "hunter2-argument")
+}

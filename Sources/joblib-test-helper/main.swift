@@ -56,7 +56,9 @@ case "load-limited":
     try runLimitedLoad(Array(arguments.dropFirst()))
 case "memory-compute":
     try runMemoryCompute(Array(arguments.dropFirst()))
+case "memory-ignore":
+    try runMemoryIgnore(Array(arguments.dropFirst()))
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get|load-limited|memory-compute")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get|load-limited|memory-compute|memory-ignore")
     exit(2)
 }
