@@ -1,7 +1,7 @@
 # The two commands of the README: `make test` and `make demo`; `make bench` for the figures.
 SWIFT ?= swift
 
-.PHONY: setup test test-consumer demo bench
+.PHONY: setup test test-consumer demo bench fuzz
 
 setup:
 	@scripts/setup.sh
@@ -27,3 +27,8 @@ demo: setup
 # table: workload, joblib, ours, ratio, target. Slow (1 GB files): minutes, not seconds.
 bench: setup
 	$(SWIFT) run -c release --package-path Benchmarks joblib-bench --table
+
+# The loader fuzzer for 10 minutes (make test runs it for a few seconds). JOBLIB_FUZZ_SEED replays a run.
+fuzz: setup
+	$(SWIFT) build --build-tests
+	JOBLIB_FUZZ_SECONDS=600 $(SWIFT) test --skip-build --filter FuzzTests
