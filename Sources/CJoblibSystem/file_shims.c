@@ -23,21 +23,23 @@ int64_t joblib_fstatfs_type(int fd) {
     return (int64_t)(uint32_t)info.f_type;
 }
 
-int joblib_ofd_write_lock(int fd, int wait) {
+int joblib_ofd_write_lock(int fd, int wait, int64_t offset) {
     struct flock lock;
     memset(&lock, 0, sizeof lock);
     lock.l_type = F_WRLCK;
     lock.l_whence = SEEK_SET;
-    lock.l_start = 0;
-    lock.l_len = 0;
+    lock.l_start = (off_t)offset;
+    lock.l_len = 1;
     return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock);
 }
 
-int joblib_ofd_unlock(int fd) {
+int joblib_ofd_unlock(int fd, int64_t offset) {
     struct flock lock;
     memset(&lock, 0, sizeof lock);
     lock.l_type = F_UNLCK;
     lock.l_whence = SEEK_SET;
+    lock.l_start = (off_t)offset;
+    lock.l_len = 1;
     return fcntl(fd, F_OFD_SETLK, &lock);
 }
 

@@ -62,14 +62,11 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
         case .found(let value): return (value, true)
         case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
         }
-        var published = false
-        defer { lock?.release(published: published) }
+        defer { lock?.release() }
         core.willCompute(call)
         let start = ContinuousClock.now
         let value = try function(repeat each argument)
-        let result = try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
-        published = result.stored
-        return result
+        return try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
     }
 }
 
@@ -124,14 +121,11 @@ public struct AsyncCachedFunction<each Argument: Encodable, Result: Codable & Se
         case .found(let value): return (value, true)
         case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
         }
-        var published = false
-        defer { lock?.release(published: published) }
+        defer { lock?.release() }
         core.willCompute(call)
         let start = ContinuousClock.now
         let value = try await function(repeat each argument)
-        let result = try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
-        published = result.stored
-        return result
+        return try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
     }
 }
 

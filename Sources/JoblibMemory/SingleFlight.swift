@@ -3,24 +3,25 @@ import JoblibSystem
 import SystemPackage
 
 // Computing a key once across processes (CacheLayout.md, "Computing a key once"). After a miss,
-// a call takes the key's lock, `<function>/.lock-<key>`, an open-file-description lock that the
-// kernel releases when its holder closes it or dies. The holder looks once more (someone may
-// have published the entry meanwhile), computes, publishes, unlinks the lock file and closes it.
-// Other callers wait for that close without polling (FileLock), then find the entry. If the
-// holder dies, one waiter gets the lock, finds no entry and computes; the others wait for it.
-// Hits never come here: they take no lock.
+// a call takes the key's lock: an open-file-description lock on one byte of `<function>/.locks`
+// (the byte is given by the key), which the kernel releases when its holder closes it or dies.
+// The holder looks once more (someone may have published the entry meanwhile), computes,
+// publishes and closes. Other callers wait for that close without polling (FileLock), then find
+// the entry. If the holder dies, one waiter gets the lock, finds no entry and computes; the
+// others wait for it. Hits never come here: they take no lock.
 
-/// The lock of a key this call computes; ``release(published:)`` ends it.
+/// The lock file of a function directory.
+let lockFileName = ".locks"
+
+/// The lock of a key this call computes; ``release()`` ends it.
 final class ComputationLock: @unchecked Sendable {
     // @unchecked: owned by the one call that computes the key, then released once.
     private let lock: FileLock
 
     init(_ lock: FileLock) { self.lock = lock }
 
-    /// Ends the computation. When the entry was published, the lock file goes first (while still
-    /// locked): whoever takes a lock on this key afterwards finds the entry.
-    func release(published: Bool) {
-        if published { lock.removeFile() }
+    /// Ends the computation (published or not: whoever takes the lock next looks again first).
+    func release() {
         lock.unlock()
     }
 }
@@ -43,7 +44,8 @@ extension CachedFunctionCore {
         guard memory.computationWait > .zero, store != nil else { return .compute(nil, replace: replace) }
         let lock: FileLock
         do {
-            lock = try FileLock(call.directory.appending(".lock-\(call.key)"))
+            // Bytes up to 2^62: far more than keys, and within what any file system's locks take.
+            lock = try FileLock(call.directory.appending(lockFileName), offset: Int64(call.digest.high >> 2))
         } catch {
             // No function directory yet (cleared meanwhile), or a cache we cannot write: the
             // store reports that; the call just computes.

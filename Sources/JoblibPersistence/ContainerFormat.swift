@@ -56,10 +56,16 @@ struct ContainerHeader: Equatable {
     /// The container's whole length as the header declares it (version 2); nil for version 1,
     /// whose header declares none.
     var declaredLength: Int?
-    /// `String(reflecting:)` of the type that was dumped (version 2; nil for version 1).
-    var typeName: String?
+    /// Where `String(reflecting:)` of the type that was dumped is (version 2; nil for version 1):
+    /// read with ``typeName(in:)`` only when needed (a message, `joblib inspect`), not on every load.
+    var typeNameRange: Range<Int>?
     /// Where the header ends and the first section may start.
     var end: Int
+
+    /// The stored type name, from the container's bytes.
+    func typeName(in bytes: UnsafeRawBufferPointer) -> String? {
+        typeNameRange.map { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[$0]), as: UTF8.self) }
+    }
 }
 
 // MARK: Writing
@@ -90,10 +96,15 @@ func headerBytes(flags: UInt16 = 0, typeName: String, containerLength: Int) -> [
     return bytes + name
 }
 
-/// XXH3-64 over the first 56 preamble bytes and the type name.
+/// XXH3-64 over the first 56 preamble bytes and the type name (copied together on the stack:
+/// every load checks it, so it allocates nothing).
 func headerChecksum(_ first56: some Collection<UInt8>, name: some Collection<UInt8>) -> UInt64 {
-    let covered = Array(first56) + Array(name)
-    return covered.withUnsafeBytes { xxh3Digest64($0) }
+    withUnsafeTemporaryAllocation(byteCount: 56 + name.count, alignment: 8) { buffer in
+        var index = 0
+        for byte in first56 { buffer[index] = byte; index += 1 }
+        for byte in name { buffer[index] = byte; index += 1 }
+        return xxh3Digest64(UnsafeRawBufferPointer(rebasing: buffer[0..<index]))
+    }
 }
 
 /// `name` cut to at most `maximumTypeNameLength` UTF-8 bytes, at a character boundary.

@@ -96,7 +96,7 @@ package func inspectContainer(at path: FilePath, maximumSize: ByteCount = defaul
             }
             return ContainerReport(
                 fileBytes: fileBytes, compression: algorithm?.rawValue ?? "none", containerBytes: bytes.count,
-                formatVersion: Int(layout.header.version), typeName: layout.header.typeName, checksumsStale: stale,
+                formatVersion: Int(layout.header.version), typeName: layout.header.typeName(in: bytes), checksumsStale: stale,
                 valueBytes: layout.value.count, sections: sections, arrays: walker.arrays, layout: outline,
                 contentDigest: xxh3Digest(bytes).hexString)
         }

@@ -31,11 +31,11 @@ func parseHeader(_ bytes: UnsafeRawBufferPointer, complete: Bool) throws(Persist
         guard bytes[12..<preambleSize].allSatisfy({ $0 == 0 }) else {
             throw PersistenceError(.corruptHeader, "reserved preamble bytes are not zero")
         }
-        return ContainerHeader(version: 1, flags: flags, declaredLength: nil, typeName: nil, end: preambleSize)
+        return ContainerHeader(version: 1, flags: flags, declaredLength: nil, typeNameRange: nil, end: preambleSize)
     }
     guard version == 2 else {
         // Newer than us, or a damaged version field: parseContainer tells which.
-        return ContainerHeader(version: version, flags: flags, declaredLength: nil, typeName: nil, end: preambleSize)
+        return ContainerHeader(version: version, flags: flags, declaredLength: nil, typeNameRange: nil, end: preambleSize)
     }
     let nameLength = Int(bytes.readLittleEndian(UInt16.self, at: 12))
     guard bytes.count >= preambleSize + nameLength else {
@@ -54,8 +54,8 @@ func parseHeader(_ bytes: UnsafeRawBufferPointer, complete: Bool) throws(Persist
         throw PersistenceError(.corruptHeader, "the header declares an impossible container length \(declared)")
     }
     return ContainerHeader(
-        version: 2, flags: flags, declaredLength: Int(declared),
-        typeName: String(decoding: UnsafeRawBufferPointer(rebasing: name), as: UTF8.self), end: preambleSize + nameLength)
+        version: 2, flags: flags, declaredLength: Int(declared), typeNameRange: preambleSize..<preambleSize + nameLength,
+        end: preambleSize + nameLength)
 }
 
 /// Checks a whole container held in memory (a mapped file or a decompressed buffer) and returns
@@ -238,16 +238,16 @@ func decodeContainer<T: Decodable>(
     do {
         return try decoder.decode(type, from: layout.value, sections: reader)
     } catch let error as CodingError where error.code == .typeMismatch || error.code == .keyNotFound {
-        throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName, requested: T.self, error.message, at: error.path), underlying: error)
+        throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName(in: bytes), requested: T.self, error.message, at: error.path), underlying: error)
     } catch let error as DecodingError {
         switch error {
         case .dataCorrupted(let context):
             throw PersistenceError(.corruptHeader, "the stored value is inconsistent: \(context.debugDescription)")
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context):
             let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName, requested: T.self, context.debugDescription, at: path))
+            throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName(in: bytes), requested: T.self, context.debugDescription, at: path))
         @unknown default:
-            throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName, requested: T.self, "\(error)", at: ""))
+            throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName(in: bytes), requested: T.self, "\(error)", at: ""))
         }
     }
 }

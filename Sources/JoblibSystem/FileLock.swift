@@ -6,11 +6,12 @@
 import CJoblibSystem
 import SystemPackage
 
-// A lock that several processes take on a file, for the cache's "compute a key once" (JoblibMemory,
-// CacheLayout.md). Open-file-description locks (F_OFD_SETLK): held by one open of the file, so two
-// threads of one process exclude each other too, and released by the kernel when the descriptor
-// closes, which includes the death of the process by any signal. No stale lock can outlive its
-// holder, so nothing ever has to be cleaned up by hand.
+// A lock that several processes take on one byte of a file, for the cache's "compute a key once"
+// (JoblibMemory, CacheLayout.md): one lock file per function, one byte per key, so a miss creates
+// and removes no file. Open-file-description locks (F_OFD_SETLK): held by one open of the file,
+// so two threads of one process exclude each other too, and released by the kernel when the
+// descriptor closes, which includes the death of the process by any signal. No stale lock can
+// outlive its holder, so nothing ever has to be cleaned up by hand.
 //
 // Waiting does not poll the lock: the waiter watches the lock file with inotify, and the holder's
 // close (explicit or at its death) wakes it. A slow re-check (`recheckInterval`) covers what
@@ -34,17 +35,21 @@ package final class WakeSignal: Sendable {
     deinit { close(fd) }
 }
 
-/// An exclusive lock on a file, shared between processes and threads; see the notes above.
+/// An exclusive lock on one byte of a file, shared between processes and threads; see the notes above.
 package final class FileLock {
     package let path: FilePath
+    /// The byte locked (locks on different bytes of one file are independent).
+    package let offset: Int64
     private let fd: CInt
     private(set) package var isLocked = false
     /// How often a wait looks again without an event (holders on other machines send none).
     package static let recheckInterval: Duration = .seconds(1)
 
-    /// Opens (creating it if needed) the lock file `path`; it must be a regular file.
-    package init(_ path: FilePath) throws(SystemError) {
+    /// Opens (creating it if needed) the lock file `path`, to lock its byte at `offset`; it must
+    /// be a regular file.
+    package init(_ path: FilePath, offset: Int64 = 0) throws(SystemError) {
         self.path = path
+        self.offset = offset
         let fd = joblib_open_nonblocking(path.string, O_RDWR | O_CREAT, 0o644)
         if fd < 0 { throw SystemError("open", path: path.string, errno: .current) }
         var info = stat()
@@ -61,7 +66,7 @@ package final class FileLock {
     /// system does not support locks (`ENOLCK`, `EOPNOTSUPP`, `ENOSYS`, `EINVAL`).
     package func tryLock() throws(SystemError) -> Bool {
         while true {
-            if joblib_ofd_write_lock(fd, 0) == 0 {
+            if joblib_ofd_write_lock(fd, 0, offset) == 0 {
                 isLocked = true
                 return true
             }
@@ -72,16 +77,10 @@ package final class FileLock {
         }
     }
 
-    /// Removes the lock file's name (callers that open it later get a new file). The lock, if
-    /// held, stays held on the unlinked file until ``unlock()`` or the end of this object.
-    package func removeFile() {
-        _ = unlink(path.string)
-    }
-
     /// Releases the lock (closing the lock also releases it).
     package func unlock() {
         guard isLocked else { return }
-        _ = joblib_ofd_unlock(fd)
+        _ = joblib_ofd_unlock(fd, offset)
         isLocked = false
     }
 
@@ -103,9 +102,13 @@ package final class FileLock {
     /// `done` runs before each attempt to take the lock: first at once, then after each event on
     /// the lock file (a holder closing it) and every ``recheckInterval`` without events.
     package func wait(deadline: UInt64, wake: WakeSignal?, done: () -> Bool) throws(SystemError) -> WaitOutcome {
+        // Uncontended (the usual case): no watch at all. Closing an inotify instance costs
+        // milliseconds (the kernel waits for a grace period), far more than the lock itself.
+        if done() { return .done }
+        if try tryLock() { return .locked }
         let inotify = joblib_inotify_init()
         defer { if inotify >= 0 { close(inotify) } }
-        // Watch before the first attempt, so that a release between the attempt and the wait is
+        // Watch before the next attempt, so that a release between the attempt and the wait is
         // not missed. /proc/self/fd names the very file we opened, even if its name was unlinked.
         if inotify >= 0 { _ = joblib_inotify_watch_release(inotify, "/proc/self/fd/\(fd)") }
         let recheck = UInt64(Self.recheckInterval.components.seconds) * 1_000_000_000

@@ -15,13 +15,13 @@ int joblib_openat_nonblocking(int directory, const char *_Nonnull path, int flag
 /// The file system type (statfs f_type) of an open file, or -1 and errno.
 int64_t joblib_fstatfs_type(int fd);
 
-/// An open-file-description lock (F_OFD_SETLK, F_WRLCK over the whole file): owned by this open
-/// file, released when its last descriptor closes, also when the process dies. `wait` blocks.
-/// 0 when taken; -1 and errno (EAGAIN or EACCES when another holder has it).
-int joblib_ofd_write_lock(int fd, int wait);
+/// An open-file-description lock (F_OFD_SETLK, F_WRLCK) on the byte at `offset`: owned by this
+/// open file, released when its last descriptor closes, also when the process dies. `wait`
+/// blocks. 0 when taken; -1 and errno (EAGAIN or EACCES when another holder has it).
+int joblib_ofd_write_lock(int fd, int wait, int64_t offset);
 
-/// Releases the lock of joblib_ofd_write_lock.
-int joblib_ofd_unlock(int fd);
+/// Releases the lock of joblib_ofd_write_lock on the byte at `offset`.
+int joblib_ofd_unlock(int fd, int64_t offset);
 
 /// inotify_init1(IN_NONBLOCK | IN_CLOEXEC).
 int joblib_inotify_init(void);
