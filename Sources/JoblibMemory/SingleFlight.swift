@@ -57,13 +57,14 @@ extension CachedFunctionCore {
         let outcome: FileLock.WaitOutcome
         do {
             outcome = try lock.wait(deadline: monotonicNanoseconds() + nanoseconds(memory.computationWait), wake: wake) {
-                if Task.isCancelled {
-                    cancelled = true
-                    return true
-                }
                 if first {  // the caller just missed: try the lock before looking again
                     first = false
                     return false
+                }
+                // Only a wait is cancelled: an uncontended miss computes, as it always did.
+                if Task.isCancelled {
+                    cancelled = true
+                    return true
                 }
                 if case .hit(let value) = quietLookup(call, as: type) {
                     found = value
@@ -91,16 +92,22 @@ extension CachedFunctionCore {
                 path: call.entry.string))
             return .compute(nil, replace: replace)
         case .locked:
-            // The entry may have been published between the miss and the lock.
-            switch quietLookup(call, as: type) {
-            case .hit(let value):
-                lock.unlock()
-                return .found(value)
-            case .miss:
-                return .compute(ComputationLock(lock), replace: replace)
-            case .expired, .unreadable:
-                return .compute(ComputationLock(lock), replace: true)
-            }
+            return afterLocking(lock, call, as: type, replace: replace)
+        }
+    }
+
+    /// With the key's lock held: the entry may have been published between the miss and the lock.
+    private func afterLocking<Value: Decodable & Sendable>(
+        _ lock: FileLock, _ call: PreparedCall, as type: Value.Type, replace: Bool
+    ) -> Flight<Value> {
+        switch quietLookup(call, as: type) {
+        case .hit(let value):
+            lock.unlock()
+            return .found(value)
+        case .miss:
+            return .compute(ComputationLock(lock), replace: replace)
+        case .expired, .unreadable:
+            return .compute(ComputationLock(lock), replace: true)
         }
     }
 
@@ -111,6 +118,12 @@ extension CachedFunctionCore {
         _ call: PreparedCall, as type: Value.Type, replace: Bool
     ) async throws -> Flight<Value> {
         guard memory.computationWait > .zero, store != nil else { return .compute(nil, replace: replace) }
+        // Uncontended (the usual case): the lock is taken here, without a thread.
+        if let lock = try? FileLock(call.directory.appending(lockFileName), offset: Int64(call.digest.high >> 2)),
+           (try? lock.tryLock()) == true
+        {
+            return afterLocking(lock, call, as: type, replace: replace)
+        }
         let wake = try WakeSignal()
         nonisolated(unsafe) let key = PreparedCall(digest: call.digest, directory: call.directory, arguments: [], ignoredPositions: [])
         return try await withTaskCancellationHandler {

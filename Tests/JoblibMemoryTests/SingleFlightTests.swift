@@ -100,6 +100,17 @@ struct SingleFlightTests {
         #expect(fixture.warnings.all.isEmpty)
     }
 
+    /// Cancellation ends a wait; a miss nobody else is computing computes, as it always did.
+    @Test func anUncontendedMissInACancelledTaskStillComputes() async throws {
+        let fixture = try Fixture()
+        let f = fixture.memory.cache(name: "f") { (x: Int) -> Int in x + 1 }
+        let task = Task { () throws -> Int in
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try f(3)
+        }
+        #expect(try await task.value == 4)
+    }
+
     /// An async waiter is cancelled at once; a waiter whose wait runs out computes itself, warned.
     @Test func waitsEndOnCancellationAndOnTheirTimeLimit() async throws {
         let fixture = try Fixture()
