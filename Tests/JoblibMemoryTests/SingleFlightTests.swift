@@ -160,6 +160,10 @@ struct CacheHygieneTests {
         #expect(try g(1) == [1])
         #expect(counter.value == 2)
         #expect(fixture.warnings.codes == [.corruptEntry])
+        // The warning names the entry once and says what was wrong.
+        let warning = try #require(fixture.warnings.all.first).description
+        #expect(warning.components(separatedBy: "\(fixture.path)/joblib/f/\(entry)").count == 2, "\(warning)")
+        #expect(warning.contains("FIFO"), "\(warning)")
         #expect(try g(1) == [1])
         #expect(counter.value == 2)
 
@@ -171,6 +175,21 @@ struct CacheHygieneTests {
         #expect(fixture.warnings.codes.last == .corruptEntry)
         let rewritten = try String(contentsOfFile: identity, encoding: .utf8)
         #expect(rewritten.contains("\"name\": \"f\""))
+    }
+
+    /// A MemoryError from a failed system call says its path once.
+    @Test func memoryErrorsSayThePathOnce() throws {
+        let fixture = try Fixture()
+        let file = fixture.path + "/not-a-cache"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let memory = Memory(location: FilePath(file + "/inside"), verbose: 0)
+        do {
+            try memory.reduceSize(itemsLimit: 0)
+            Issue.record("reduceSize under a regular file succeeded")
+        } catch let error as MemoryError {
+            let text = "\(error)"
+            #expect(text.components(separatedBy: file).count == 2, "\(text)")
+        }
     }
 
     /// callAndShelve returns the reference without reading the output (its access time stays);
