@@ -43,7 +43,8 @@ package func requireRegularFile(_ info: stat, path: String) throws(SystemError) 
 
 /// Opens `path` without waiting for anything and returns it if it is a regular file on a real
 /// file system; a FIFO, device, socket, directory or a /proc or /sys file throws a `SystemError`
-/// whose `notRegularFile` says what it is. One `open`, one `fstat` and one `fstatfs`.
+/// whose `notRegularFile` says what it is. One `open`, one `fstat` and one `fstatfs`; the
+/// descriptor keeps `O_NONBLOCK`, which regular files ignore.
 package func openRegularFile(_ path: FilePath, _ mode: FileDescriptor.AccessMode) throws(SystemError) -> FileDescriptor {
     let fd = path.withPlatformString { joblib_open_nonblocking($0, mode.rawValue, 0) }
     if fd < 0 { throw SystemError("open", path: path.string, errno: .current) }
@@ -55,9 +56,7 @@ package func openRegularFile(_ path: FilePath, _ mode: FileDescriptor.AccessMode
         if let name = pseudoFileSystems[type] {
             throw SystemError("open", path: path.string, errno: .invalidArgument, notRegularFile: "a file of \(name) (generated when read)")
         }
-        // Regular files ignore O_NONBLOCK, but the descriptor may be handed to code that does not.
-        let flags = fcntl(fd, F_GETFL)
-        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        // O_NONBLOCK stays: reads, writes and mmap of a regular file ignore it.
     } catch {
         close(fd)
         throw error
