@@ -199,6 +199,13 @@ final class CachedFunctionCore: Sendable {
         return call.keptArguments.map { ($0.position, FieldFilter(value: $0.value, ignored: ignoredFields, seen: nil) as any Encodable) }
     }
 
+    /// The open function directory of the hit path, if this process opened it since its last
+    /// clear (the re-check after taking a key's lock reads through it: one `openat`).
+    var openDirectory: DirectoryHandle? {
+        guard handleGeneration.load(ordering: .acquiring) == memory.clearCount else { return nil }
+        return directoryHandle.withLock { $0 }
+    }
+
     /// Traces the start of a computation.
     func willCompute(_ call: PreparedCall) {
         log.calling(name, arguments: describedArguments(call).map { ArgumentDescription.describe($0.value) }.joined(separator: ", "))

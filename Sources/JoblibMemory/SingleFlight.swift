@@ -145,7 +145,7 @@ extension CachedFunctionCore {
     private func quietLookup<Value: Decodable>(_ call: PreparedCall, as type: Value.Type) -> CacheStore.Lookup<Value> {
         guard let store else { return .miss }
         if store.mapping == nil {
-            guard let handle = try? DirectoryHandle(call.directory) else { return .miss }
+            guard let handle = openDirectory ?? (try? DirectoryHandle(call.directory)) ?? nil else { return .miss }
             return call.withRelativeOutputPath { path in
                 store.read(type, in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: { _ in })
             }
