@@ -2,7 +2,7 @@
 # `make docs` for the documentation site.
 SWIFT ?= swift
 
-.PHONY: setup test test-consumer release-check demo bench docs docs-check
+.PHONY: setup test test-consumer release-check demo bench docs docs-check fuzz
 
 setup:
 	@scripts/setup.sh
@@ -49,3 +49,8 @@ docs:
 # `make docs`, then the landing page and a few symbol pages opened in headless Chromium.
 docs-check: setup
 	@scripts/docs.sh check
+
+# The loader fuzzer for 10 minutes (make test runs it for a few seconds). JOBLIB_FUZZ_SEED replays a run.
+fuzz: setup
+	$(SWIFT) build --build-tests
+	JOBLIB_FUZZ_SECONDS=600 $(SWIFT) test --skip-build --filter FuzzTests

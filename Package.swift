@@ -103,7 +103,7 @@ let package = Package(
             name: "JoblibPickleTests", dependencies: ["JoblibPickle", "JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Python"]),
         .testTarget(
-            name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport"],
+            name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"],
             exclude: ["Golden"]),
         .testTarget(
             name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTestSupport", "joblib-test-helper"]),

@@ -9,7 +9,9 @@ struct Hash: ParsableCommand {
             For a file saved with dump(_:to:) the digest is that of the container inside, after \
             decompression: the same dump saved raw, with zstd or with gzip gives the same digest. \
             For any other file it is the digest of its bytes. The output reads like sha256sum's: \
-            digest, two spaces, file name. --json also gives the digest of the bytes as stored.
+            digest, two spaces, file name. --json also gives the digest of the bytes as stored. \
+            A container is checked as load checks it: a damaged one is an error (exit status 1), \
+            and FIFOs, devices and /proc files are refused.
             """)
 
     @Argument(help: "The files to hash.", completion: .file())

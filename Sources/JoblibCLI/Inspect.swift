@@ -42,6 +42,7 @@ struct Inspect: ParsableCommand {
         let compression = report.compression == "none"
             ? "none (arrays can be memory-mapped)"
             : "\(report.compression), \(bytesText(report.containerBytes)) when decompressed (cannot be memory-mapped)"
+        if let typeName = report.typeName { print("  type:        \(typeName)") }
         print("  size:        \(bytesText(report.fileBytes)) on disk")
         print("  compression: \(compression)")
         print("  value:       \(bytesText(report.valueBytes)) encoded, \(report.sections.count) array section\(report.sections.count == 1 ? "" : "s")")
@@ -84,7 +85,7 @@ private struct InspectJSON: Encodable {
     var report: ContainerReport
 
     private enum CodingKeys: String, CodingKey {
-        case file, formatVersion, compression, fileBytes, containerBytes, valueBytes, checksumsStale
+        case file, formatVersion, typeName, compression, fileBytes, containerBytes, valueBytes, checksumsStale
         case checksumsVerified, contentDigest, sections, arrays, layout
     }
 
@@ -92,6 +93,7 @@ private struct InspectJSON: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(file, forKey: .file)
         try container.encode(report.formatVersion, forKey: .formatVersion)
+        try container.encodeIfPresent(report.typeName, forKey: .typeName)
         try container.encode(report.compression, forKey: .compression)
         try container.encode(report.fileBytes, forKey: .fileBytes)
         try container.encode(report.containerBytes, forKey: .containerBytes)

@@ -11,11 +11,16 @@ struct ToolError: Error, CustomStringConvertible {
 
     /// A library error as a sentence a user can act on: what, where, and the stable code.
     init(_ error: any Error, doing action: String) {
+        // A message that already names the file says what failed: it is not prefixed again.
+        func sentence(_ message: String, path: String?) -> String {
+            if let path, message.contains(path) { return message }
+            return "cannot \(action): \(message)"
+        }
         switch error {
         case let error as PersistenceError:
-            description = "cannot \(action): \(error.message) [\(error.code)]"
+            description = "\(sentence(error.message, path: error.path)) [\(error.code)]"
         case let error as MemoryError:
-            description = "cannot \(action): \(error.message) [\(error.code)]"
+            description = "\(sentence(error.message, path: error.path)) [\(error.code)]"
         default:
             description = "cannot \(action): \(error)"
         }

@@ -21,18 +21,20 @@ enum ArgumentDescription {
 
     /// One argument as JSON, or a JSON string saying why it is not shown.
     static func describe(_ value: any Encodable) -> String {
+        // An argument with ignored fields comes wrapped in their filter: name the argument's type.
+        let type: Any.Type = (value as? FieldFilter).map { Swift.type(of: $0.value) } ?? Swift.type(of: value)
         let counter = ValueCounter(budget: scalarBudget)
         do {
             try value.encode(to: counter)
         } catch is ValueCounter.OverBudget {
-            return "\"<\(type(of: value)): more than \(scalarBudget) values, not shown>\""
+            return "\"<\(type): more than \(scalarBudget) values, not shown>\""
         } catch {
-            return "\"<\(type(of: value)): not encodable as JSON>\""
+            return "\"<\(type): not encodable as JSON>\""
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(Wrapped(value: value)), let text = String(data: data, encoding: .utf8) else {
-            return "\"<\(type(of: value)): not encodable as JSON>\""
+            return "\"<\(type): not encodable as JSON>\""
         }
         return text
     }

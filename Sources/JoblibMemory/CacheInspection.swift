@@ -162,7 +162,8 @@ private func scanFunctions(_ root: FilePath) throws(SystemError) -> [CachedFunct
     for function in try scanSubdirectories(root, files: [], filter: { !$0.hasPrefix(".") }) {
         let directory = root.appending(function.name)
         var report = CachedFunctionReport(name: function.name, directory: function.name, version: nil, entries: [])
-        if let contents = try readSmallFile(directory.appending(CacheStore.functionFileName), touchOlderThan: nil),
+        // Unreadable (missing, a FIFO, a device): the directory name stands in, without a version.
+        if let contents = try? readSmallFile(directory.appending(CacheStore.functionFileName), touchOlderThan: nil, limit: 1 << 16),
            let identity = try? JSONDecoder().decode(FunctionFile.self, from: Data(contents.bytes))
         {
             report.name = identity.name ?? report.name
@@ -177,7 +178,7 @@ private func scanFunctions(_ root: FilePath) throws(SystemError) -> [CachedFunct
                 lastAccess: output?.accessTime ?? 0, stored: output?.modificationTime ?? 0, duration: nil,
                 arguments: nil, complete: output != nil)
             if entry.files[1] != nil,
-               let contents = try? readSmallFile(directory.appending(entry.name).appending(CacheStore.metadataName), touchOlderThan: nil),
+               let contents = try? readSmallFile(directory.appending(entry.name).appending(CacheStore.metadataName), touchOlderThan: nil, limit: 1 << 24),
                let metadata = try? JSONDecoder().decode(MetadataFile.self, from: Data(contents.bytes))
             {
                 item.duration = metadata.duration

@@ -79,7 +79,9 @@ struct CacheStore: Sendable {
                 }
                 return .hit(value)
             }
-            guard let contents = try readSmallFile(output, touchOlderThan: Self.accessTimeResolution) else { return .miss }
+            guard let contents = try readSmallFile(output, touchOlderThan: Self.accessTimeResolution, limit: defaultMaximumLoadSize.bytes) else {
+                return .miss
+            }
             if let maximumAge, wallClockSeconds() - contents.status.modificationTime > maximumAge { return .expired }
             if let error = contents.touchError {
                 warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: output.string, underlying: error))
@@ -105,7 +107,9 @@ struct CacheStore: Sendable {
         maximumAge: Double?, warn: (MemoryWarning) -> Void
     ) -> Lookup<Value> {
         do {
-            let found = try withSmallFile(in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution) { bytes, read -> Lookup<Value> in
+            let found = try withSmallFile(
+                in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution, limit: defaultMaximumLoadSize.bytes
+            ) { bytes, read -> Lookup<Value> in
                 if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge { return .expired }
                 if let error = read.touchError {
                     warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: entry().appending(Self.outputName).string, underlying: error))
@@ -170,13 +174,23 @@ struct CacheStore: Sendable {
 
     /// Makes sure the function directory belongs to `version`; entries of another version are
     /// removed (they could never be hit, since the version is part of every key, but they use space).
-    func adoptVersion(function: String, version: Int) throws {
+    /// Returns true when `function.json` was not a regular file (a FIFO, say): it is replaced.
+    @discardableResult
+    func adoptVersion(function: String, version: Int) throws -> Bool {
         let directory = functionDirectory(function)
         let file = directory.appending(Self.functionFileName)
         let expected = "{\"name\": \(Self.jsonQuoted(function)), \"version\": \(version)}\n"
-        if let contents = try readSmallFile(file, touchOlderThan: nil), String(decoding: contents.bytes, as: UTF8.self) == expected {
-            return
+        let current: String?
+        var unreadable = false
+        switch Result(catching: { () throws(SystemError) in try readSmallFile(file, touchOlderThan: nil, limit: 1 << 16) }) {
+        case .success(let contents):
+            current = contents.map { String(decoding: $0.bytes, as: UTF8.self) }
+        case .failure(let error):
+            guard error.notRegularFile != nil || error.errno == .fileTooLarge else { throw error }
+            current = nil
+            unreadable = true
         }
+        if current == expected { return false }
         if try fileStatus(directory) != nil {
             for entry in try directoryEntries(directory) where Self.isEntryName(entry) {
                 try discard(directory.appending(entry))
@@ -187,6 +201,7 @@ struct CacheStore: Sendable {
         try writeFileAtomically(to: file, durable: false) { fd in
             _ = try expected.utf8CString.dropLast().withUnsafeBytes { try fd.writeAll($0) }
         }
+        return unreadable
     }
 
     static func jsonQuoted(_ text: String) -> String {

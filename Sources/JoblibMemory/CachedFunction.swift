@@ -32,12 +32,15 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
     /// Computes (or finds) the result and returns a small reference to the stored entry, to be
     /// loaded later with ``MemorizedResult/get()``, also in another process.
     ///
-    /// Without a location, or when the result could not be stored, the reference holds the value.
+    /// When the entry exists the result is not read (its last access does not move): only
+    /// ``MemorizedResult/get()`` loads it. Without a location, or when the result could not be
+    /// stored, the reference holds the value.
     /// - Throws: as ``callAsFunction(_:)``.
     public func callAndShelve(_ argument: repeat each Argument) throws -> MemorizedResult<Result> {
         guard let call = try core.prepare(argumentList(repeat each argument)) else {
             return MemorizedResult(value: try function(repeat each argument), function: core.name)
         }
+        if core.isCached(call) { return core.shelved(call, as: Result.self) }
         let (value, stored) = try compute(call, repeat each argument)
         return stored ? core.shelved(call, as: Result.self) : MemorizedResult(value: value, function: core.name)
     }
@@ -48,11 +51,18 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
     public func clear() throws { try core.clear() }
 
     private func compute(_ call: PreparedCall, _ argument: repeat each Argument) throws -> (value: Result, stored: Bool) {
-        let replace: Bool
+        var replace: Bool
         switch core.lookup(call, as: Result.self) {
         case .hit(let value): return (value, true)
         case .compute(let mustReplace): replace = mustReplace
         }
+        // A miss: compute once across processes (SingleFlight.swift).
+        let lock: ComputationLock?
+        switch try core.beginComputation(call, as: Result.self, replace: replace) {
+        case .found(let value): return (value, true)
+        case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
+        }
+        defer { lock?.release() }
         core.willCompute(call)
         let start = ContinuousClock.now
         let value = try function(repeat each argument)
@@ -90,6 +100,7 @@ public struct AsyncCachedFunction<each Argument: Encodable, Result: Codable & Se
         guard let call = try core.prepare(argumentList(repeat each argument)) else {
             return MemorizedResult(value: try await function(repeat each argument), function: core.name)
         }
+        if core.isCached(call) { return core.shelved(call, as: Result.self) }
         let (value, stored) = try await compute(call, repeat each argument)
         return stored ? core.shelved(call, as: Result.self) : MemorizedResult(value: value, function: core.name)
     }
@@ -100,11 +111,17 @@ public struct AsyncCachedFunction<each Argument: Encodable, Result: Codable & Se
     public func clear() throws { try core.clear() }
 
     private func compute(_ call: PreparedCall, _ argument: repeat each Argument) async throws -> (value: Result, stored: Bool) {
-        let replace: Bool
+        var replace: Bool
         switch core.lookup(call, as: Result.self) {
         case .hit(let value): return (value, true)
         case .compute(let mustReplace): replace = mustReplace
         }
+        let lock: ComputationLock?
+        switch try await core.beginComputation(call, as: Result.self, replace: replace) {
+        case .found(let value): return (value, true)
+        case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
+        }
+        defer { lock?.release() }
         core.willCompute(call)
         let start = ContinuousClock.now
         let value = try await function(repeat each argument)

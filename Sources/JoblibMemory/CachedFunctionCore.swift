@@ -124,7 +124,11 @@ final class CachedFunctionCore: Sendable {
             guard !adopted else { return }
             adopted = true
             do {
-                try store.adoptVersion(function: name, version: version)
+                if try store.adoptVersion(function: name, version: version) {
+                    memory.onWarning(MemoryWarning(
+                        .corruptEntry, "the function's identity file was not a regular file; it was replaced and the function's entries removed",
+                        path: store.functionDirectory(name).appending(CacheStore.functionFileName).string))
+                }
             } catch {
                 memory.onWarning(MemoryWarning(.clearFailed, "could not record version \(version) of '\(name)' or remove its older entries", path: store.functionDirectory(name).string, underlying: error))
             }
@@ -189,9 +193,22 @@ final class CachedFunctionCore: Sendable {
         }
     }
 
+    /// The arguments as metadata and traces show them: ignored positions and fields left out.
+    private func describedArguments(_ call: PreparedCall) -> [(position: Int, value: any Encodable)] {
+        guard !ignoredFields.isEmpty else { return call.keptArguments }
+        return call.keptArguments.map { ($0.position, FieldFilter(value: $0.value, ignored: ignoredFields, seen: nil) as any Encodable) }
+    }
+
+    /// The open function directory of the hit path, if this process opened it since its last
+    /// clear (the re-check after taking a key's lock reads through it: one `openat`).
+    var openDirectory: DirectoryHandle? {
+        guard handleGeneration.load(ordering: .acquiring) == memory.clearCount else { return nil }
+        return directoryHandle.withLock { $0 }
+    }
+
     /// Traces the start of a computation.
     func willCompute(_ call: PreparedCall) {
-        log.calling(name, arguments: call.keptArguments.map { ArgumentDescription.describe($0.value) }.joined(separator: ", "))
+        log.calling(name, arguments: describedArguments(call).map { ArgumentDescription.describe($0.value) }.joined(separator: ", "))
     }
 
     /// Stores a computed value and returns what the caller gets: the value, or with `mapping`
@@ -204,7 +221,8 @@ final class CachedFunctionCore: Sendable {
         guard let store else { return (value, false) }
         let metadata = EntryMetadata(
             function: name, version: version, duration: elapsed, time: wallClockSeconds(),
-            inputArguments: ArgumentDescription.json(call.keptArguments))
+            inputArguments: ArgumentDescription.json(describedArguments(call)))
+        memory.ensureGitignore()
         do {
             let bytes = try store.write(value, function: name, key: call.key, metadata: metadata, replace: replace)
             memory.noteWrite(bytes: bytes)
@@ -220,9 +238,10 @@ final class CachedFunctionCore: Sendable {
         return (value, true)
     }
 
-    /// Whether a call with these arguments would be answered from the cache.
+    /// Whether a call with these arguments would be answered from the cache: its output is a
+    /// regular file, not expired. One `stat`: the output is not read (its access time stays).
     func isCached(_ call: PreparedCall) -> Bool {
-        guard let status = try? fileStatus(call.entry.appending(CacheStore.outputName)) else { return false }
+        guard let status = try? fileStatus(call.entry.appending(CacheStore.outputName)), status.isRegularFile else { return false }
         if let maximumAge, wallClockSeconds() - status.modificationTime > maximumAge { return false }
         return true
     }

@@ -31,6 +31,9 @@ public final class Memory: Sendable {
     public let bytesLimit: ByteCount?
     /// 0 is silent, 1 (joblib's default) traces each computation, 2 and up also each load.
     public let verbose: Int
+    /// How long a call that misses waits for another process (or thread) that is already
+    /// computing the same call, before computing it too; `.zero` never waits.
+    public let computationWait: Duration
 
     let store: CacheStore?
     let onWarning: @Sendable (MemoryWarning) -> Void
@@ -38,6 +41,10 @@ public final class Memory: Sendable {
     private let estimatedBytes = Mutex<Int?>(nil)
     /// How many times ``clear()`` ran: cached functions reopen their directory after a clear.
     private let clears = Atomic<Int>(0)
+    /// Warnings given once per `Memory` (a file system without locks).
+    private let warnedOnce = Mutex<Set<MemoryWarning.Code>>([])
+    /// Whether `<location>/.gitignore` was checked for by this `Memory`.
+    private let gitignoreChecked = Atomic<Bool>(false)
     var clearCount: Int { clears.load(ordering: .acquiring) }
 
     /// Creates a cache in `location` (created on first write), or a pass-through one for nil.
@@ -53,11 +60,17 @@ public final class Memory: Sendable {
     ///   - bytesLimit: After each write, least recently used entries are evicted once this
     ///     process estimates the cache is over the limit, down to 90 % of it.
     ///   - verbose: joblib's trace levels (see ``verbose``).
+    ///   - computationWait: When several processes (or threads) miss the same call at once, the
+    ///     first computes it and the others wait for its result, this long at most (then they
+    ///     compute it too, with a `waitTimedOut` warning). The wait ends early, and correctly, if
+    ///     the computing process dies: one waiter then computes. `.zero` turns this off (every
+    ///     caller computes, as joblib does). Hits never wait. On file systems without file
+    ///     locks, callers compute independently after a `lockUnavailable` warning.
     ///   - onWarning: Receives failures that do not fail the call; by default one line on
     ///     standard error each.
     public init(
         location: FilePath?, compression: Compression = .none, mapping: MappingMode? = nil,
-        bytesLimit: ByteCount? = nil, verbose: Int = 1,
+        bytesLimit: ByteCount? = nil, verbose: Int = 1, computationWait: Duration = .seconds(600),
         onWarning: @escaping @Sendable (MemoryWarning) -> Void = MemoryWarning.standardError
     ) {
         self.location = location
@@ -65,6 +78,7 @@ public final class Memory: Sendable {
         self.mapping = mapping
         self.bytesLimit = bytesLimit
         self.verbose = verbose
+        self.computationWait = computationWait
         self.onWarning = onWarning
         store = location.map { CacheStore(location: $0, compression: compression, mapping: mapping) }
         if mapping != nil && compression != .none {
@@ -72,14 +86,14 @@ public final class Memory: Sendable {
         }
     }
 
-    /// Creates a cache in the directory `location`; see ``init(location:compression:mapping:bytesLimit:verbose:onWarning:)-(FilePath?,_,_,_,_,_)``.
+    /// Creates a cache in the directory `location`; see ``init(location:compression:mapping:bytesLimit:verbose:computationWait:onWarning:)-(FilePath?,_,_,_,_,_,_)``.
     public convenience init(
         location: String, compression: Compression = .none, mapping: MappingMode? = nil,
-        bytesLimit: ByteCount? = nil, verbose: Int = 1,
+        bytesLimit: ByteCount? = nil, verbose: Int = 1, computationWait: Duration = .seconds(600),
         onWarning: @escaping @Sendable (MemoryWarning) -> Void = MemoryWarning.standardError
     ) {
         self.init(location: FilePath(location), compression: compression, mapping: mapping,
-                  bytesLimit: bytesLimit, verbose: verbose, onWarning: onWarning)
+                  bytesLimit: bytesLimit, verbose: verbose, computationWait: computationWait, onWarning: onWarning)
     }
 
     /// Wraps a function so that its results are cached; call the returned value as the function.
@@ -167,6 +181,32 @@ public final class Memory: Sendable {
             estimatedBytes.withLock { $0 = scan.bytesBefore - scan.removedBytes }
         } catch {
             onWarning(MemoryWarning(.evictionFailed, "the cache could not be kept under \(bytesLimit)", path: store.root.string, underlying: error))
+        }
+    }
+}
+
+extension Memory {
+    /// Reports `warning` unless a warning with `code` was reported by this `Memory` already.
+    func warnOnce(_ code: MemoryWarning.Code, _ warning: MemoryWarning) {
+        let first = warnedOnce.withLock { $0.insert(code).inserted }
+        if first { onWarning(warning) }
+    }
+
+    /// The content joblib 1.6 writes to `<location>/.gitignore`: the whole cache is ignored.
+    static let gitignoreContent = "# Created by joblib automatically.\n*\n"
+
+    /// Writes `<location>/.gitignore` once, as joblib does, so that a cache inside a repository is
+    /// never committed; an existing file (the user's, or joblib's) is left alone. Best effort: a
+    /// location that cannot be written is reported by the entry's own write, once.
+    func ensureGitignore() {
+        guard let location, !gitignoreChecked.load(ordering: .relaxed) else { return }
+        gitignoreChecked.store(true, ordering: .relaxed)
+        let file = location.appending(".gitignore")
+        do throws(SystemError) {
+            try makeDirectories(location)
+            if try fileStatus(file) == nil { try writeNewFile(file, Self.gitignoreContent) }
+        } catch {
+            // EEXIST: another process wrote it first; anything else: the entry's write says so.
         }
     }
 }

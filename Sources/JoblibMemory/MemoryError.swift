@@ -46,16 +46,15 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
-    /// `"MemoryError.<code>: <message>"`, then the path and the underlying error if any.
+    /// `"MemoryError.<code>: <message>"`, then the path and the underlying error when the
+    /// message does not already say them.
     public var description: String {
-        var text = "MemoryError.\(code): \(message)"
-        if let path { text += " ('\(path)')" }
-        if let underlying { text += " [\(underlying)]" }
-        return text
+        describe("MemoryError.\(code): \(message)", message: message, path: path, underlying: underlying)
     }
 
     static func io(_ error: SystemError) -> MemoryError {
-        MemoryError(.io, "\(error)", path: error.path, underlying: error)
+        let what = error.path.map { "cannot \(error.operation) '\($0)'" } ?? "\(error.operation) failed"
+        return MemoryError(.io, "\(what): \(error.reason)", path: error.path, underlying: error)
     }
 }
 
@@ -87,6 +86,12 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
         public static let notMapped = Code(rawValue: "notMapped")
         /// The function's version changed and its old entries could not be cleared.
         public static let clearFailed = Code(rawValue: "clearFailed")
+        /// The cache's file system has no working file locks: processes that miss the same call
+        /// at once may each compute it (given once per `Memory`).
+        public static let lockUnavailable = Code(rawValue: "lockUnavailable")
+        /// Another caller computed the same call for longer than `computationWait`; this one
+        /// computed it too.
+        public static let waitTimedOut = Code(rawValue: "waitTimedOut")
     }
 
     /// What kind of warning this is.
@@ -105,16 +110,24 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
-    /// The warning as one line: code, message, path and underlying error.
+    /// The warning as one line: code, message, path and underlying error (each said once).
     public var description: String {
-        var text = "[Memory] warning \(code): \(message)"
-        if let path { text += " ('\(path)')" }
-        if let underlying { text += " [\(underlying)]" }
-        return text
+        describe("[Memory] warning \(code): \(message)", message: message, path: path, underlying: underlying)
     }
 
     /// The default handler: one line on standard error.
     public static let standardError: @Sendable (MemoryWarning) -> Void = { warning in
         writeLineToStandardError(warning.description)
     }
+}
+
+/// `text`, then ` ('path')` and ` [underlying]` unless `message` (or, for the path, the
+/// underlying error) already says them, so that nothing is printed twice.
+private func describe(_ text: String, message: String, path: String?, underlying: (any Error & Sendable)?) -> String {
+    var text = text
+    var cause = underlying.map { "\($0)" }
+    if let shown = cause, message.contains(shown) { cause = nil }
+    if let path, !message.contains(path), !(cause?.contains(path) ?? false) { text += " ('\(path)')" }
+    if let cause { text += " [\(cause)]" }
+    return text
 }

@@ -17,18 +17,22 @@ final class ByteBuffer: @unchecked Sendable {
     private(set) var count = 0
     private(set) var capacity = 0
 
-    init(capacity: Int = 0) {
-        if capacity > 0 { grow(to: capacity) }
-    }
+    init() {}
 
     /// The bytes written so far.
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    /// Makes room for `capacity` bytes in all (exactly, so that a load allocates what the file
+    /// needs and no more). Throws `outOfMemory` when the system refuses the memory.
+    func reserve(_ capacity: Int) throws(PersistenceError) {
+        if capacity > self.capacity { try grow(to: capacity) }
+    }
+
     /// Free space of at least `minimum` bytes after the written ones; call ``commit(_:)`` after writing.
-    func freeSpace(minimum: Int) -> UnsafeMutableRawBufferPointer {
+    func freeSpace(minimum: Int) throws(PersistenceError) -> UnsafeMutableRawBufferPointer {
         if capacity - count < minimum {
             // Doubling keeps appends amortised O(1); the floor avoids tiny steps at the start.
-            grow(to: max(capacity * 2, count + minimum, 1 << 16))
+            try grow(to: max(capacity * 2, count + minimum, 1 << 16))
         }
         return UnsafeMutableRawBufferPointer(start: base! + count, count: capacity - count)
     }
@@ -45,18 +49,19 @@ final class ByteBuffer: @unchecked Sendable {
         let allowed = limit - count < Int.max ? limit - count + 1 : Int.max
         if capacity - count < min(minimum, allowed) {
             let wanted = max(capacity * 2, count + minimum, 1 << 16)
-            grow(to: allowed < wanted - count ? count + allowed : wanted)
+            try grow(to: allowed < wanted - count ? count + allowed : wanted)
         }
         return UnsafeMutableRawBufferPointer(start: base! + count, count: min(capacity - count, allowed))
     }
 
-    /// Throws `decompressionFailed` when more than ``limit`` bytes were written.
+    /// What going past ``limit`` means: the error ``checkLimit()`` throws.
+    var limitError: (Int) -> PersistenceError = { limit in
+        PersistenceError(.tooLarge, "the stream decompresses to more than \(limit) bytes, the most this load accepts (a decompression bomb?)")
+    }
+
+    /// Throws ``limitError`` when more than ``limit`` bytes were written.
     func checkLimit() throws(PersistenceError) {
-        guard count <= limit else {
-            throw PersistenceError(
-                .decompressionFailed,
-                "the stream decompresses to more than \(limit) bytes, the most this load accepts (a decompression bomb?)")
-        }
+        guard count <= limit else { throw limitError(limit) }
     }
 
     /// Marks `written` bytes of the last ``freeSpace(minimum:)`` as written.
@@ -66,21 +71,31 @@ final class ByteBuffer: @unchecked Sendable {
     }
 
     /// Appends a copy of `bytes`.
-    func append(_ bytes: UnsafeRawBufferPointer) {
+    func append(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
         guard bytes.count > 0 else { return }
-        let space = freeSpace(minimum: bytes.count)
+        let space = try freeSpace(minimum: bytes.count)
         space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         commit(bytes.count)
+    }
+
+    /// Replaces written bytes at `offset` with `bytes`.
+    func overwrite(at offset: Int, with bytes: UnsafeRawBufferPointer) {
+        precondition(offset >= 0 && offset + bytes.count <= count)
+        guard bytes.count > 0 else { return }
+        (base! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
     }
 
     /// Forgets the written bytes but keeps the memory, for reuse.
     func removeAll() { count = 0 }
 
-    private func grow(to newCapacity: Int) {
+    private func grow(to newCapacity: Int) throws(PersistenceError) {
         // realloc moves large blocks with mremap (no copy), which keeps growth while
         // decompressing cheap. malloc's 16-byte alignment covers every element type (8 at most).
+        // A refusal (a memory limit, an address-space limit) is an error for the caller to
+        // handle, never the end of the process: the old block stays valid and is freed in deinit.
         guard let fresh = realloc(base, newCapacity) else {
-            fatalError("out of memory growing a buffer to \(newCapacity) bytes")
+            throw PersistenceError(
+                .outOfMemory, "could not allocate \(ByteCount(bytes: newCapacity)) of memory (\(newCapacity) bytes) to hold the data")
         }
         // Large buffers are backed by huge pages: filling them then costs far fewer page faults
         // (here 4 KiB faults cost about 1 s per GB, 2 MiB ones a tenth of that). madvise wants a

@@ -12,7 +12,7 @@ import SystemPackage
 public struct Compression: Hashable, Sendable, CustomStringConvertible {
     /// The compression algorithms.
     package enum Algorithm: String, Hashable, Sendable, CaseIterable {
-        case none, zlib, gzip, bz2, xz, lz4, zstd
+        case none, zlib, gzip, bz2, xz, lzma, lz4, zstd
         /// Resolved from the file name by `dump` (see ``Compression/automatic``).
         case automatic
     }
@@ -29,7 +29,8 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
     /// No compression: arrays are stored as raw aligned sections and can be memory-mapped.
     public static let none = Compression(.none, level: 0)
     /// Chosen from the file's extension by `dump` (`.z .gz .bz2 .xz .lzma .lz4 .zst`, each at
-    /// level 3 as in joblib, lz4 at its fast level 0); ``none`` for any other name. The default.
+    /// level 3 as in joblib, lz4 at its fast level 0; `.lzma` is the LZMA-alone format, as
+    /// joblib writes it); ``none`` for any other name. The default.
     public static let automatic = Compression(.automatic, level: 0)
     /// zlib (`.z`, joblib's default compressor), levels 0–9.
     public static func zlib(level: Int = 3) -> Compression { Compression(.zlib, level: level) }
@@ -37,8 +38,12 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
     public static func gzip(level: Int = 3) -> Compression { Compression(.gzip, level: level) }
     /// bzip2 (`.bz2`), levels 1–9.
     public static func bz2(level: Int = 3) -> Compression { Compression(.bz2, level: level) }
-    /// xz (`.xz`, also used for `.lzma` names), presets 0–9.
+    /// xz (`.xz`), presets 0–9.
     public static func xz(level: Int = 3) -> Compression { Compression(.xz, level: level) }
+    /// The legacy LZMA-alone format (`.lzma`), presets 0–9: what Python's joblib writes for
+    /// `.lzma` names, read by its `lzma` module with `FORMAT_ALONE`. Prefer ``xz(level:)``, which
+    /// has a checksum; this one is for files Python reads as `.lzma`.
+    public static func lzma(level: Int = 3) -> Compression { Compression(.lzma, level: level) }
     /// LZ4 frame (`.lz4`), levels 0–12: 0–2 are the fast compressor, 3 and up the high-compression one.
     public static func lz4(level: Int = 0) -> Compression { Compression(.lz4, level: level) }
     /// Zstandard (`.zst`), levels 1–22. Level 3 is a good default: several times faster than
@@ -59,7 +64,7 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
         case .none, .automatic: 0...0
         case .zlib, .gzip: 0...9
         case .bz2: 1...9
-        case .xz: 0...9
+        case .xz, .lzma: 0...9
         case .lz4: 0...12
         case .zstd: 1...22
         }
@@ -85,7 +90,8 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
         case "z": .zlib()
         case "gz": .gzip()
         case "bz2": .bz2()
-        case "xz", "lzma": .xz()
+        case "xz": .xz()
+        case "lzma": .lzma()
         case "lz4": .lz4()
         case "zst": .zstd()
         default: .none
@@ -108,7 +114,7 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
             return .zlib
         }
         // The legacy .lzma ("LZMA alone") header: properties byte 0x5D and a 64 KiB-or-larger dictionary.
-        if starts([0x5D, 0x00, 0x00]) { return .xz }
+        if starts([0x5D, 0x00, 0x00]) { return .lzma }
         return nil
     }
 }

@@ -9,14 +9,17 @@ let containerMagic: [UInt8] = [0x89, 0x4A, 0x4F, 0x42, 0x0D, 0x0A, 0x1A, 0x0A]
 /// The last eight bytes of every container.
 let trailerMagic: [UInt8] = [0x4A, 0x4F, 0x42, 0x45, 0x4E, 0x44, 0x0D, 0x0A] // "JOBEND\r\n"
 /// The version this library writes, and the newest it reads.
-let containerFormatVersion: UInt16 = 1
+let containerFormatVersion: UInt16 = 2
 /// Preamble and trailer are 64 bytes each; sections start at multiples of `sectionAlignment`.
 let preambleSize = 64
 let trailerSize = 64
 let sectionAlignment = 64
 let sectionEntrySize = 48
-/// Arrays at least this large (in bytes) are stored as sections; smaller ones stay inline.
+/// Arrays at least this large (in bytes) are stored as sections; smaller ones stay inline
+/// (except the elements of an `NDArray`, always a section from version 2 on: see `SectionRequests`).
 let sectionThreshold = 512
+/// The longest type name a version-2 header holds (longer names are cut at a character boundary).
+let maximumTypeNameLength = 1024
 
 /// Preamble flag bits.
 enum ContainerFlags {
@@ -46,14 +49,73 @@ struct Trailer: Equatable {
     var metadataChecksum: UInt64
 }
 
+/// What the start of a container says: the preamble, and for version 2 the type name after it.
+struct ContainerHeader: Equatable {
+    var version: UInt16
+    var flags: UInt16
+    /// The container's whole length as the header declares it (version 2); nil for version 1,
+    /// whose header declares none.
+    var declaredLength: Int?
+    /// Where `String(reflecting:)` of the type that was dumped is (version 2; nil for version 1):
+    /// read with ``typeName(in:)`` only when needed (a message, `joblib inspect`), not on every load.
+    var typeNameRange: Range<Int>?
+    /// Where the header ends and the first section may start.
+    var end: Int
+
+    /// The stored type name, from the container's bytes.
+    func typeName(in bytes: UnsafeRawBufferPointer) -> String? {
+        typeNameRange.map { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[$0]), as: UTF8.self) }
+    }
+}
+
 // MARK: Writing
 
-func preambleBytes(flags: UInt16 = 0) -> [UInt8] {
+/// The version-2 header: preamble, then the type name's UTF-8 bytes.
+///
+/// ```
+/// 0  magic            8 bytes
+/// 8  version          u16
+/// 10 flags            u16
+/// 12 type name length u16 (at most 1024)
+/// 14 zero             2 bytes
+/// 16 container length u64
+/// 24 zero             32 bytes
+/// 56 header checksum  u64: XXH3-64 over bytes 0..<56 followed by the type name
+/// 64 type name
+/// ```
+func headerBytes(flags: UInt16 = 0, typeName: String, containerLength: Int) -> [UInt8] {
+    let name = Array(truncatedTypeName(typeName).utf8)
     var bytes = containerMagic
     bytes.appendLittleEndian(containerFormatVersion)
     bytes.appendLittleEndian(flags)
-    bytes += [UInt8](repeating: 0, count: preambleSize - bytes.count)
-    return bytes
+    bytes.appendLittleEndian(UInt16(name.count))
+    bytes += [0, 0]
+    bytes.appendLittleEndian(UInt64(containerLength))
+    bytes += [UInt8](repeating: 0, count: 56 - bytes.count)
+    bytes.appendLittleEndian(headerChecksum(bytes[0..<56], name: name))
+    return bytes + name
+}
+
+/// XXH3-64 over the first 56 preamble bytes and the type name (copied together on the stack:
+/// every load checks it, so it allocates nothing).
+func headerChecksum(_ first56: some Collection<UInt8>, name: some Collection<UInt8>) -> UInt64 {
+    withUnsafeTemporaryAllocation(byteCount: 56 + name.count, alignment: 8) { buffer in
+        var index = 0
+        for byte in first56 { buffer[index] = byte; index += 1 }
+        for byte in name { buffer[index] = byte; index += 1 }
+        return xxh3Digest64(UnsafeRawBufferPointer(rebasing: buffer[0..<index]))
+    }
+}
+
+/// `name` cut to at most `maximumTypeNameLength` UTF-8 bytes, at a character boundary.
+func truncatedTypeName(_ name: String) -> String {
+    guard name.utf8.count > maximumTypeNameLength else { return name }
+    var cut = ""
+    for character in name {
+        guard cut.utf8.count + character.utf8.count <= maximumTypeNameLength - 3 else { break }
+        cut.append(character)
+    }
+    return cut + "…"
 }
 
 func entryBytes(_ entry: SectionEntry) -> [UInt8] {
@@ -69,7 +131,7 @@ func entryBytes(_ entry: SectionEntry) -> [UInt8] {
     return bytes
 }
 
-func trailerBytes(_ trailer: Trailer) -> [UInt8] {
+func trailerBytes(_ trailer: Trailer, version: UInt16 = containerFormatVersion) -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.appendLittleEndian(UInt64(trailer.valueOffset))
     bytes.appendLittleEndian(UInt64(trailer.valueLength))
@@ -78,7 +140,7 @@ func trailerBytes(_ trailer: Trailer) -> [UInt8] {
     bytes.appendLittleEndian(UInt64(trailer.fileLength))
     bytes.appendLittleEndian(trailer.metadataChecksum)
     // The trailer's own checksum also covers the format version and flags (preamble bytes 8–11).
-    bytes.appendLittleEndian(trailerChecksum(bytes, version: containerFormatVersion, flags: 0))
+    bytes.appendLittleEndian(trailerChecksum(bytes, version: version, flags: 0))
     bytes += trailerMagic
     return bytes
 }

@@ -16,6 +16,8 @@ package struct ContainerReport: Sendable, Encodable {
     /// The container's size (after decompression).
     package var containerBytes: Int
     package var formatVersion: Int
+    /// The Swift type that was dumped (format version 2 on; nil for older files).
+    package var typeName: String?
     /// Whether a `.readWrite` mapping changed arrays in place (their checksums are then skipped).
     package var checksumsStale: Bool
     /// The value's encoded size.
@@ -72,11 +74,12 @@ package struct ValueLayout: Sendable, Encodable {
 /// Examines the container in `path` and verifies every checksum, never trusting a byte of it.
 ///
 /// - Throws: ``PersistenceError`` with the codes of `load` (`notOurFile`, `truncated`,
-///   `checksumMismatch`, `corruptHeader`, `newerFormatVersion`, `decompressionFailed`, `io`).
+///   `checksumMismatch`, `corruptHeader`, `newerFormatVersion`, `decompressionFailed`, `tooLarge`,
+///   `outOfMemory`, `notRegularFile`, `io`).
 ///   A section whose checksum fails does not throw: it is reported as a mismatch.
-package func inspectContainer(at path: FilePath) throws(PersistenceError) -> ContainerReport {
+package func inspectContainer(at path: FilePath, maximumSize: ByteCount = defaultMaximumLoadSize) throws(PersistenceError) -> ContainerReport {
     do {
-        return try withContainerBytes(path) { bytes, fileBytes, algorithm in
+        return try withContainerBytes(path, maximumSize: maximumSize.bytes) { bytes, fileBytes, algorithm in
             let layout = try parseContainer(bytes)
             let stale = layout.flags & ContainerFlags.checksumsStale != 0
             let sections = layout.entries.enumerated().map { index, entry in
@@ -93,7 +96,7 @@ package func inspectContainer(at path: FilePath) throws(PersistenceError) -> Con
             }
             return ContainerReport(
                 fileBytes: fileBytes, compression: algorithm?.rawValue ?? "none", containerBytes: bytes.count,
-                formatVersion: Int(bytes.readLittleEndian(UInt16.self, at: 8)), checksumsStale: stale,
+                formatVersion: Int(layout.header.version), typeName: layout.header.typeName(in: bytes), checksumsStale: stale,
                 valueBytes: layout.value.count, sections: sections, arrays: walker.arrays, layout: outline,
                 contentDigest: xxh3Digest(bytes).hexString)
         }
@@ -114,13 +117,14 @@ package struct FileDigests: Sendable, Encodable {
     package var fileBytes: Int
 }
 
-/// Hashes a file, and its container content when it is one (without checking the container).
+/// Hashes a file, and its container content when it is one. A container is checked as `load`
+/// checks it (structure and every checksum), so a damaged one is an error, not a digest.
 ///
-/// - Throws: ``PersistenceError`` with code `io`, or `decompressionFailed`/`truncated` for a
-///   damaged compressed stream.
-package func digestFile(at path: FilePath) throws(PersistenceError) -> FileDigests {
+/// - Throws: ``PersistenceError`` with code `notRegularFile`, `io`, or for a damaged container
+///   the codes of `load` (`truncated`, `checksumMismatch`, `corruptHeader`, `decompressionFailed`…).
+package func digestFile(at path: FilePath, maximumSize: ByteCount = defaultMaximumLoadSize) throws(PersistenceError) -> FileDigests {
     do {
-        return try withFileDescriptor(path, .readOnly) { fd in
+        return try withRegularFile(path, .readOnly) { fd in
             let size = try fd.fileSize()
             guard size > 0 else {
                 return FileDigests(fileDigest: xxh3Digest(UnsafeRawBufferPointer(start: nil, count: 0)).hexString, contentDigest: nil, compression: nil, fileBytes: 0)
@@ -128,15 +132,30 @@ package func digestFile(at path: FilePath) throws(PersistenceError) -> FileDiges
             let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: .readOnly)
             let fileDigest = xxh3Digest(region.bytes).hexString
             if region.bytes.starts(with: containerMagic) {
+                try verifyContainer(region.bytes)
                 return FileDigests(fileDigest: fileDigest, contentDigest: fileDigest, compression: "none", fileBytes: size)
             }
             guard let algorithm = Compression.detect(region.bytes.prefix(8)) else {
                 return FileDigests(fileDigest: fileDigest, contentDigest: nil, compression: nil, fileBytes: size)
             }
-            // A compressed stream is ours only if it decompresses to a container.
-            guard let buffer = try? decompress(fd: fd, size: size, algorithm), buffer.bytes.starts(with: containerMagic) else {
+            // A compressed stream is ours when its first bytes are a container; it is then checked
+            // whole. Anything else (or a stream that fails before saying what it holds) is a file.
+            let buffer: ByteBuffer
+            do {
+                buffer = try decompress(region.bytes, algorithm, maximumSize: maximumSize.bytes)
+            } catch let error as PersistenceError where error.code == .notOurFile {
                 return FileDigests(fileDigest: fileDigest, contentDigest: nil, compression: nil, fileBytes: size)
+            } catch let error as PersistenceError where error.code == .decompressionFailed || error.code == .truncated {
+                // Damaged: a container's (its first bytes say so) is an error. When nothing came
+                // out, the stream is damaged from its start: an error too, except for zlib, whose
+                // two-byte header other files match by chance.
+                let prefix = decompressedPrefix(region.bytes, algorithm, count: containerMagic.count)
+                guard prefix == containerMagic || (prefix.isEmpty && algorithm != .zlib) else {
+                    return FileDigests(fileDigest: fileDigest, contentDigest: nil, compression: nil, fileBytes: size)
+                }
+                throw error
             }
+            try verifyContainer(buffer.bytes)
             return FileDigests(fileDigest: fileDigest, contentDigest: xxh3Digest(buffer.bytes).hexString, compression: algorithm.rawValue, fileBytes: size)
         }
     } catch {
@@ -144,11 +163,22 @@ package func digestFile(at path: FilePath) throws(PersistenceError) -> FileDiges
     }
 }
 
+/// Checks a container's structure and every section checksum (unless a `.readWrite` mapping
+/// marked them stale).
+private func verifyContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
+    let layout = try parseContainer(bytes)
+    guard layout.flags & ContainerFlags.checksumsStale == 0 else { return }
+    for (index, entry) in layout.entries.enumerated()
+    where xxh3Digest(UnsafeRawBufferPointer(rebasing: bytes[entry.offset..<entry.offset + entry.byteCount])) != entry.digest {
+        throw PersistenceError(.checksumMismatch, "array section \(index) (\(entry.count) × \(entry.elementType)) does not match its checksum: the file is corrupt")
+    }
+}
+
 /// Calls `body` with the container bytes of the file (mapped, or decompressed into memory).
 private func withContainerBytes<R>(
-    _ path: FilePath, _ body: (UnsafeRawBufferPointer, Int, Compression.Algorithm?) throws -> R
+    _ path: FilePath, maximumSize: Int, _ body: (UnsafeRawBufferPointer, Int, Compression.Algorithm?) throws -> R
 ) throws -> R {
-    try withFileDescriptor(path, .readOnly) { fd in
+    try withRegularFile(path, .readOnly) { fd in
         let size = try fd.fileSize()
         var prefix = [UInt8](repeating: 0, count: min(size, 8))
         let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
@@ -156,14 +186,11 @@ private func withContainerBytes<R>(
         if !prefix.starts(with: containerMagic), let algorithm = Compression.detect(prefix) {
             let buffer: ByteBuffer
             do {
-                buffer = try decompress(fd: fd, size: size, algorithm)
+                buffer = try decompress(fd: fd, size: size, algorithm, maximumSize: maximumSize)
             } catch let error as PersistenceError where algorithm == .zlib && error.code == .decompressionFailed {
                 // zlib's two-byte header also matches some text and binary files by chance.
                 throw PersistenceError(
                     .notOurFile, "the file is not a swift-joblib container (its first bytes look like a zlib header, but it does not decompress)")
-            }
-            guard buffer.bytes.starts(with: containerMagic) else {
-                throw PersistenceError(.notOurFile, "the file is a \(algorithm.rawValue) stream of something other than a swift-joblib container")
             }
             return try body(buffer.bytes, size, algorithm)
         }

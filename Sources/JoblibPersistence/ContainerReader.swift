@@ -2,31 +2,74 @@ import JoblibCoding
 
 /// A container whose structure has been checked: every offset, length and count is in bounds.
 struct ContainerLayout {
-    var flags: UInt16
+    var header: ContainerHeader
+    var flags: UInt16 { header.flags }
     var trailer: Trailer
     var entries: [SectionEntry]
     /// The encoded value.
     var value: UnsafeRawBufferPointer
 }
 
-/// Checks a whole container held in memory (a mapped file or a decompressed buffer) and returns
-/// its layout. Nothing is trusted: each field is checked before it is used to find another.
-func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) -> ContainerLayout {
+/// Reads the header at the start of `bytes`: signature, version, and for version 2 the declared
+/// length and type name under their checksum. With `complete` false, `bytes` is what a
+/// decompressor produced so far: nil means "not enough bytes yet", and a version newer than ours
+/// is left for ``parseContainer(_:)`` to judge with the trailer (so that damage is not taken for
+/// a newer writer). Reserved bytes must be zero.
+func parseHeader(_ bytes: UnsafeRawBufferPointer, complete: Bool) throws(PersistenceError) -> ContainerHeader? {
+    guard bytes.count >= containerMagic.count || complete else { return nil }
     guard bytes.count >= containerMagic.count, bytes.prefix(containerMagic.count).elementsEqual(containerMagic) else {
         throw PersistenceError(.notOurFile, "the data does not start with the swift-joblib container signature")
     }
     guard bytes.count >= preambleSize else {
+        guard complete else { return nil }
         throw PersistenceError(.truncated, "the file ends inside its \(preambleSize)-byte preamble (\(bytes.count) bytes)")
     }
     let version = bytes.readLittleEndian(UInt16.self, at: 8)
+    let flags = bytes.readLittleEndian(UInt16.self, at: 10)
     guard version != 0 else { throw PersistenceError(.corruptHeader, "the format version field is 0") }
+    if version == 1 {
+        guard bytes[12..<preambleSize].allSatisfy({ $0 == 0 }) else {
+            throw PersistenceError(.corruptHeader, "reserved preamble bytes are not zero")
+        }
+        return ContainerHeader(version: 1, flags: flags, declaredLength: nil, typeNameRange: nil, end: preambleSize)
+    }
+    guard version == 2 else {
+        // Newer than us, or a damaged version field: parseContainer tells which.
+        return ContainerHeader(version: version, flags: flags, declaredLength: nil, typeNameRange: nil, end: preambleSize)
+    }
+    let nameLength = Int(bytes.readLittleEndian(UInt16.self, at: 12))
+    guard bytes.count >= preambleSize + nameLength else {
+        guard complete else { return nil }
+        throw PersistenceError(.truncated, "the file ends inside its header (\(bytes.count) bytes)")
+    }
+    let name = bytes[preambleSize..<preambleSize + nameLength]
+    guard headerChecksum(bytes[0..<56], name: name) == bytes.readLittleEndian(UInt64.self, at: 56) else {
+        throw PersistenceError(.checksumMismatch, "the container header does not match its checksum: the file is corrupt")
+    }
+    guard nameLength <= maximumTypeNameLength, bytes[14..<16].allSatisfy({ $0 == 0 }), bytes[24..<56].allSatisfy({ $0 == 0 }) else {
+        throw PersistenceError(.corruptHeader, "reserved header bytes are not zero")
+    }
+    let declared = bytes.readLittleEndian(UInt64.self, at: 16)
+    guard declared >= UInt64(preambleSize + nameLength + trailerSize), declared <= UInt64(Int.max) else {
+        throw PersistenceError(.corruptHeader, "the header declares an impossible container length \(declared)")
+    }
+    return ContainerHeader(
+        version: 2, flags: flags, declaredLength: Int(declared), typeNameRange: preambleSize..<preambleSize + nameLength,
+        end: preambleSize + nameLength)
+}
+
+/// Checks a whole container held in memory (a mapped file or a decompressed buffer) and returns
+/// its layout. Nothing is trusted: each field is checked before it is used to find another.
+func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) -> ContainerLayout {
+    guard let header = try parseHeader(bytes, complete: true) else { preconditionFailure("a complete parse returns a header or throws") }
+    let version = header.version
     guard version <= containerFormatVersion else {
         if bytes.count >= preambleSize + trailerSize, bytes.suffix(trailerMagic.count).elementsEqual(trailerMagic) {
-            // A trailer that checks out with our own version means the version field itself was damaged.
+            // A trailer that checks out with a version we know means the version field itself was damaged.
             let start = bytes.count - trailerSize
             let fields = UnsafeRawBufferPointer(rebasing: bytes[start..<start + 48])
-            let flags = bytes.readLittleEndian(UInt16.self, at: 10)
-            if trailerChecksum(fields, version: containerFormatVersion, flags: flags) == bytes.readLittleEndian(UInt64.self, at: start + 48) {
+            let stored = bytes.readLittleEndian(UInt64.self, at: start + 48)
+            for known in 1...containerFormatVersion where trailerChecksum(fields, version: known, flags: header.flags) == stored {
                 throw PersistenceError(.checksumMismatch, "the format version field is damaged: the file is corrupt")
             }
         }
@@ -34,11 +77,8 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
             .newerFormatVersion,
             "the file uses container format version \(version); this library reads versions up to \(containerFormatVersion). Upgrade swift-joblib to load it")
     }
-    let flags = bytes.readLittleEndian(UInt16.self, at: 10)
-    guard bytes[12..<preambleSize].allSatisfy({ $0 == 0 }) else {
-        throw PersistenceError(.corruptHeader, "reserved preamble bytes are not zero")
-    }
-    guard bytes.count >= preambleSize + trailerSize,
+    let flags = header.flags
+    guard bytes.count >= header.end + trailerSize,
           bytes.suffix(trailerMagic.count).elementsEqual(trailerMagic)
     else {
         throw PersistenceError(.truncated, "the file does not end with a container trailer: it was cut short (or bytes were appended)")
@@ -64,8 +104,11 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
         let code: PersistenceError.Code = trailer.fileLength > bytes.count ? .truncated : .corruptHeader
         throw PersistenceError(code, "the trailer records \(trailer.fileLength) bytes but there are \(bytes.count)")
     }
+    if let declared = header.declaredLength, declared != bytes.count {
+        throw PersistenceError(.corruptHeader, "the header declares \(declared) bytes but the container has \(bytes.count)")
+    }
     // The value follows the sections, the table follows the value, the trailer follows the table.
-    guard trailer.valueOffset >= preambleSize, trailer.valueOffset <= trailerStart,
+    guard trailer.valueOffset >= header.end, trailer.valueOffset <= trailerStart,
           trailer.valueLength <= trailerStart - trailer.valueOffset,
           trailer.tableOffset == trailer.valueOffset + trailer.valueLength,
           trailer.sectionCount <= (trailerStart - trailer.tableOffset) / sectionEntrySize,
@@ -83,7 +126,7 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     }
     var entries: [SectionEntry] = []
     entries.reserveCapacity(trailer.sectionCount)
-    var previousEnd = preambleSize
+    var previousEnd = header.end
     for index in 0..<trailer.sectionCount {
         let at = trailer.tableOffset + index * sectionEntrySize
         let offset = try bytes.readLength(at: at, "section offset")
@@ -109,7 +152,7 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     }
     try checkPadding(bytes, from: previousEnd, to: trailer.valueOffset)
     let value = UnsafeRawBufferPointer(rebasing: bytes[trailer.valueOffset..<trailer.tableOffset])
-    return ContainerLayout(flags: flags, trailer: trailer, entries: entries, value: value)
+    return ContainerLayout(header: header, trailer: trailer, entries: entries, value: value)
 }
 
 /// Checks that the bytes between two sections are alignment padding: fewer than 64, all zero.
@@ -172,14 +215,51 @@ final class SectionReader: BulkSectionReader {
     }
 }
 
-/// Decodes the value of a checked container.
+/// Keys of `userInfo` through which the container and `NDArray` talk during a dump or load.
+extension CodingUserInfoKey {
+    /// During a dump: the `SectionRequests` of the container being written.
+    static let joblibSectionRequests = CodingUserInfoKey(rawValue: "joblib.sectionRequests")!
+    /// During a load: the `MappingMode` the sections are mapped with, when they are.
+    static let joblibMapping = CodingUserInfoKey(rawValue: "joblib.mapping")!
+}
+
+/// Decodes the value of a checked container. A value of another type than the one stored is
+/// `typeMismatch`, naming the stored type when the header records it (format version 2).
 func decodeContainer<T: Decodable>(
     _ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: AnyObject?, verifySections: Bool,
-    knownDigests: [Int: (byteCount: Int, digest: HashDigest)] = [:]
+    knownDigests: [Int: (byteCount: Int, digest: HashDigest)] = [:], mapping: MappingMode? = nil
 ) throws -> T {
     let layout = try parseContainer(bytes)
     let stale = layout.flags & ContainerFlags.checksumsStale != 0
     let reader = SectionReader(
         bytes: bytes, entries: layout.entries, owner: owner, verify: verifySections && !stale, knownDigests: knownDigests)
-    return try BinaryDecoder().decode(type, from: layout.value, sections: reader)
+    var decoder = BinaryDecoder()
+    if let mapping { decoder.userInfo[.joblibMapping] = mapping }
+    do {
+        return try decoder.decode(type, from: layout.value, sections: reader)
+    } catch let error as CodingError where error.code == .typeMismatch || error.code == .keyNotFound {
+        throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName(in: bytes), requested: T.self, error.message, at: error.path), underlying: error)
+    } catch let error as DecodingError {
+        switch error {
+        case .dataCorrupted(let context):
+            throw PersistenceError(.corruptHeader, "the stored value is inconsistent: \(context.debugDescription)")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context):
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName(in: bytes), requested: T.self, context.debugDescription, at: path))
+        @unknown default:
+            throw PersistenceError(.typeMismatch, typeMismatchMessage(stored: layout.header.typeName(in: bytes), requested: T.self, "\(error)", at: ""))
+        }
+    }
+}
+
+/// `the file holds a Model, not a [Double]: expected …` (the stored type's name when known).
+func typeMismatchMessage(stored: String?, requested: Any.Type?, _ detail: String, at path: String) -> String {
+    let place = path.isEmpty ? "" : " (at \(path))"
+    guard let requested else { return "the file holds another type than the one asked for: \(detail)\(place)" }
+    let wanted = String(reflecting: requested)
+    guard let stored else { return "the file holds another type than \(wanted): \(detail)\(place)" }
+    if stored == wanted {
+        return "the file holds a \(stored), but it does not decode as this version of that type: \(detail)\(place)"
+    }
+    return "the file holds a \(stored), not a \(wanted): \(detail)\(place)"
 }

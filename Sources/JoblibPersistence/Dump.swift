@@ -68,8 +68,16 @@ public func dump(_ value: some Encodable, compression: Compression = .none) thro
     }
 }
 
-func writeContainer(_ value: some Encodable, into sink: RawSink, compression: Compression) throws {
-    let writer = try ContainerWriter(sink: sink, compression: compression)
-    let valueBytes = try BinaryEncoder().encode(value, sections: writer)
+func writeContainer<Value: Encodable>(_ value: Value, into sink: RawSink, compression: Compression) throws {
+    let typeName = String(reflecting: Value.self)
+    var declaredLength: Int?
+    if compression.algorithm != .none {
+        // The header, compressed first, declares the length: measure it with a writer that only counts.
+        let measure = try ContainerWriter(sink: nil, compression: .none, typeName: typeName)
+        try measure.finish(value: try measure.encoder.encode(value, sections: measure))
+        declaredLength = measure.length
+    }
+    let writer = try ContainerWriter(sink: sink, compression: compression, typeName: typeName, declaredLength: declaredLength)
+    let valueBytes = try writer.encoder.encode(value, sections: writer)
     try writer.finish(value: valueBytes)
 }

@@ -21,9 +21,12 @@ import SystemPackage
 /// ```
 ///
 /// The compression is recognised from the file's first bytes, whatever its name. Every offset,
-/// length, count and shape is checked before use, memory allocated is bounded by the file's
-/// (decompressed) content, which may not exceed the machine's physical memory, and the checksums
-/// of the header, the value and each array are verified (mapped arrays excepted; see ``MappingMode``).
+/// length, count and shape is checked before use, and the checksums of the header, the value and
+/// each array are verified (mapped arrays excepted; see ``MappingMode``). The file is opened
+/// without waiting on anything and must be a regular file: a FIFO, a device or a /proc file is
+/// refused with `notRegularFile`. Memory is bounded by `maximumSize`: a compressed stream stops
+/// as soon as its first bytes are not a container, or its container declares more, or it expands
+/// past what its container declares.
 ///
 /// - Parameters:
 ///   - type: The type to load; it must match the type that was saved.
@@ -31,46 +34,48 @@ import SystemPackage
 ///   - mapping: nil reads everything into memory. A ``MappingMode`` maps ``NDArray`` sections
 ///     of an uncompressed file in place, in O(1) time and memory. A compressed file cannot be
 ///     mapped: it is decompressed into memory, and `onWarning` is called once to say so.
+///   - maximumSize: The most bytes the load reads or decompresses into memory
+///     (``defaultMaximumLoadSize`` by default, below the memory the process may use). Mapped
+///     files do not count against it.
 ///   - onWarning: Receives warnings as one line each; by default they go to standard error.
 /// - Throws: ``PersistenceError`` with code `notOurFile`, `newerFormatVersion`, `truncated`,
-///   `checksumMismatch`, `typeMismatch`, `corruptHeader`, `decompressionFailed` or `io`.
+///   `checksumMismatch`, `typeMismatch`, `corruptHeader`, `decompressionFailed`, `tooLarge`,
+///   `outOfMemory`, `unsupportedFeature` (a small array of an old file mapped `.readWrite`),
+///   `notRegularFile` or `io`.
 public func load<T: Decodable>(
-    _ type: T.Type, from path: FilePath, mapping: MappingMode? = nil,
+    _ type: T.Type, from path: FilePath, mapping: MappingMode? = nil, maximumSize: ByteCount = defaultMaximumLoadSize,
     onWarning: (String) -> Void = writeWarningToStandardError
 ) throws -> T {
     do {
         let mode: FileDescriptor.AccessMode = mapping == .readWrite ? .readWrite : .readOnly
-        return try withFileDescriptor(path, mode) { fd in
-            try loadContainer(type, fd: fd, path: path, mapping: mapping, onWarning: onWarning)
+        return try withRegularFile(path, mode) { fd in
+            try loadContainer(type, fd: fd, path: path, mapping: mapping, maximumSize: maximumSize.bytes, onWarning: onWarning)
         }
     } catch {
         throw PersistenceError.wrapping(error, path: path.string, decoding: true)
     }
 }
 
-/// Loads a value from a file; see ``load(_:from:mapping:onWarning:)-(_,FilePath,_,_)``.
+/// Loads a value from a file; see ``load(_:from:mapping:maximumSize:onWarning:)-(_,FilePath,_,_,_)``.
 public func load<T: Decodable>(
-    _ type: T.Type, from path: String, mapping: MappingMode? = nil,
+    _ type: T.Type, from path: String, mapping: MappingMode? = nil, maximumSize: ByteCount = defaultMaximumLoadSize,
     onWarning: (String) -> Void = writeWarningToStandardError
 ) throws -> T {
-    try load(type, from: FilePath(path), mapping: mapping, onWarning: onWarning)
+    try load(type, from: FilePath(path), mapping: mapping, maximumSize: maximumSize, onWarning: onWarning)
 }
 
 /// Loads a value from bytes that ``dump(_:compression:)`` produced (or a file's bytes).
 ///
+/// - Parameter maximumSize: The most bytes a compressed stream may decompress to.
 /// - Throws: ``PersistenceError``, with the same codes as loading from a file.
-public func load<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-    try load(type, from: data, decompressionLimit: defaultDecompressionLimit)
-}
-
-/// Loads a value from bytes, refusing compressed streams that decompress to more than
-/// `decompressionLimit` bytes (the public loads use ``defaultDecompressionLimit``).
-package func load<T: Decodable>(_ type: T.Type, from data: Data, decompressionLimit: Int) throws -> T {
+public func load<T: Decodable>(_ type: T.Type, from data: Data, maximumSize: ByteCount = defaultMaximumLoadSize) throws -> T {
     do {
         let algorithm = Compression.detect(data.prefix(8))
         if isPythonPickle(data.prefix(2)) { return try data.withUnsafeBytes { try decodePythonJoblib(type, from: $0, owner: nil) } }
         if let algorithm, !data.starts(with: containerMagic) {
-            let buffer = try data.withUnsafeBytes { try decompress($0, algorithm, limit: decompressionLimit) }
+            let buffer = try data.withUnsafeBytes {
+                try decompress($0, algorithm, maximumSize: maximumSize.bytes, expecting: .containerOrPythonPickle)
+            }
             if isPythonPickle(buffer.bytes.prefix(2)) { return try decodePythonJoblib(type, from: buffer.bytes, owner: buffer) }
             return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
         }
@@ -83,13 +88,13 @@ package func load<T: Decodable>(_ type: T.Type, from data: Data, decompressionLi
     }
 }
 
-/// The default warning handler of ``load(_:from:mapping:onWarning:)-(_,FilePath,_,_)``: one line on standard error.
+/// The default warning handler of ``load(_:from:mapping:maximumSize:onWarning:)-(_,FilePath,_,_,_)``: one line on standard error.
 public func writeWarningToStandardError(_ message: String) {
     writeLineToStandardError("swift-joblib warning: \(message)")
 }
 
 private func loadContainer<T: Decodable>(
-    _ type: T.Type, fd: FileDescriptor, path: FilePath, mapping: MappingMode?, onWarning: (String) -> Void
+    _ type: T.Type, fd: FileDescriptor, path: FilePath, mapping: MappingMode?, maximumSize: Int, onWarning: (String) -> Void
 ) throws -> T {
     let size = try fd.fileSize()
     var prefix = [UInt8](repeating: 0, count: min(size, 8))
@@ -97,22 +102,27 @@ private func loadContainer<T: Decodable>(
     prefix.removeLast(prefix.count - got)
 
     // A file of Python's joblib.dump (PythonJoblibLoad.swift).
-    if isPythonPickle(prefix) { return try loadPythonJoblib(type, fd: fd, size: size, mapping: mapping) }
+    if isPythonPickle(prefix) { return try loadPythonJoblib(type, fd: fd, size: size, mapping: mapping, maximumSize: maximumSize) }
     if !prefix.starts(with: containerMagic), let algorithm = Compression.detect(prefix) {
         if let mapping {
             onWarning("'\(path)' is compressed (\(algorithm.rawValue)) and cannot be memory-mapped; it was decompressed into memory instead of mapped \(mapping)")
         }
-        let buffer = try decompress(fd: fd, size: size, algorithm)
+        let buffer = try decompress(fd: fd, size: size, algorithm, maximumSize: maximumSize, expecting: .containerOrPythonPickle)
         if isPythonPickle(buffer.bytes.prefix(2)) { return try decodePythonJoblib(type, from: buffer.bytes, owner: buffer) }
         return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true)
     }
     try prefix.withUnsafeBytes { try checkSignature($0) }
     guard let mapping else {
+        guard size <= maximumSize else {
+            throw PersistenceError(
+                .tooLarge, "the file holds \(size) bytes (\(ByteCount(bytes: size))), more than this load's maximumSize of \(ByteCount(bytes: maximumSize)); map it, or load it with a larger maximumSize")
+        }
         // Not mapped: one read of the whole file into memory that NDArrays then keep in place
         // (the buffer is their owner), so each byte is copied once, as numpy's reader does, and
         // the section checksums are computed during the read. Other arrays copy their elements out.
-        let buffer = ByteBuffer(capacity: size)
-        let space = UnsafeMutableRawBufferPointer(rebasing: buffer.freeSpace(minimum: size)[0..<size])
+        let buffer = ByteBuffer()
+        try buffer.reserve(size)
+        let space = UnsafeMutableRawBufferPointer(rebasing: try buffer.freeSpace(minimum: size)[0..<size])
         let (count, digests) = try readHashingSections(fd, into: space)
         buffer.commit(count)
         return try decodeContainer(type, from: buffer.bytes, owner: buffer, verifySections: true, knownDigests: digests)
@@ -122,15 +132,24 @@ private func loadContainer<T: Decodable>(
         // Writes through the mapping will change section bytes: mark their checksums stale first.
         let layout = try parseContainer(region.bytes)
         if layout.flags & ContainerFlags.checksumsStale == 0 {
-            let flags = layout.flags | ContainerFlags.checksumsStale
-            let trailerStart = region.count - trailerSize
-            let checksum = trailerChecksum(
-                region.bytes[trailerStart..<trailerStart + 48], version: containerFormatVersion, flags: flags)
-            region.mutableBytes.storeBytes(of: flags.littleEndian, toByteOffset: 10, as: UInt16.self)
-            region.mutableBytes.storeBytes(of: checksum.littleEndian, toByteOffset: trailerStart + 48, as: UInt64.self)
+            markChecksumsStale(region, layout: layout)
         }
     }
-    return try decodeContainer(type, from: region.bytes, owner: region, verifySections: false)
+    return try decodeContainer(type, from: region.bytes, owner: region, verifySections: false, mapping: mapping)
+}
+
+/// Sets the *checksums stale* flag of a container mapped read-write, with the checksums that
+/// cover the flags (the trailer's, and the header's from version 2 on).
+private func markChecksumsStale(_ region: MemoryMapping, layout: ContainerLayout) {
+    let flags = layout.flags | ContainerFlags.checksumsStale
+    let trailerStart = region.count - trailerSize
+    let checksum = trailerChecksum(region.bytes[trailerStart..<trailerStart + 48], version: layout.header.version, flags: flags)
+    region.mutableBytes.storeBytes(of: flags.littleEndian, toByteOffset: 10, as: UInt16.self)
+    region.mutableBytes.storeBytes(of: checksum.littleEndian, toByteOffset: trailerStart + 48, as: UInt64.self)
+    if layout.header.version >= 2 {
+        let header = headerChecksum(region.bytes[0..<56], name: region.bytes[preambleSize..<layout.header.end])
+        region.mutableBytes.storeBytes(of: header.littleEndian, toByteOffset: 56, as: UInt64.self)
+    }
 }
 
 /// Reads a whole uncompressed container into `space` (the file's size) and hashes its array
@@ -296,67 +315,3 @@ func checkSignature(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) {
     throw PersistenceError(.notOurFile, "the file is not a swift-joblib container nor a compressed stream of one")
 }
 
-/// The most bytes a compressed file or stream may decompress to: the machine's physical memory.
-///
-/// A compressed container holds no size up front (it is written as a stream), and a small hostile
-/// stream can claim to expand without end (a "decompression bomb"). A container larger than
-/// memory could not be loaded anyway, so decompressing stops there with `decompressionFailed`
-/// instead of running the process out of memory.
-package let defaultDecompressionLimit: Int = {
-    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
-    guard pages > 0, pageSize > 0 else { return Int.max }
-    let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
-    return overflow ? Int.max : bytes
-}()
-
-/// Reads a compressed file in pieces and decompresses it into a buffer of at most `limit` bytes.
-func decompress(fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm, limit: Int = defaultDecompressionLimit) throws -> ByteBuffer {
-    guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
-    let output = ByteBuffer()
-    output.limit = limit
-    let pieceSize = 4 << 20
-    let input = UnsafeMutableRawBufferPointer.allocate(byteCount: pieceSize, alignment: 64)
-    defer { input.deallocate() }
-    var fileOffset = 0
-    while fileOffset < size {
-        let count = try fd.readFully(into: input, at: fileOffset)
-        guard count > 0 else { break }
-        var used = 0
-        while used < count {
-            let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: input[used..<count]), into: output)
-            used += consumed
-            if finished {
-                try output.checkLimit()
-                guard fileOffset + used == size else {
-                    throw PersistenceError(.decompressionFailed, "\(size - fileOffset - used) bytes follow the end of the \(algorithm.rawValue) stream")
-                }
-                return output
-            }
-            if consumed == 0 { break }
-        }
-        fileOffset += used
-        if used < count { break }
-    }
-    throw PersistenceError(.truncated, "the \(algorithm.rawValue) stream ends before it is complete: the file was cut short")
-}
-
-/// Decompresses a whole compressed stream held in memory.
-private func decompress(_ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm, limit: Int) throws -> ByteBuffer {
-    guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
-    let output = ByteBuffer()
-    output.limit = limit
-    var used = 0
-    while used < bytes.count {
-        let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: bytes[used...]), into: output)
-        used += consumed
-        if finished {
-            try output.checkLimit()
-            guard used == bytes.count else {
-                throw PersistenceError(.decompressionFailed, "\(bytes.count - used) bytes follow the end of the \(algorithm.rawValue) stream")
-            }
-            return output
-        }
-        if consumed == 0 { break }
-    }
-    throw PersistenceError(.truncated, "the \(algorithm.rawValue) stream ends before it is complete: the data was cut short")
-}

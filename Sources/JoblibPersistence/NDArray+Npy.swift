@@ -49,7 +49,7 @@ extension NDArray {
     ///   `corruptHeader`, `truncated` or `io`.
     public init(npyFrom path: FilePath) throws {
         do {
-            self = try withFileDescriptor(path, .readOnly) { fd in
+            self = try withRegularFile(path, .readOnly) { fd in
                 let size = try fd.fileSize()
                 let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: .readOnly)
                 return try withExtendedLifetime(region) { try Self(npyBytes: region.bytes) }

@@ -160,10 +160,14 @@ extension NDArray: CustomStringConvertible {
 extension NDArray: Codable {
     private enum CodingKeys: String, CodingKey { case shape, elements }
 
-    /// Encodes the shape and the elements (a raw section in `dump`'s files).
+    /// Encodes the shape and the elements (a raw section in `dump`'s files, whatever their size,
+    /// so that a `.readWrite` load can map them).
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(shape, forKey: .shape)
+        let requests = encoder.userInfo[.joblibSectionRequests] as? SectionRequests
+        requests?.mappableNext = true
+        defer { requests?.mappableNext = false }
         try container.encode(NDArrayElements(storage), forKey: .elements)
     }
 
@@ -176,6 +180,14 @@ extension NDArray: Codable {
             throw DecodingError.dataCorruptedError(
                 forKey: .shape, in: container,
                 debugDescription: "shape \(shape) does not hold the \(elements.storage.count) stored elements")
+        }
+        if decoder.userInfo[.joblibMapping] as? MappingMode == .readWrite, elements.storage.count > 0, !elements.storage.isMapped {
+            // Files written before format version 2 keep arrays under 512 bytes inline in the
+            // value: a copy is all a load can give, and writes to it would be silently lost.
+            let path = decoder.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            throw PersistenceError(
+                .unsupportedFeature,
+                "the NDArray\(path.isEmpty ? "" : " at \(path)") (\(elements.storage.count * MemoryLayout<Element>.stride) bytes) is stored inline in this file, which an older version wrote, so a .readWrite mapping cannot reach it: dump the value again with this version, or load it with .copyOnWrite or without mapping")
         }
         self.init(shape: shape, storage: elements.storage)
     }

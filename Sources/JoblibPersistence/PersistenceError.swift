@@ -1,5 +1,6 @@
 import JoblibCoding
 import JoblibSystem
+import SystemPackage
 
 /// Why `dump`, `load` or the `.npy` functions failed.
 ///
@@ -34,10 +35,20 @@ public struct PersistenceError: Error, CustomStringConvertible, Sendable {
         public static let encodingFailed = Code(rawValue: "encodingFailed")
         /// An argument can never work (a compression level out of range, say).
         public static let invalidArgument = Code(rawValue: "invalidArgument")
-        /// A `.npy` file uses a feature this library does not read (object arrays, structured dtypes).
+        /// A feature the file uses cannot be served: a `.npy` file with object arrays or a
+        /// structured dtype, or a small array stored inline asked for with a `.readWrite` mapping.
         public static let unsupportedFeature = Code(rawValue: "unsupportedFeature")
         /// The operating system refused an operation (open, read, write, rename, mmap…).
         public static let io = Code(rawValue: "io")
+        /// The path names a FIFO, a device, a socket, a directory or a generated file (/proc,
+        /// /sys), not a regular file: it is refused without reading (nothing waits on it).
+        public static let notRegularFile = Code(rawValue: "notRegularFile")
+        /// The data is larger than the load accepts (its `maximumSize`): the file declares more,
+        /// or its compressed stream expands past it (a decompression bomb, or a file to load
+        /// with a larger `maximumSize`).
+        public static let tooLarge = Code(rawValue: "tooLarge")
+        /// The system refused the memory the load needed (a memory or address-space limit).
+        public static let outOfMemory = Code(rawValue: "outOfMemory")
     }
 
     /// What kind of failure this is.
@@ -56,11 +67,16 @@ public struct PersistenceError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
-    /// `"PersistenceError.<code>: <message>"`, then the file and the underlying error if any.
+    /// `"PersistenceError.<code>: <message>"`, then the file and the underlying error when the
+    /// message does not already say them.
     public var description: String {
         var text = "PersistenceError.\(code): \(message)"
-        if let path { text += " (file '\(path)')" }
-        if let underlying { text += " [\(underlying)]" }
+        if let path, !message.contains(path) { text += " (file '\(path)')" }
+        // System and coding errors are summarised in the message when wrapped: not repeated.
+        if let underlying, !(underlying is SystemError), !(underlying is CodingError) {
+            let cause = "\(underlying)"
+            if !message.contains(cause) { text += " [\(cause)]" }
+        }
         return text
     }
 
@@ -73,23 +89,24 @@ public struct PersistenceError: Error, CustomStringConvertible, Sendable {
 }
 
 extension PersistenceError {
-    /// Wraps whatever a load or dump threw into a `PersistenceError`.
+    /// Wraps whatever a load or dump threw into a `PersistenceError`. `path` is the user's file:
+    /// a failure on a temporary file beside it (a dump) is reported as a failure to write `path`.
     static func wrapping(_ error: any Error, path: String?, decoding: Bool) -> PersistenceError {
         switch error {
         case let error as PersistenceError:
             return error.at(path)
         case let error as SystemError:
-            return PersistenceError(.io, "\(error)", path: path, underlying: error)
+            return systemFailure(error, path: path, decoding: decoding)
         case let error as CodingError:
             guard decoding else {
-                return PersistenceError(.encodingFailed, error.message, path: path, underlying: error)
+                return PersistenceError(.encodingFailed, "the value cannot be encoded: \(error.message)\(error.codingPath.isEmpty ? "" : " (at \(error.path))")", path: path, underlying: error)
             }
             switch error.code {
             case .typeMismatch, .keyNotFound:
-                return PersistenceError(.typeMismatch, "the file holds a different type: \(error)", path: path, underlying: error)
+                return PersistenceError(.typeMismatch, typeMismatchMessage(stored: nil, requested: nil, error.message, at: error.path), path: path, underlying: error)
             default:
                 // The value bytes passed their checksum, so a framing error means the writer was wrong.
-                return PersistenceError(.corruptHeader, "the stored value is malformed: \(error)", path: path, underlying: error)
+                return PersistenceError(.corruptHeader, "the stored value is malformed: \(error.message)", path: path, underlying: error)
             }
         case let error as DecodingError:
             if case .dataCorrupted(let context) = error {
@@ -100,5 +117,29 @@ extension PersistenceError {
             let code: Code = decoding ? .typeMismatch : .encodingFailed
             return PersistenceError(code, "\(error)", path: path)
         }
+    }
+
+    /// A system call's failure as one sentence that names the user's file once.
+    private static func systemFailure(_ error: SystemError, path: String?, decoding: Bool) -> PersistenceError {
+        let file = path ?? error.path
+        let named = file.map { "'\($0)'" } ?? "the file"
+        if let kind = error.notRegularFile {
+            return PersistenceError(
+                .notRegularFile, "cannot \(decoding ? "load" : "write") \(named): it is \(kind), not a regular file", path: file, underlying: error)
+        }
+        let onTemporary = !decoding && path != nil && error.path != nil && error.path != path
+        let message: String
+        switch (decoding, error.errno) {
+        case (false, .noSuchFileOrDirectory) where onTemporary:
+            let directory = FilePath(path!).removingLastComponent().string
+            message = "cannot write \(named): the directory '\(directory.isEmpty ? "." : directory)' does not exist"
+        case (false, _):
+            message = "cannot write \(named): \(error.operation) failed: \(error.errno)"
+        case (true, .noSuchFileOrDirectory) where error.operation == "open":
+            message = "cannot load \(named): there is no such file"
+        default:
+            message = "cannot \(decoding ? "load" : "write") \(named): \(error.operation) failed: \(error.errno)"
+        }
+        return PersistenceError(.io, message, path: file, underlying: error)
     }
 }

@@ -40,7 +40,7 @@ package func readPythonJoblib(at path: FilePath) throws -> PythonJoblibFile {
             let head = prefix.prefix(got)
             let bytes: UnsafeRawBufferPointer, owner: AnyObject, algorithm: Compression.Algorithm
             if !isPythonPickle(head), let compressed = Compression.detect(head) {
-                let buffer = try decompress(fd: fd, size: size, compressed)
+                let buffer = try decompress(fd: fd, size: size, compressed, maximumSize: defaultMaximumLoadSize.bytes, expecting: .anything)
                 (bytes, owner, algorithm) = (buffer.bytes, buffer, compressed)
             } else {
                 let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: .readOnly)
@@ -78,13 +78,18 @@ package func isPythonJoblibFile(at path: FilePath) -> Bool {
 
 /// Loads an uncompressed Python joblib file: read into memory, or mapped (arrays then stay in the
 /// mapping: O(1) in the array sizes).
-func loadPythonJoblib<T: Decodable>(_ type: T.Type, fd: FileDescriptor, size: Int, mapping: MappingMode?) throws -> T {
+func loadPythonJoblib<T: Decodable>(_ type: T.Type, fd: FileDescriptor, size: Int, mapping: MappingMode?, maximumSize: Int) throws -> T {
     if let mapping {
         let region = try MemoryMapping(fd: fd, offset: 0, count: size, access: mapping.access)
         return try decodePythonJoblib(type, from: region.bytes, owner: region)
     }
-    let buffer = ByteBuffer(capacity: size)
-    let count = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer.freeSpace(minimum: size)[0..<size]), at: 0)
+    guard size <= maximumSize else {
+        throw PersistenceError(
+            .tooLarge, "the file holds \(size) bytes (\(ByteCount(bytes: size))), more than this load's maximumSize of \(ByteCount(bytes: maximumSize)); map it, or load it with a larger maximumSize")
+    }
+    let buffer = ByteBuffer()
+    try buffer.reserve(size)
+    let count = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: try buffer.freeSpace(minimum: size)[0..<size]), at: 0)
     buffer.commit(count)
     return try decodePythonJoblib(type, from: buffer.bytes, owner: buffer)
 }

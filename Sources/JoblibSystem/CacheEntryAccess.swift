@@ -3,6 +3,7 @@
 #elseif canImport(Musl)
 @preconcurrency import Musl
 #endif
+import CJoblibSystem
 import Synchronization
 import SystemPackage
 
@@ -54,19 +55,20 @@ package struct SmallFileRead: Sendable {
 /// Files up to 1 KiB are read into stack memory. `body` runs after the file is closed; the
 /// buffer is only valid during the call.
 package func withSmallFile<R>(
-    in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?,
+    in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?, limit: Int = .max,
     _ body: (UnsafeRawBufferPointer, SmallFileRead) throws -> R
 ) throws -> R? {
-    let flags = O_RDONLY | O_CLOEXEC
+    // O_NONBLOCK: a FIFO put where the output belongs must not hang the call (it is refused below).
+    let flags = O_RDONLY
     var fd: CInt
     if !noAccessTimeRefused.load(ordering: .relaxed) {
-        fd = openat(directory, path, flags | openNoAccessTime)
+        fd = joblib_openat_nonblocking(directory, path, flags | openNoAccessTime)
         if fd < 0 && Errno.current == .notPermitted {
             noAccessTimeRefused.store(true, ordering: .relaxed)
-            fd = openat(directory, path, flags)
+            fd = joblib_openat_nonblocking(directory, path, flags)
         }
     } else {
-        fd = openat(directory, path, flags)
+        fd = joblib_openat_nonblocking(directory, path, flags)
     }
     if fd < 0 {
         let error = Errno.current
@@ -77,9 +79,11 @@ package func withSmallFile<R>(
     defer { if !closed { close(fd) } }
     var info = stat()
     if fstat(fd, &info) != 0 { throw SystemError("fstat", path: String(cString: path), errno: .current) }
+    try requireRegularFile(info, path: String(cString: path))
     var read = SmallFileRead(status: FileStatus(info), touchError: nil)
     let size = read.status.size
-    return try withUnsafeTemporaryAllocation(byteCount: max(size, 1), alignment: 64) { buffer in
+    guard size <= limit else { throw SystemError("read", path: String(cString: path), errno: .fileTooLarge) }
+    return try withReadBuffer(byteCount: size) { buffer in
         var count = 0
         while count < size {
             let got = pread(fd, buffer.baseAddress! + count, size - count, count)
@@ -98,6 +102,17 @@ package func withSmallFile<R>(
         closed = true
         return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), read)
     }
+}
+
+/// Temporary memory for a read: on the stack when small, else from malloc, whose failure (a huge
+/// file under a memory limit) throws `ENOMEM` instead of stopping the process.
+private func withReadBuffer<R>(byteCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+    if byteCount <= 4096 {
+        return try withUnsafeTemporaryAllocation(byteCount: max(byteCount, 1), alignment: 64, body)
+    }
+    guard let memory = malloc(byteCount) else { throw SystemError("malloc", errno: .noMemory) }
+    defer { free(memory) }
+    return try body(UnsafeMutableRawBufferPointer(start: memory, count: byteCount))
 }
 
 // <sys/stat.h> defines these as macro expressions that Swift does not import.

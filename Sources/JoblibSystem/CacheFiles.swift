@@ -3,6 +3,7 @@
 #elseif canImport(Musl)
 @preconcurrency import Musl
 #endif
+import CJoblibSystem
 import SystemPackage
 
 // File operations the disk cache (JoblibMemory) needs beyond AtomicFile and TemporaryDirectory:
@@ -19,12 +20,15 @@ package struct FileStatus: Sendable, Equatable {
     package var modificationTime: Double
     /// Whether the path is a directory.
     package var isDirectory: Bool
+    /// Whether the path is a regular file (not a directory, FIFO, device or socket).
+    package var isRegularFile: Bool
 
     init(_ info: stat) {
         size = Int(info.st_size)
         accessTime = Double(info.st_atim.tv_sec) + Double(info.st_atim.tv_nsec) / 1e9
         modificationTime = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
         isDirectory = info.st_mode & S_IFMT == S_IFDIR
+        isRegularFile = info.st_mode & S_IFMT == S_IFREG
     }
 }
 
@@ -61,8 +65,11 @@ package struct FileContents: Sendable {
 /// When the file's access time is more than `touchOlderThan` seconds old, it is set to now
 /// (the modification time is left alone): one `futimens` call instead of rewriting anything, and
 /// none at all for repeated reads within that window.
-package func readSmallFile(_ path: FilePath, touchOlderThan: Double?) throws(SystemError) -> FileContents? {
-    let fd = open(path.string, O_RDONLY | O_CLOEXEC)
+///
+/// The file is opened without blocking and must be a regular file (a FIFO or a device throws,
+/// with `notRegularFile` set) of at most `limit` bytes (`fileTooLarge` otherwise).
+package func readSmallFile(_ path: FilePath, touchOlderThan: Double?, limit: Int = 64 << 20) throws(SystemError) -> FileContents? {
+    let fd = joblib_open_nonblocking(path.string, O_RDONLY, 0)
     if fd < 0 {
         let error = Errno.current
         if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
@@ -71,7 +78,9 @@ package func readSmallFile(_ path: FilePath, touchOlderThan: Double?) throws(Sys
     defer { close(fd) }
     var info = stat()
     _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }
+    try requireRegularFile(info, path: path.string)
     let status = FileStatus(info)
+    guard status.size <= limit else { throw SystemError("read", path: path.string, errno: .fileTooLarge) }
     var bytes = [UInt8](repeating: 0, count: status.size)
     let count: Int
     do {

@@ -10,16 +10,27 @@ package struct SystemError: Error, CustomStringConvertible, Sendable {
     package var path: String?
     /// The error number the kernel returned.
     package var errno: Errno
+    /// What the path turned out to be when a regular file was required and something else was
+    /// there (`"a FIFO (named pipe)"`, `"a character device"`…); nil for other failures.
+    package var notRegularFile: String?
 
-    package init(_ operation: String, path: String? = nil, errno: Errno) {
+    package init(_ operation: String, path: String? = nil, errno: Errno, notRegularFile: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
+        self.notRegularFile = notRegularFile
+    }
+
+    /// What went wrong without the operation and path: `No such file or directory`, or `it is a
+    /// FIFO (named pipe), not a regular file`.
+    package var reason: String {
+        if let notRegularFile { return "it is \(notRegularFile), not a regular file" }
+        return "\(errno)"
     }
 
     package var description: String {
-        if let path { return "\(operation) '\(path)': \(errno)" }
-        return "\(operation): \(errno)"
+        if let path { return "\(operation) '\(path)': \(reason)" }
+        return "\(operation): \(reason)"
     }
 }
 

@@ -71,7 +71,13 @@ case "stdout":
     try runStandardOutputScenario()
 case "worker-environment":
     try runWorkerEnvironmentScenario()
+case "load-limited":
+    try runLimitedLoad(Array(arguments.dropFirst()))
+case "memory-compute":
+    try runMemoryCompute(Array(arguments.dropFirst()))
+case "memory-ignore":
+    try runMemoryIgnore(Array(arguments.dropFirst()))
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get|sigpipe-idle-killed|sigpipe-background-trap|sigpipe-stream-early-exit|no-worker-main|broken-pipe-writes|stdout|worker-environment|load-limited|memory-compute|memory-ignore")
     exit(2)
 }

@@ -41,5 +41,15 @@ enum ContainerSurgery {
         var covered = Array(bytes[t..<t + 48])
         covered += [bytes[8], bytes[9], bytes[10], bytes[11]]
         writeU64(&bytes, t + 48, covered.withUnsafeBytes { xxh3Digest64($0) })
+        repairHeaderChecksum(&bytes)
+    }
+
+    /// Recomputes the version-2 header checksum (bytes 0..<56 and the type name after them).
+    static func repairHeaderChecksum(_ bytes: inout [UInt8]) {
+        guard bytes.count >= 64, bytes[8] == 2, bytes[9] == 0 else { return }
+        let nameLength = Int(bytes[12]) | Int(bytes[13]) << 8
+        guard 64 + nameLength <= bytes.count else { return }
+        let covered = Array(bytes[0..<56]) + Array(bytes[64..<64 + nameLength])
+        writeU64(&bytes, 56, covered.withUnsafeBytes { xxh3Digest64($0) })
     }
 }

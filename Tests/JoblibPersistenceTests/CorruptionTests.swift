@@ -93,10 +93,16 @@ import Testing
         }
         #expect(edited { $0[tableOffset + 24] = 0xEE } == .corruptHeader)   // unknown element type
         #expect(edited { $0[tableOffset + 24] = 0x19 } == .corruptHeader)   // float32 instead of float64
-        #expect(edited { $0[8] = 2 } == .newerFormatVersion)
+        #expect(edited { $0[8] = 3 } == .newerFormatVersion)
         #expect(edited { $0[8] = 0 } == .corruptHeader)
         #expect(edited { $0[11] = 0x80 } == .newerFormatVersion)
-        #expect(edited { $0[20] = 1 } == .corruptHeader)                    // reserved preamble byte
+        #expect(edited { $0[30] = 1 } == .corruptHeader)                    // reserved header byte
+        #expect(edited { $0[14] = 1 } == .corruptHeader)                    // reserved header byte
+        #expect(edited { $0[16] ^= 1 } == .corruptHeader)                   // declared length
+        #expect(edited { $0[12] = 0xFF; $0[13] = 0x7F } == .truncated || edited { $0[12] = 0xFF; $0[13] = 0x7F } == .corruptHeader)
+        var damagedHeader = bytes
+        damagedHeader[20] ^= 1  // not repaired: the header checksum catches it
+        #expect(persistenceErrorCode { _ = try load(GoldenModel.self, from: Data(damagedHeader)) } == .checksumMismatch)
         #expect(edited { $0[0] = 0x88 } == .notOurFile)
         var damagedTrailer = bytes
         damagedTrailer[t + 50] ^= 1
@@ -187,19 +193,19 @@ import Testing
         }
     }
 
-    /// Decompression bombs: a small stream that expands far past what the load accepts stops with
-    /// `decompressionFailed` at the limit, instead of exhausting memory; a container that fits loads.
-    @Test(arguments: [Compression.zlib(level: 3), .gzip(level: 3), .bz2(level: 3), .xz(level: 3), .lz4(level: 0), .zstd(level: 3)])
+    /// Decompression bombs: a compressed container that declares more than the load accepts is
+    /// refused before it is decompressed (`tooLarge`); one that fits loads, allocated once.
+    @Test(arguments: [Compression.zlib(level: 3), .gzip(level: 3), .bz2(level: 3), .xz(level: 3), .lzma(level: 3), .lz4(level: 0), .zstd(level: 3)])
     func decompressionStopsAtTheLimit(compression: Compression) throws {
         let zeros = NDArray<Double>(shape: [4_000_000], [Double](repeating: 0, count: 4_000_000))  // 32 MB
         let compressed = try dump(zeros, compression: compression)
         let containerSize = try dump(zeros).count
         #expect(compressed.count * 100 < containerSize, "\(compression): \(compressed.count) bytes")
-        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, decompressionLimit: 1 << 20) } == .decompressionFailed)
-        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, decompressionLimit: containerSize - 1) } == .decompressionFailed)
-        let exact = try load(NDArray<Double>.self, from: compressed, decompressionLimit: containerSize)
+        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, maximumSize: .megabytes(1)) } == .tooLarge)
+        #expect(persistenceErrorCode { _ = try load(NDArray<Double>.self, from: compressed, maximumSize: .bytes(containerSize - 1)) } == .tooLarge)
+        let exact = try load(NDArray<Double>.self, from: compressed, maximumSize: .bytes(containerSize))
         #expect(exact.count == zeros.count && exact.allSatisfy { $0 == 0 })
         #expect(try load(NDArray<Double>.self, from: compressed).count == zeros.count)
-        #expect(defaultDecompressionLimit > 1 << 30)
+        #expect(defaultMaximumLoadSize.bytes > 1 << 30)
     }
 }

@@ -39,7 +39,8 @@ struct GoldenModel: Codable, Equatable {
     ]
 
     @Test func goldenFilesOfVersion1Load() throws {
-        if ProcessInfo.processInfo.environment["JOBLIB_WRITE_GOLDEN"] == "1" {
+        // Version 1 files are history now: they are never rewritten, only read.
+        if ProcessInfo.processInfo.environment["JOBLIB_WRITE_GOLDEN_V1"] == "1" {
             for (name, compression) in Self.files {
                 try dump(GoldenModel.reference, to: Self.directory.appendingPathComponent(name).path, compression: compression)
             }
@@ -56,15 +57,19 @@ struct GoldenModel: Codable, Equatable {
 
     /// Today's writer produces the golden bytes exactly (for a value without dictionaries, whose
     /// order varies between processes). If this fails the format changed: bump the version.
-    @Test func theWriterStillProducesVersion1Bytes() throws {
+    /// Version 1's file still loads (the version-1 writer produced it).
+    @Test func theWriterStillProducesVersion2Bytes() throws {
         var reference = GoldenModel.reference
         reference.nested = []
         let current = try dump(reference)
         if ProcessInfo.processInfo.environment["JOBLIB_WRITE_GOLDEN"] == "1" {
-            try current.write(to: Self.directory.appendingPathComponent("arrays-v1.joblib"))
+            try current.write(to: Self.directory.appendingPathComponent("arrays-v2.joblib"))
         }
-        let golden = try Data(contentsOf: Self.directory.appendingPathComponent("arrays-v1.joblib"))
+        let golden = try Data(contentsOf: Self.directory.appendingPathComponent("arrays-v2.joblib"))
         #expect(current == golden)
         #expect(try load(GoldenModel.self, from: golden) == reference)
+        let version1 = try Data(contentsOf: Self.directory.appendingPathComponent("arrays-v1.joblib"))
+        #expect(version1[8] == 1 && golden[8] == 2)
+        #expect(try load(GoldenModel.self, from: version1) == reference)
     }
 }

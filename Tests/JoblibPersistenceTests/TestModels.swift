@@ -52,7 +52,7 @@ final class Scratch {
 }
 
 /// Every compression the format supports, at a fast level.
-let allCompressions: [Compression] = [.none, .zlib(level: 1), .gzip(level: 1), .bz2(level: 1), .xz(level: 0), .lz4(level: 0), .lz4(level: 9), .zstd(level: 3)]
+let allCompressions: [Compression] = [.none, .zlib(level: 1), .gzip(level: 1), .bz2(level: 1), .xz(level: 0), .lzma(level: 1), .lz4(level: 0), .lz4(level: 9), .zstd(level: 3)]
 
 /// The error code a throwing body produced, or nil when it did not throw a PersistenceError.
 func persistenceErrorCode(_ body: () throws -> Void) -> PersistenceError.Code? {

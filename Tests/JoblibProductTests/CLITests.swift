@@ -1,6 +1,9 @@
 import Foundation
 import Joblib
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A value with the shapes `inspect` reports: a struct, a string, an NDArray, a large plain
 /// array (a section) and a small one (inline).
@@ -26,7 +29,8 @@ struct InspectTests {
 
         let text = try Tool.run("joblib", ["inspect", file])
         #expect(text.status == 0, "stderr: \(text.errors)")
-        #expect(text.output.contains("swift-joblib container, format version 1"))
+        #expect(text.output.contains("swift-joblib container, format version 2"))
+        #expect(text.output.contains("type:        JoblibProductTests.SampleModel"))
         #expect(text.output.contains("compression: none (arrays can be memory-mapped)"))
         #expect(text.output.contains("name: string \"sample-0\""))
         #expect(text.output.contains("weights: ndarray float32 [30, 20]"))
@@ -34,7 +38,8 @@ struct InspectTests {
 
         let run = try Tool.run("joblib", ["inspect", file, "--json"])
         let report = try #require(try json(run.output) as? [String: Any])
-        #expect(report["formatVersion"] as? Int == 1)
+        #expect(report["formatVersion"] as? Int == 2)
+        #expect(report["typeName"] as? String == "JoblibProductTests.SampleModel")
         #expect(report["checksumsVerified"] as? Bool == true)
         let arrays = try #require(report["arrays"] as? [[String: Any]])
         let byPath = Dictionary(uniqueKeysWithValues: arrays.map { ($0["path"] as! String, $0) })
@@ -62,7 +67,9 @@ struct InspectTests {
         let file = scratch.path("model.joblib")
         try dump(sampleModel(), to: file)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
-        bytes[64 + 10] ^= 0xFF  // inside the first array section, which starts at byte 64
+        // Inside the first array section, which starts after the header and its type name.
+        let firstSection = (64 + (Int(bytes[12]) | Int(bytes[13]) << 8) + 63) / 64 * 64
+        bytes[firstSection + 10] ^= 0xFF
         try Data(bytes).write(to: URL(fileURLWithPath: file))
 
         let run = try Tool.run("joblib", ["inspect", file])
@@ -252,5 +259,94 @@ struct CacheCommandTests {
         let prune = try Tool.run("joblib", ["cache", "prune", "--help"])
         #expect(prune.output.contains("--max-size"))
         #expect(prune.output.contains("--max-age"))
+    }
+}
+
+/// FIFOs, devices, /proc files and decompression bombs: every command answers at once (a FIFO
+/// never blocks it; Tool.run fails a command that runs past its time limit).
+@Suite(.timeLimit(.minutes(1)))
+struct SpecialFileCommandTests {
+    @Test func inspectAndHashRefuseFIFOsDevicesAndProcFiles() throws {
+        let scratch = try Scratch()
+        let fifo = scratch.path("pipe.joblib")
+        #expect(mkfifo(fifo, 0o644) == 0)
+        for command in ["inspect", "hash"] {
+            let run = try Tool.run("joblib", [command, fifo], timeout: 20)
+            #expect(run.status == 1, "\(command)")
+            #expect(run.errors.contains("FIFO (named pipe), not a regular file") && run.errors.contains("[notRegularFile]"), "\(command): \(run.errors)")
+        }
+        let devices = try Tool.run("joblib", ["hash", "/dev/zero", "/proc/self/status"], timeout: 20)
+        #expect(devices.status == 1)
+        #expect(devices.errors.contains("not a regular file"), "\(devices.errors)")
+        let proc = try Tool.run("joblib", ["inspect", "/proc/self/status"], timeout: 20)
+        #expect(proc.status == 1 && proc.errors.contains("/proc"), "\(proc.errors)")
+    }
+
+    @Test func hashOfADamagedContainerFails() throws {
+        let scratch = try Scratch()
+        for name in ["m.joblib", "m.joblib.zst"] {
+            let file = scratch.path(name)
+            try dump(sampleModel(), to: file)
+            #expect(try Tool.run("joblib", ["hash", file]).status == 0)
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            bytes[bytes.count / 2] ^= 0x01
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let run = try Tool.run("joblib", ["hash", file])
+            let inspected = try Tool.run("joblib", ["inspect", file])
+            #expect(run.status == 1, "\(name): \(run.output) \(run.errors) \(inspected.errors) \(inspected.output)")
+            #expect(run.output.isEmpty)
+        }
+        // A compressed stream of something else is just a file: hashed, exit 0.
+        let other = scratch.path("text.gz")
+        #expect(try TestSupportShell.run("printf 'hello' | gzip > '\(other)'") == 0)
+        #expect(try Tool.run("joblib", ["hash", other]).status == 0)
+    }
+
+    @Test func inspectStopsADecompressionBombAtOnce() throws {
+        let scratch = try Scratch()
+        let bomb = scratch.path("zeros.gz")
+        // 1 GiB of zeros in about 1 MB of gzip.
+        #expect(try TestSupportShell.run("head -c 1073741824 /dev/zero | gzip -1 > '\(bomb)'") == 0)
+        let start = Date()
+        let run = try Tool.run("joblib", ["inspect", bomb], timeout: 30)
+        #expect(run.status == 1)
+        #expect(run.errors.contains("[notOurFile]"), "\(run.errors)")
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    @Test func cacheCommandsSkipFIFOsInTheCache() throws {
+        let scratch = try Scratch()
+        let location = scratch.path("cache")
+        let memory = Memory(location: location, verbose: 0)
+        let square = memory.cache(name: "square") { (x: Int) in x * x }
+        for x in 1...2 { _ = try square(x) }
+        let functionDirectory = location + "/joblib/square"
+        let entries = try FileManager.default.contentsOfDirectory(atPath: functionDirectory).filter { $0.count == 32 }.sorted()
+        #expect(entries.count == 2)
+        try FileManager.default.removeItem(atPath: "\(functionDirectory)/\(entries[0])/metadata.json")
+        #expect(mkfifo("\(functionDirectory)/\(entries[0])/metadata.json", 0o644) == 0)
+        try FileManager.default.removeItem(atPath: "\(functionDirectory)/function.json")
+        #expect(mkfifo("\(functionDirectory)/function.json", 0o644) == 0)
+        for command in [["info"], ["list"], ["prune", "--max-entries", "5"]] {
+            let run = try Tool.run("joblib", ["cache", command[0], location] + command.dropFirst(), timeout: 20)
+            #expect(run.status == 0, "\(command): \(run.errors)")
+        }
+        let list = try Tool.run("joblib", ["cache", "list", location, "--json"], timeout: 20)
+        let functions = try #require(try json(list.output) as? [[String: Any]])
+        #expect((functions.first?["entries"] as? [Any])?.count == 2)
+        let clear = try Tool.run("joblib", ["cache", "clear", location], timeout: 20)
+        #expect(clear.status == 0 && clear.output.contains("removed 2 entries"), "\(clear.errors)")
+    }
+}
+
+/// `/bin/sh -c command`, its exit status.
+enum TestSupportShell {
+    static func run(_ command: String) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 }

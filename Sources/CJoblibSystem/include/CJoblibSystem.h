@@ -65,4 +65,7 @@ int joblib_poll2(int first, int second, int timeoutMilliseconds, int *_Nonnull f
 /// fflush(stdout) when its buffer holds anything (cheap when it does not).
 int joblib_flush_stdout_if_pending(void);
 
+// Non-blocking opens, file locks, inotify, resource limits.
+#include "CJoblibSystemFiles.h"
+
 #endif

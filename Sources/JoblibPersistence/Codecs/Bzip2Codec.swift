@@ -59,22 +59,19 @@ final class Bzip2Decompressor: StreamDecompressor {
     }
 
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool) {
-        guard input.count > 0 else { return (0, false) }
         let piece = min(input.count, Int(UInt32.max / 2))
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: CChar.self))
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: CChar.self))
         stream.pointee.avail_in = UInt32(piece)
-        while true {
-            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
-            let room = min(space.count, Int(UInt32.max / 2))
-            stream.pointee.next_out = space.baseAddress!.assumingMemoryBound(to: CChar.self)
-            stream.pointee.avail_out = UInt32(room)
-            let status = BZ2_bzDecompress(stream)
-            output.commit(room - Int(stream.pointee.avail_out))
-            let consumed = piece - Int(stream.pointee.avail_in)
-            if status == BZ_STREAM_END { return (consumed, true) }
-            guard status == BZ_OK else { throw decompressionFailure("bzip2", "BZ2_bzDecompress returned \(status)") }
-            if stream.pointee.avail_in == 0 && stream.pointee.avail_out > 0 { return (consumed, false) }
-        }
+        let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
+        let room = min(space.count, Int(UInt32.max / 2))
+        stream.pointee.next_out = space.baseAddress!.assumingMemoryBound(to: CChar.self)
+        stream.pointee.avail_out = UInt32(room)
+        let status = BZ2_bzDecompress(stream)
+        output.commit(room - Int(stream.pointee.avail_out))
+        let consumed = piece - Int(stream.pointee.avail_in)
+        if status == BZ_STREAM_END { return (consumed, true) }
+        guard status == BZ_OK else { throw decompressionFailure("bzip2", "BZ2_bzDecompress returned \(status)") }
+        return (consumed, false)
     }
 
     deinit {

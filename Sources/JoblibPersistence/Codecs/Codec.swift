@@ -11,8 +11,11 @@ protocol StreamCompressor: AnyObject {
 
 /// Decompresses a stream piece by piece into a growing buffer.
 protocol StreamDecompressor: AnyObject {
-    /// Decompresses from `input` into `output`. Returns how many input bytes were used and
-    /// whether the compressed stream ended (then any unused input follows the stream).
+    /// Decompresses from `input` into `output`, at most about one chunk (`decompressorChunkSize`)
+    /// of output per call, so that the caller can look at what came out (a decompression bomb is
+    /// stopped after its first chunk). Returns how many input bytes were used and whether the
+    /// compressed stream ended (then any unused input follows the stream). A call that uses no
+    /// input and produces nothing needs more input.
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool)
 }
 
@@ -28,6 +31,7 @@ func makeCompressor(_ compression: Compression) throws -> (any StreamCompressor)
     case .gzip: try ZlibCompressor(level: compression.level, gzip: true)
     case .bz2: try Bzip2Compressor(level: compression.level)
     case .xz: try XzCompressor(level: compression.level)
+    case .lzma: try LzmaAloneCompressor(level: compression.level)
     case .lz4: try Lz4Compressor(level: compression.level)
     case .zstd: try ZstdCompressor(level: compression.level)
     }
@@ -38,7 +42,7 @@ func makeDecompressor(_ algorithm: Compression.Algorithm) throws -> (any StreamD
     case .none, .automatic: nil
     case .zlib, .gzip: try ZlibDecompressor()
     case .bz2: try Bzip2Decompressor()
-    case .xz: try XzDecompressor()
+    case .xz, .lzma: try XzDecompressor()
     case .lz4: try Lz4Decompressor()
     case .zstd: try ZstdDecompressor()
     }

@@ -73,21 +73,15 @@ final class Lz4Decompressor: StreamDecompressor {
     }
 
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool) {
-        var consumed = 0
-        while consumed < input.count {
-            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
-            var produced = space.count
-            var used = input.count - consumed
-            let hint = LZ4F_decompress(context, space.baseAddress, &produced, input.baseAddress! + consumed, &used, nil)
-            if LZ4F_isError(hint) != 0 {
-                throw decompressionFailure("lz4", String(cString: LZ4F_getErrorName(hint)))
-            }
-            output.commit(produced)
-            consumed += used
-            if hint == 0 { return (consumed, true) }
-            if used == 0 && produced == 0 { break }
+        let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
+        var produced = space.count
+        var used = input.count
+        let hint = LZ4F_decompress(context, space.baseAddress, &produced, input.baseAddress, &used, nil)
+        if LZ4F_isError(hint) != 0 {
+            throw decompressionFailure("lz4", String(cString: LZ4F_getErrorName(hint)))
         }
-        return (consumed, false)
+        output.commit(produced)  // (on an error, lz4 does not say how much it wrote)
+        return (used, hint == 0)
     }
 
     deinit { LZ4F_freeDecompressionContext(context) }

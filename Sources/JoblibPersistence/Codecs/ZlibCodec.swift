@@ -69,27 +69,22 @@ final class ZlibDecompressor: StreamDecompressor {
     }
 
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool) {
-        guard input.count > 0 else { return (0, false) }
         let piece = min(input.count, Int(UInt32.max / 2))
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = UInt32(piece)
-        while true {
-            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
-            let room = min(space.count, Int(UInt32.max / 2))
-            stream.pointee.next_out = space.baseAddress!.assumingMemoryBound(to: Bytef.self)
-            stream.pointee.avail_out = UInt32(room)
-            let status = inflate(stream, Z_NO_FLUSH)
-            output.commit(room - Int(stream.pointee.avail_out))
-            let consumed = piece - Int(stream.pointee.avail_in)
-            switch status {
-            case Z_STREAM_END: return (consumed, true)
-            case Z_OK, Z_BUF_ERROR:
-                if stream.pointee.avail_in == 0 { return (consumed, false) }
-                if status == Z_BUF_ERROR && stream.pointee.avail_out > 0 { return (consumed, false) }
-            default:
-                let detail = stream.pointee.msg.map { String(cString: $0) } ?? "inflate returned \(status)"
-                throw decompressionFailure("zlib", detail)
-            }
+        let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
+        let room = min(space.count, Int(UInt32.max / 2))
+        stream.pointee.next_out = space.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = UInt32(room)
+        let status = inflate(stream, Z_NO_FLUSH)
+        output.commit(room - Int(stream.pointee.avail_out))
+        let consumed = piece - Int(stream.pointee.avail_in)
+        switch status {
+        case Z_STREAM_END: return (consumed, true)
+        case Z_OK, Z_BUF_ERROR: return (consumed, false)
+        default:
+            let detail = stream.pointee.msg.map { String(cString: $0) } ?? "inflate returned \(status)"
+            throw decompressionFailure("zlib", detail)
         }
     }
 

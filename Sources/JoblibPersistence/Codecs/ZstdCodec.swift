@@ -54,18 +54,14 @@ final class ZstdDecompressor: StreamDecompressor {
 
     func decompress(_ input: UnsafeRawBufferPointer, into output: ByteBuffer) throws -> (consumed: Int, finished: Bool) {
         var source = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
-        while true {
-            let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
-            var destination = ZSTD_outBuffer(dst: space.baseAddress, size: space.count, pos: 0)
-            let hint = ZSTD_decompressStream(context, &destination, &source)
-            if ZSTD_isError(hint) != 0 {
-                throw decompressionFailure("zstd", String(cString: ZSTD_getErrorName(hint)))
-            }
-            output.commit(destination.pos)
-            if hint == 0 { return (source.pos, true) }
-            // All input used and the output not full: zstd needs more input.
-            if source.pos == source.size && destination.pos < destination.size { return (source.pos, false) }
+        let space = try output.boundedFreeSpace(minimum: decompressorChunkSize)
+        var destination = ZSTD_outBuffer(dst: space.baseAddress, size: space.count, pos: 0)
+        let hint = ZSTD_decompressStream(context, &destination, &source)
+        output.commit(min(destination.pos, space.count))  // before a failure too: what came out is kept
+        if ZSTD_isError(hint) != 0 {
+            throw decompressionFailure("zstd", String(cString: ZSTD_getErrorName(hint)))
         }
+        return (source.pos, hint == 0)
     }
 
     deinit { ZSTD_freeDCtx(context) }
