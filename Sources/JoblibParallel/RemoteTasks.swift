@@ -1,4 +1,5 @@
 import JoblibCoding
+import JoblibSystem
 
 /// What a backend that runs tasks in another process (or machine) needs from a call: the tasks
 /// as bytes, and a way to hand their outcomes back. Present only on calls of ``ParallelTask``
@@ -7,6 +8,7 @@ package struct RemoteTasks: Sendable {
     /// The tasks' type, which the other side resolves by name.
     package let taskType: any ParallelTask.Type
     /// The task at an index, encoded with `BinaryEncoder` (through `sections` when given).
+    /// The index must belong to a batch in flight (its task is read from the input by then).
     package let encode: @Sendable (Int, (any BulkSectionWriter)?) throws -> [UInt8]
     /// The tasks at these indices as one encoded `[Task]`: one encoder pass for a whole batch.
     /// When it throws, encode the tasks one by one to find the culprit.
@@ -19,27 +21,65 @@ package struct RemoteTasks: Sendable {
     /// that cannot be decoded fails its task alone). Throws like ``deliver``; `delivered` counts
     /// the outcomes handed over before that.
     package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], inout Int) throws -> Void
+    /// The job whose inputs the tasks are (set when the job is made).
+    let link = JobLink()
 
-    /// Remote access to `tasks`, whose outcomes go to `sink` exactly as local runs' do.
+    /// Remote access to a call's tasks of type `Task`, whose outcomes go to `sink` exactly as
+    /// local runs' do. The time spent encoding and decoding counts as the worker's coding time.
     init<Task: ParallelTask>(
-        _ tasks: [Task], sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
+        _ type: Task.Type, sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
     ) {
+        let link = self.link
         taskType = Task.self
-        encode = { index, sections in try BinaryEncoder().encode(tasks[index], sections: sections) }
+        encode = { index, sections in
+            let chunk = link.chunk(holding: index, of: Task.self)
+            let start = monotonicNanoseconds()
+            defer { link.coded(since: start) }
+            return try BinaryEncoder().encode(chunk[index], sections: sections)
+        }
         encodeBatch = { indices, sections in
-            try BinaryEncoder().encode(indices.map { tasks[$0] }, sections: sections)
+            guard let first = indices.first else { return try BinaryEncoder().encode([Task](), sections: sections) }
+            let chunk = link.chunk(holding: first, of: Task.self)
+            let start = monotonicNanoseconds()
+            defer { link.coded(since: start) }
+            return try BinaryEncoder().encode(indices.map { chunk[$0] }, sections: sections)
         }
         deliver = { index, outcome in
-            try sink(index, outcome.flatMap { bytes in Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) } })
+            let start = monotonicNanoseconds()
+            let decoded = outcome.flatMap { bytes in Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) } }
+            link.coded(since: start)
+            try sink(index, decoded)
         }
         deliverBatch = { indices, errors, bytes, delivered in
+            let start = monotonicNanoseconds()
             let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
+            link.coded(since: start)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
                 try sink(index, errors[position].map { .failure($0) } ?? next.next()!)
                 delivered += 1
             }
         }
+    }
+}
+
+/// A remote backend's way from a task index to the task, through the job's batches in flight.
+// @unchecked Sendable: `job` is set once, before the job is shared with any backend.
+final class JobLink: @unchecked Sendable {
+    private weak var job: ParallelJob?
+
+    func attach(_ job: ParallelJob) { self.job = job }
+
+    /// The inputs of the batch in flight that holds task `index`.
+    func chunk<Task: ParallelTask>(holding index: Int, of type: Task.Type) -> InputChunk<Task> {
+        guard let batch = job?.batchHolding(index) else {
+            preconditionFailure("task \(index) was encoded outside of a batch in flight (a backend's mistake)")
+        }
+        return batch.inputs(of: Task.self)
+    }
+
+    func coded(since start: UInt64) {
+        job?.recorder.coded(nanoseconds: monotonicNanoseconds() - start)
     }
 }
 
@@ -75,23 +115,41 @@ package struct Lenient<Value: Decodable>: Decodable {
 }
 
 extension Parallel {
-    /// Runs `tasks`, handing each outcome to `sink` (in the worker that ran it, or as it arrives
-    /// from another process), and blocks until the call is over.
-    func execute<Task: ParallelTask>(
-        tasks: [Task], _ sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
-    ) throws {
-        try execute(taskCount: tasks.count, remote: RemoteTasks(tasks, sink: sink)) { index in
-            try sink(index, Result { try tasks[index].run() })
-        }
+    /// Runs `tasks`, storing `entry(outcome)` of each (in the worker that ran it, or as it
+    /// arrives from another process), and blocks until the call is over.
+    func execute<Task: ParallelTask, Entry: Sendable>(
+        tasks: some Sequence<Task>, store: ResultStore<Entry>,
+        entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
+    ) -> (count: Int, error: (any Error)?) {
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        return executeCall(InputSource(tasks), remote: remote, batches: batches)
     }
 
-    /// ``execute(tasks:_:)`` without blocking a thread of the cooperative pool.
-    func executeAsync<Task: ParallelTask>(
-        tasks: [Task], _ sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
-    ) async throws {
-        try await executeAsync(taskCount: tasks.count, remote: RemoteTasks(tasks, sink: sink)) { index in
-            try sink(index, Result { try tasks[index].run() })
+    /// ``execute(tasks:store:entry:)`` without blocking a thread of the cooperative pool.
+    func executeAsync<Task: ParallelTask, Entry: Sendable>(
+        tasks: some Sequence<Task>, store: ResultStore<Entry>,
+        entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
+    ) async -> (count: Int, error: (any Error)?) {
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        return await executeCallAsync(InputSource(tasks), remote: remote, batches: batches)
+    }
+
+    /// A call's ways of running tasks: elsewhere (`remote`, one outcome at a time into `store`)
+    /// or here (`batches`, a batch's outcomes into `store` at once).
+    private static func taskRunners<Task: ParallelTask, Entry: Sendable>(
+        _ type: Task.Type, store: ResultStore<Entry>,
+        entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
+    ) -> (RemoteTasks, BatchRunner) {
+        let remote = RemoteTasks(Task.self) { index, outcome in store.store(index, try entry(outcome)) }
+        let batches: BatchRunner = { batch in
+            let chunk = batch.inputs(of: Task.self)
+            var entries: [Entry] = []
+            entries.reserveCapacity(batch.indices.count)
+            let completed = batch.forEachTask { index in entries.append(try entry(Result { try chunk[index].run() })) }
+            store.store(from: batch.indices.lowerBound, entries)
+            return completed
         }
+        return (remote, batches)
     }
 }
 
