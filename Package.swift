@@ -85,7 +85,10 @@ let package = Package(
         // A second process for tests (hash stability across processes, later crash tests).
         .executableTarget(name: "joblib-test-helper", dependencies: ["Joblib"]),
 
-        .target(name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding"], path: "Tests/JoblibTestSupport"),
+        // Helpers and the backend conformance suite (run by each backend's test target).
+        .target(
+            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding", "JoblibParallel"],
+            path: "Tests/JoblibTestSupport"),
         .testTarget(
             name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(

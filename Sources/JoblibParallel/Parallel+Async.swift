@@ -7,14 +7,11 @@ extension Parallel {
     public func map<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) async throws -> [Output] {
-        let store = ResultStore<Output>()
-        let (count, error) = await executeAsync(InputSource(inputs), batches: { batch in
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Output>(count: source.count)
+        let (count, error) = await executeAsync(source, batches: { batch in
             let chunk = batch.inputs(of: Input.self)
-            var outputs: [Output] = []
-            outputs.reserveCapacity(batch.indices.count)
-            let completed = batch.forEachTask { index in outputs.append(try body(chunk[index])) }
-            store.store(from: batch.indices.lowerBound, outputs)
-            return completed
+            return store.run(batch) { index in try body(chunk[index]) }
         })
         if let error { throw error }
         return store.values(count: count)
@@ -34,13 +31,11 @@ extension Parallel {
     public func map<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) async throws -> Output
     ) async throws -> [Output] {
-        let store = ResultStore<Output>()
-        let (count, error) = await executeCallAsync(InputSource(inputs), asyncBatches: { batch in
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Output>(count: source.count)
+        let (count, error) = await executeCallAsync(source, asyncBatches: { batch in
             let chunk = batch.inputs(of: Input.self)
-            var outputs: [Output] = []
-            let completed = await batch.forEachTask { index in outputs.append(try await body(chunk[index])) }
-            store.store(from: batch.indices.lowerBound, outputs)
-            return completed
+            return await store.run(batch) { index in try await body(chunk[index]) }
         })
         if let error { throw error }
         return store.values(count: count)
@@ -48,8 +43,9 @@ extension Parallel {
 
     /// ``run(_:)-(_)`` for `async` callers, without blocking the cooperative pool.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) async throws -> [Task.Output] {
-        let store = ResultStore<Task.Output>()
-        let (count, error) = await executeAsync(tasks: tasks, store: store) { try $0.get() }
+        let source = InputSource.reading(tasks)
+        let store = ResultStore<Task.Output>(count: source.count)
+        let (count, error) = await executeAsync(source, of: Task.self, store: store) { try $0.get() }
         if let error { throw error }
         return store.values(count: count)
     }
@@ -59,22 +55,20 @@ extension Parallel {
     public func mapResults<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) async -> [Result<Output, any Error>] {
-        let store = ResultStore<Result<Output, any Error>>()
-        let (count, error) = await executeAsync(InputSource(inputs), batches: { batch in
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Result<Output, any Error>>(count: source.count)
+        let (count, error) = await executeAsync(source, batches: { batch in
             let chunk = batch.inputs(of: Input.self)
-            var outputs: [Result<Output, any Error>] = []
-            outputs.reserveCapacity(batch.indices.count)
-            let completed = batch.forEachTask { index in outputs.append(Result { try body(chunk[index]) }) }
-            store.store(from: batch.indices.lowerBound, outputs)
-            return completed
+            return store.run(batch) { index in Result { try body(chunk[index]) } }
         })
         return store.values(count: count) { _ in .failure(error ?? CancellationError()) }
     }
 
     /// ``results(_:)-(_)`` for `async` callers.
     public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) async -> [Result<Task.Output, any Error>] {
-        let store = ResultStore<Result<Task.Output, any Error>>()
-        let (count, error) = await executeAsync(tasks: tasks, store: store) { $0 }
+        let source = InputSource.reading(tasks)
+        let store = ResultStore<Result<Task.Output, any Error>>(count: source.count)
+        let (count, error) = await executeAsync(source, of: Task.self, store: store) { $0 }
         return store.values(count: count) { _ in .failure(error ?? CancellationError()) }
     }
 }

@@ -18,7 +18,7 @@ extension Parallel {
     public func stream<Task: ParallelTask>(
         _ tasks: some Sequence<Task>, order: ResultOrder = .input
     ) -> AsyncThrowingStream<(index: Int, value: Task.Output), any Error> {
-        makeStream(InputSource(tasks), order: order) { sink in
+        makeStream(InputSource.reading(tasks), order: order) { sink in
             let remote = RemoteTasks(Task.self, sink: sink)
             let batches: BatchRunner = { batch in
                 let chunk = batch.inputs(of: Task.self)
@@ -33,7 +33,7 @@ extension Parallel {
     public func stream<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, order: ResultOrder = .input, _ body: @escaping @Sendable (Input) throws -> Output
     ) -> AsyncThrowingStream<(index: Int, value: Output), any Error> {
-        makeStream(InputSource(inputs), order: order) { sink in
+        makeStream(InputSource.reading(inputs), order: order) { sink in
             let batches: BatchRunner = { batch in
                 let chunk = batch.inputs(of: Input.self)
                 return batch.forEachTask { index in try sink(index, Result { try body(chunk[index]) }) }

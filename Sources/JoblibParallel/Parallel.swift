@@ -66,14 +66,11 @@ public struct Parallel: Sendable {
     public func map<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) throws -> [Output] {
-        let store = ResultStore<Output>()
-        let (count, error) = execute(InputSource(inputs), batches: { batch in
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Output>(count: source.count)
+        let (count, error) = execute(source, batches: { batch in
             let chunk = batch.inputs(of: Input.self)
-            var outputs: [Output] = []
-            outputs.reserveCapacity(batch.indices.count)
-            let completed = batch.forEachTask { index in outputs.append(try body(chunk[index])) }
-            store.store(from: batch.indices.lowerBound, outputs)
-            return completed
+            return store.run(batch) { index in try body(chunk[index]) }
         })
         if let error { throw error }
         return store.values(count: count)
@@ -83,8 +80,9 @@ public struct Parallel: Sendable {
     ///
     /// - Throws: as ``map(_:_:)-(_,(Input)->Output)``.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) throws -> [Task.Output] {
-        let store = ResultStore<Task.Output>()
-        let (count, error) = execute(tasks: tasks, store: store) { try $0.get() }
+        let source = InputSource.reading(tasks)
+        let store = ResultStore<Task.Output>(count: source.count)
+        let (count, error) = execute(source, of: Task.self, store: store) { try $0.get() }
         if let error { throw error }
         return store.values(count: count)
     }
@@ -97,22 +95,20 @@ public struct Parallel: Sendable {
     public func mapResults<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) -> [Result<Output, any Error>] {
-        let store = ResultStore<Result<Output, any Error>>()
-        let (count, error) = execute(InputSource(inputs), batches: { batch in
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Result<Output, any Error>>(count: source.count)
+        let (count, error) = execute(source, batches: { batch in
             let chunk = batch.inputs(of: Input.self)
-            var outputs: [Result<Output, any Error>] = []
-            outputs.reserveCapacity(batch.indices.count)
-            let completed = batch.forEachTask { index in outputs.append(Result { try body(chunk[index]) }) }
-            store.store(from: batch.indices.lowerBound, outputs)
-            return completed
+            return store.run(batch) { index in Result { try body(chunk[index]) } }
         })
         return store.values(count: count) { _ in .failure(error ?? CancellationError()) }
     }
 
     /// Runs every task; each entry is that task's output or error, in input order.
     public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) -> [Result<Task.Output, any Error>] {
-        let store = ResultStore<Result<Task.Output, any Error>>()
-        let (count, error) = execute(tasks: tasks, store: store) { $0 }
+        let source = InputSource.reading(tasks)
+        let store = ResultStore<Result<Task.Output, any Error>>(count: source.count)
+        let (count, error) = execute(source, of: Task.self, store: store) { $0 }
         return store.values(count: count) { _ in .failure(error ?? CancellationError()) }
     }
 
@@ -171,7 +167,7 @@ public struct Parallel: Sendable {
             source: source, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
             nestedConfiguration: plan.nested, reporter: reporter,
             pollsTaskCancellation: plan.runsInCaller && asyncBatches == nil, retries: plan.retries, remote: remote,
-            recorder: ReportRecorder(handler: report), runBatch: batches, runBatchAsync: asyncBatches)
+            recorder: ReportRecorder(handler: report, verbose: plan.verbose), runBatch: batches, runBatchAsync: asyncBatches)
     }
 
     /// The report of a call that never started (its arguments were invalid).

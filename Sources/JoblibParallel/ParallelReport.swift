@@ -110,9 +110,14 @@ final class ReportRecorder: Sendable {
     }
 
     private let handler: ParallelReportHandler?
+    /// Whether anyone will see the report: otherwise nothing is recorded (it costs a lock per batch).
+    let isActive: Bool
     private let state = Mutex(State())
 
-    init(handler: ParallelReportHandler?) { self.handler = handler }
+    init(handler: ParallelReportHandler?, verbose: Int) {
+        self.handler = handler
+        self.isActive = handler != nil || verbose > 10
+    }
 
     func start(backendName: String) {
         let now = monotonicNanoseconds()
@@ -123,6 +128,7 @@ final class ReportRecorder: Sendable {
     }
 
     func requested(by worker: UInt) {
+        guard isActive else { return }
         state.withLock { state in
             guard state.workers[worker] == nil, !state.delivered else { return }
             state.workers[worker] = WorkerRecord(firstRequest: monotonicNanoseconds())
@@ -131,6 +137,7 @@ final class ReportRecorder: Sendable {
     }
 
     func handedOut(_ batch: ParallelBatch, at now: UInt64) {
+        guard isActive else { return }
         state.withLock { state in
             state.sizes[batch.indices.count, default: 0] += 1
             guard var record = state.workers[batch.worker] else { return }
@@ -142,6 +149,7 @@ final class ReportRecorder: Sendable {
     }
 
     func finished(_ batch: ParallelBatch, tasks: Int, at now: UInt64) {
+        guard isActive else { return }
         state.withLock { state in
             guard var record = state.workers[batch.worker] else { return }
             record.tasks += tasks
@@ -153,13 +161,14 @@ final class ReportRecorder: Sendable {
 
     /// Time the calling thread spent encoding or decoding for a worker elsewhere.
     func coded(nanoseconds: UInt64) {
+        guard isActive else { return }
         let worker = currentThreadIdentifier()
         state.withLock { state in state.workers[worker]?.coding += nanoseconds }
     }
 
     /// Builds the report, prints it from `verbose: 11` and hands it to the handler (once).
     func deliver(tasks: Int, failed: Bool, verbose: Int, output: ProgressOutput, jobs: String) {
-        guard handler != nil || verbose > 10 else { return }
+        guard isActive else { return }
         let end = monotonicNanoseconds()
         let report = state.withLock { state -> ParallelReport? in
             guard !state.delivered else { return nil }

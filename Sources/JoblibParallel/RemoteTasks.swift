@@ -79,7 +79,8 @@ final class JobLink: @unchecked Sendable {
     }
 
     func coded(since start: UInt64) {
-        job?.recorder.coded(nanoseconds: monotonicNanoseconds() - start)
+        guard let recorder = job?.recorder, recorder.isActive else { return }
+        recorder.coded(nanoseconds: monotonicNanoseconds() - start)
     }
 }
 
@@ -115,27 +116,27 @@ package struct Lenient<Value: Decodable>: Decodable {
 }
 
 extension Parallel {
-    /// Runs `tasks`, storing `entry(outcome)` of each (in the worker that ran it, or as it
-    /// arrives from another process), and blocks until the call is over.
+    /// Runs the tasks of `source` (of type `Task`), storing `entry(outcome)` of each (in the
+    /// worker that ran it, or as it arrives from another process), and blocks until the call is over.
     func execute<Task: ParallelTask, Entry: Sendable>(
-        tasks: some Sequence<Task>, store: ResultStore<Entry>,
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) -> (count: Int, error: (any Error)?) {
         let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
-        return executeCall(InputSource(tasks), remote: remote, batches: batches)
+        return executeCall(source, remote: remote, batches: batches)
     }
 
-    /// ``execute(tasks:store:entry:)`` without blocking a thread of the cooperative pool.
+    /// ``execute(_:of:store:entry:)`` without blocking a thread of the cooperative pool.
     func executeAsync<Task: ParallelTask, Entry: Sendable>(
-        tasks: some Sequence<Task>, store: ResultStore<Entry>,
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) async -> (count: Int, error: (any Error)?) {
         let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
-        return await executeCallAsync(InputSource(tasks), remote: remote, batches: batches)
+        return await executeCallAsync(source, remote: remote, batches: batches)
     }
 
     /// A call's ways of running tasks: elsewhere (`remote`, one outcome at a time into `store`)
-    /// or here (`batches`, a batch's outcomes into `store` at once).
+    /// or here (`batches`).
     private static func taskRunners<Task: ParallelTask, Entry: Sendable>(
         _ type: Task.Type, store: ResultStore<Entry>,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
@@ -143,11 +144,7 @@ extension Parallel {
         let remote = RemoteTasks(Task.self) { index, outcome in store.store(index, try entry(outcome)) }
         let batches: BatchRunner = { batch in
             let chunk = batch.inputs(of: Task.self)
-            var entries: [Entry] = []
-            entries.reserveCapacity(batch.indices.count)
-            let completed = batch.forEachTask { index in entries.append(try entry(Result { try chunk[index].run() })) }
-            store.store(from: batch.indices.lowerBound, entries)
-            return completed
+            return store.run(batch) { index in try entry(Result { try chunk[index].run() }) }
         }
         return (remote, batches)
     }

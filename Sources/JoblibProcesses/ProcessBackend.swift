@@ -68,6 +68,8 @@ struct ProcessBackend: ParallelBackend {
         }
         // Checked before anything is spawned: a type other processes cannot find by name.
         let typeName = try TaskTypeName.name(of: remote.taskType)
+        // A worker killed between two batches (a cancelled call) may still be written to.
+        ignoreBrokenPipeSignals()
         let threads = innerMaxThreads ?? max(1, cpuCount() / max(job.requestedWorkers, 1))
         let pool = ProcessPool.pool(for: WorkerSettings(innerMaxThreads: threads, limits: limits))
         let workers = try pool.checkOut(workers)
