@@ -17,7 +17,7 @@ extension DaskTests.DaskBackendTests {
 
         @Test(arguments: ConformanceCase.all)
         func conforms(_ check: ConformanceCase) async throws {
-            try await BackendConformance(backend: dask, capabilities: .remote).run(check)
+            try await BackendConformance(backend: dask, capabilities: .cluster).run(check)
         }
 
         // MARK: - A Swift worker that dies in the middle of a batch

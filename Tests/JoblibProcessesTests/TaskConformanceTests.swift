@@ -9,7 +9,7 @@ extension WorkerProcessSuites {
     @Suite(.serialized, .timeLimit(.minutes(2))) struct TaskConformanceTests {
         @Test(arguments: ConformanceCase.all)
         func processes(_ check: ConformanceCase) async throws {
-            try await BackendConformance(backend: .processes, capabilities: .remote).run(check)
+            try await BackendConformance(backend: .processes, capabilities: .processes).run(check)
         }
     }
 }

@@ -27,13 +27,20 @@ public struct BackendConformance: Sendable {
         public static let runsElsewhere = Capabilities(rawValue: 8)
         /// An idle worker takes the unstarted tasks of a busy worker's batch.
         public static let splitsBusyBatches = Capabilities(rawValue: 16)
+        /// A failure stops the other batches running, between two of their tasks (a Dask task
+        /// already running on a worker runs to its end).
+        public static let stopsRunningBatches = Capabilities(rawValue: 32)
 
         /// `.sequential`.
-        public static let sequential: Capabilities = [.runsClosures]
+        public static let sequential: Capabilities = [.runsClosures, .stopsRunningBatches]
         /// `.threads`.
-        public static let threads: Capabilities = [.runsClosures, .runsInParallel, .stopsOverrunningTasks, .splitsBusyBatches]
-        /// `.processes`, `.dask`.
-        public static let remote: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere]
+        public static let threads: Capabilities = [
+            .runsClosures, .runsInParallel, .stopsOverrunningTasks, .splitsBusyBatches, .stopsRunningBatches,
+        ]
+        /// `.processes`.
+        public static let processes: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches]
+        /// `.dask`.
+        public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere]
     }
 
     public var backend: Backend
