@@ -39,7 +39,7 @@ let package = Package(
             dependencies: ["JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
             exclude: ["FileFormat.md"]
         ),
-        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
+        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["Engine.md"]),
         .target(
             name: "JoblibProcesses",
             dependencies: ["JoblibParallel", "JoblibPersistence", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook"],

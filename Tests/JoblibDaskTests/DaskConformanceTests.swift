@@ -105,3 +105,21 @@ extension DaskTests.DaskBackendTests {
         }
     }
 }
+
+extension DaskTests {
+    /// A scheduler without workers.
+    @Suite(.daskCluster(workers: 0), .timeLimit(.minutes(1)))
+    struct NoWorkersTests {
+        /// The call's timeout bounds the wait for a first worker (the default wait is 30 s).
+        @Test func theCallsTimeoutBoundsTheWaitForWorkers() async throws {
+            let backend = Backend.dask(scheduler: DaskTestCluster.current!.scheduler)
+            let start = ContinuousClock.now
+            await #expect {
+                try await Parallel(jobs: 2, backend: backend, timeout: .seconds(3)).run([Square(value: 2)])
+            } throws: { error in
+                (error as? DaskError)?.code == .noWorkers
+            }
+            #expect(ContinuousClock.now - start < .seconds(15), "took \(ContinuousClock.now - start)")
+        }
+    }
+}
