@@ -20,10 +20,11 @@ extension Parallel {
     /// `async` `body` applied to every input, at most `jobs` at a time; results in input order.
     ///
     /// Runs through the same engine as the blocking calls (batching, progress, fail-fast,
-    /// cancellation, timeouts, ``report``): each of the backend's workers is a task on Swift's
-    /// cooperative pool that runs its batches' bodies one after the other, so `body` should
-    /// suspend rather than block (use the synchronous-`body` overload for blocking work). On a
-    /// timeout the call fails at once and the overrunning body is cancelled. Closures run only on
+    /// cancellation, timeouts, ``report``): each of the backend's workers is a child task of the
+    /// caller's (it inherits its priority and task-local values) that runs its batches' bodies
+    /// one after the other, so `body` should suspend rather than block (use the
+    /// synchronous-`body` overload for blocking work). On a timeout the overrunning body is
+    /// cancelled and the call fails with ``ParallelError/Code/timeout`` once it returns. Closures run only on
     /// backends that run closures (``Backend/sequential``, ``Backend/threads``): others fail with
     /// ``ParallelError/Code/unsupportedTask``, as the blocking `map` does.
     ///

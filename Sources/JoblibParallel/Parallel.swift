@@ -218,6 +218,22 @@ public struct Parallel: Sendable {
         let job = makeJob(plan, source: source, remote: remote, batches: batches, asyncBatches: asyncBatches)
         await withTaskCancellationHandler {
             job.start(on: plan.backend, named: plan.backendName)
+            if let events = job.asyncEvents?.stream {
+                // Workers for `async` bodies are child tasks, started as the backend grants them.
+                await withTaskGroup(of: Void.self) { group in
+                    var started: UInt = 0
+                    for await event in events {
+                        switch event {
+                        case .startWorker:
+                            started += 1
+                            let worker = UInt.max - started  // apart from thread identifiers
+                            group.addTask { await job.runAsyncWorker(worker) }
+                        case .stop:
+                            group.cancelAll()
+                        }
+                    }
+                }
+            }
             await job.completion.wait()
         } onCancel: {
             job.cancel()

@@ -35,8 +35,12 @@ public final class ParallelBatch: Sendable {
     /// The largest batch: offsets must fit the 32-bit halves of ``claims``.
     static let maximumSize = 1 << 30
 
-    init(job: ParallelJob, indices: Range<Int>, handedOutAt: UInt64, worker: UInt, inputs: (AnyObject & Sendable)?) {
+    init(
+        job: ParallelJob, indices: Range<Int>, handedOutAt: UInt64, worker: UInt, inputs: (AnyObject & Sendable)?,
+        claimStep: Int = 1
+    ) {
         precondition(indices.count <= Self.maximumSize)
+        self.claimStep = max(1, claimStep)
         self.job = job
         self.indices = indices
         self.handedOutAt = handedOutAt
@@ -95,11 +99,24 @@ public final class ParallelBatch: Sendable {
 
     /// The next task of the batch to start, or nil when none is left.
     @inlinable
-    func claimNext() -> Int? {
-        let old = claims.wrappingAdd(1, ordering: .relaxed).oldValue
-        let next = old & 0xFFFF_FFFF
-        return next < old >> 32 ? indices.lowerBound + Int(next) : nil
+    func claimNext() -> Int? { claim(1)?.lowerBound }
+
+    /// The next `count` tasks of the batch (fewer at its end), or nil when none is left.
+    @inlinable
+    func claim(_ count: Int) -> Range<Int>? {
+        let old = claims.wrappingAdd(UInt64(count), ordering: .relaxed).oldValue
+        let next = Int(old & 0xFFFF_FFFF)
+        let end = Int(old >> 32)
+        guard next < end else { return nil }
+        return (indices.lowerBound + next)..<(indices.lowerBound + min(next + count, end))
     }
+
+    /// How many tasks a worker claims at a time: one, unless the batch was sized automatically
+    /// for tiny tasks (joblib's auto-batching makes a batch of n tasks take 0.2–2 s, so 1/64 of
+    /// it, at most 64 tasks, is a few milliseconds of expected work). One atomic operation per
+    /// task costs as much as a tiny task (`parallel-overhead` benchmark); a slow task can delay
+    /// only the tasks claimed with it.
+    @usableFromInline let claimStep: Int
 
     /// Takes the second half of the tasks not started yet (all of them when one is left), for
     /// an idle worker; nil when the batch does not run here or has nothing left to give.
@@ -137,15 +154,19 @@ public final class ParallelBatch: Sendable {
         let job = self.job
         if job.timeoutNanoseconds != nil { return forEachTimedTask(body) }
         let polls = job.pollsTaskCancellation
+        let step = claimStep
         var completed = 0
-        while !job.stopped.load(ordering: .relaxed), let index = claimNext() {
-            // Every 64 tasks: reading the task's state costs more than a tiny task.
-            if polls && index & 63 == 0 && job.cancelIfTaskCancelled() { break }
-            do { try body(index) } catch {
-                job.fail(error)
-                break
+        claiming: while let claimed = claim(step) {
+            for index in claimed {
+                if job.stopped.load(ordering: .relaxed) { break claiming }
+                // Every 64 tasks: reading the task's state costs more than a tiny task.
+                if polls && index & 63 == 0 && job.cancelIfTaskCancelled() { break claiming }
+                do { try body(index) } catch {
+                    job.fail(error)
+                    break claiming
+                }
+                completed += 1
             }
-            completed += 1
         }
         return completed
     }

@@ -35,7 +35,10 @@ public final class ParallelJob: Sendable {
     /// Held while inputs are read, so that the sequence's iterator is used by one worker at a time.
     private let inputLock = Mutex<Void>(())
     private let backend: Mutex<(any ParallelBackend)?>
-    private let asyncWorkers = Mutex<(tasks: [Task<Void, Never>], nextID: UInt)>(([], 0))
+    /// For calls of `async` closures: a worker to start (``runWorker()``) or a stop, for the
+    /// calling task, which runs the workers as its child tasks (so they inherit its priority and
+    /// task-local values). Finished when the call is.
+    let asyncEvents: (stream: AsyncStream<AsyncWorkerEvent>, continuation: AsyncStream<AsyncWorkerEvent>.Continuation)?
     let recorder: ReportRecorder
 
     struct State {
@@ -70,6 +73,7 @@ public final class ParallelJob: Sendable {
         self.recorder = recorder
         self.state = Mutex(State(total: source.count, sizer: AutoBatchSizer(batchSize)))
         self.backend = Mutex(nil)
+        self.asyncEvents = runBatchAsync == nil ? nil : AsyncStream.makeStream(of: AsyncWorkerEvent.self)
         remote?.link.attach(self)
     }
 
@@ -103,32 +107,24 @@ public final class ParallelJob: Sendable {
     }
 
     /// Runs batches until there are none left: what one worker does. For a call of `async`
-    /// closures, the worker is a task started here, and this returns at once.
+    /// closures, the worker is a task of the caller's, and this returns at once.
     public func runWorker() {
-        if runBatchAsync != nil {
-            startAsyncWorker()
+        if let asyncEvents {
+            asyncEvents.continuation.yield(.startWorker)
             return
         }
         let worker = currentThreadIdentifier()
         while let batch = nextBatch(for: worker) { batch.run() }
     }
 
-    private func startAsyncWorker() {
-        let stopNow = asyncWorkers.withLock { workers -> Bool in
-            workers.nextID += 1
-            let worker = UInt.max - workers.nextID  // apart from thread identifiers
-            let task = Task.detached { [self] in
-                while let batch = nextBatch(for: worker) { await batch.runAsync() }
-            }
-            workers.tasks.append(task)
-            return stopped.load(ordering: .relaxed)
-        }
-        if stopNow { cancelAsyncWorkers() }
+    /// What a worker of a call of `async` closures does, in a child task of the caller's.
+    func runAsyncWorker(_ worker: UInt) async {
+        while let batch = nextBatch(for: worker) { await batch.runAsync() }
     }
 
-    /// Cancels the tasks of `async` workers: the call has stopped.
-    private func cancelAsyncWorkers() {
-        for task in asyncWorkers.withLock({ $0.tasks }) { task.cancel() }
+    /// The call has stopped: the `async` workers' bodies are cancelled.
+    private func stopAsyncWorkers() {
+        asyncEvents?.continuation.yield(.stop)
     }
 
     /// The next batch to run, or nil when the call is complete, failed or cancelled.
@@ -166,7 +162,8 @@ public final class ParallelJob: Sendable {
                     return (nil, Self.markFinishedIfDone(&state))
                 }
                 let batch = ParallelBatch(
-                    job: self, indices: plan.start..<(plan.start + count), handedOutAt: now, worker: worker, inputs: chunk)
+                    job: self, indices: plan.start..<(plan.start + count), handedOutAt: now, worker: worker, inputs: chunk,
+                    claimStep: state.sizer.fixed == nil ? min(64, count / 64) : 1)
                 state.nextIndex += count
                 state.dispatchedBatches += 1
                 state.inFlight.append(batch)
@@ -186,7 +183,9 @@ public final class ParallelJob: Sendable {
             guard !state.finished, state.error == nil else { return nil }
             for victim in state.inFlight.sorted(by: { $0.unstarted > $1.unstarted }) where victim.unstarted > 0 {
                 guard let range = victim.split() else { continue }
-                let batch = ParallelBatch(job: self, indices: range, handedOutAt: now, worker: worker, inputs: victim.inputs)
+                let batch = ParallelBatch(
+                    job: self, indices: range, handedOutAt: now, worker: worker, inputs: victim.inputs,
+                    claimStep: min(victim.claimStep, range.count / 2))
                 state.dispatchedBatches += 1
                 state.inFlight.append(batch)
                 return batch
@@ -226,7 +225,7 @@ public final class ParallelJob: Sendable {
             stopped.store(true, ordering: .relaxed)
             return Self.markFinishedIfDone(&state)
         }
-        if runBatchAsync != nil { cancelAsyncWorkers() }
+        stopAsyncWorkers()
         if finishedNow { finish() }
     }
 
@@ -262,7 +261,7 @@ public final class ParallelJob: Sendable {
             return (expired, expired.isEmpty ? false : Self.markFinishedIfDone(&state))
         }
         guard !expired.isEmpty else { return }
-        if runBatchAsync != nil { cancelAsyncWorkers() }
+        stopAsyncWorkers()
         if let backend = backend.withLock({ $0 }) {
             for batch in expired { backend.abandon(batch) }
         }
@@ -282,6 +281,7 @@ public final class ParallelJob: Sendable {
         if !failed { reporter.finished(total: total) }
         reporter.close()
         recorder.deliver(tasks: completed, failed: failed, verbose: reporter.verbose, output: reporter.output, jobs: reporter.jobsLabel)
+        asyncEvents?.continuation.finish()
         let signal = holds.withLock { holds -> Bool in
             holds.finished = true
             return holds.count == 0
@@ -326,6 +326,14 @@ public final class ParallelJob: Sendable {
         var dispatchedTasks: Int
         var dispatching: Bool
     }
+}
+
+/// What the task that runs a call of `async` closures is asked to do.
+enum AsyncWorkerEvent: Sendable {
+    /// A backend granted a worker: start a child task running ``ParallelJob/runAsyncWorker(_:)``.
+    case startWorker
+    /// The call stopped (an error, a timeout, cancellation): cancel the workers' bodies.
+    case stop
 }
 
 /// Signals the end of a job to a blocked thread or a suspended task.

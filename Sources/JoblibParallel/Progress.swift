@@ -102,6 +102,8 @@ package struct ProgressOutput: Sendable {
 }
 
 /// The callback type of ``Parallel/progress``: tasks completed, tasks in the call, time elapsed.
+/// While a sequence that does not know its count is still being read, the total is the number
+/// of tasks read so far.
 public typealias ParallelProgressHandler = @Sendable (_ completed: Int, _ total: Int, _ elapsed: Duration) -> Void
 
 /// Prints one call's progress (lines or a bar) and calls its progress callback, one report at a time.

@@ -54,6 +54,19 @@ import JoblibTestSupport
         #expect(!quiet.lines.contains { $0.contains("Report:") })
     }
 
+    /// `async` bodies on a custom backend that runs batches in its own thread (not through
+    /// `runWorker()`): the thread waits while a task runs each batch.
+    @Test func asyncBodiesOnABackendThatRunsBatchesItself() async throws {
+        let log = SizeLog()
+        let backend = Backend(name: "recording") { RecordingBackend(log: log) }
+        let output = try await Parallel(jobs: 2, backend: backend, batchSize: .fixed(4)).map(0..<10) { index async -> Int in
+            await Task.yield()
+            return index * 2
+        }
+        #expect(output == (0..<10).map { $0 * 2 })
+        #expect(log.sizes.withLock { $0 } == [4, 4, 2])
+    }
+
     /// A call rejected before it starts still reports, once, as failed.
     @Test func aRejectedCallReports() {
         let reports = Mutex<[ParallelReport]>([])
@@ -79,5 +92,20 @@ import JoblibTestSupport
         #expect(batch.split() == 12..<13)  // one left: it goes
         #expect(batch.split() == nil && batch.claimNext() == nil)
         #expect(batch.wasSplit)
+    }
+}
+
+/// A task-local value of the caller's, for `async` bodies to read.
+enum CallTrace {
+    @TaskLocal static var id: String?
+}
+
+extension EngineTests {
+    /// `async` bodies run in child tasks of the caller: they see its task-local values.
+    @Test func asyncBodiesSeeTheCallersTaskLocals() async throws {
+        let seen = try await CallTrace.$id.withValue("call-7") {
+            try await Parallel(jobs: 2, backend: .threads).map(0..<4) { _ async -> String? in CallTrace.id }
+        }
+        #expect(seen == Array(repeating: "call-7", count: 4))
     }
 }
