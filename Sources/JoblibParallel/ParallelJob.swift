@@ -46,6 +46,9 @@ public final class ParallelJob: Sendable {
         /// The number of tasks, once known (up front for collections, else when the input ends).
         var total: Int?
         var inFlight: [ParallelBatch] = []
+        /// Batches given up on after a timeout whose remote driver has not finished them yet
+        /// (it may still encode their tasks).
+        var abandoned: [ParallelBatch] = []
         var completedTasks = 0
         var dispatchedBatches = 0
         var error: (any Error)?
@@ -143,7 +146,7 @@ public final class ParallelJob: Sendable {
 
     /// A batch of tasks read from the input now.
     private func takeFreshTasks(for worker: UInt) -> ParallelBatch? {
-        inputLock.withLock { _ -> ParallelBatch? in
+        let (batch, finishedNow) = inputLock.withLock { _ -> (ParallelBatch?, Bool) in
             let plan = state.withLock { state -> (start: Int, size: Int)? in
                 guard !state.finished, state.error == nil else { return nil }
                 let remaining = state.total.map { $0 - state.nextIndex } ?? Int.max
@@ -153,7 +156,7 @@ public final class ParallelJob: Sendable {
                 }
                 return (state.nextIndex, min(size, ParallelBatch.maximumSize))
             }
-            guard let plan else { return nil }
+            guard let plan else { return (nil, false) }
             let (chunk, count) = source.next(start: plan.start, limit: plan.size)
             let now = monotonicNanoseconds()
             let (batch, finishedNow) = state.withLock { state -> (ParallelBatch?, Bool) in
@@ -169,10 +172,12 @@ public final class ParallelJob: Sendable {
                 state.inFlight.append(batch)
                 return (batch, false)
             }
-            if finishedNow { finish() }
             if let batch { recorder.handedOut(batch, at: now) }
-            return batch
+            return (batch, finishedNow)
         }
+        // Outside the input lock: finishing calls the report and progress handlers.
+        if finishedNow { finish() }
+        return batch
     }
 
     /// The input is exhausted: the unstarted half of the running batch with the most unstarted
@@ -201,7 +206,10 @@ public final class ParallelJob: Sendable {
         let now = monotonicNanoseconds()
         let update = state.withLock { state -> (Progress, Bool)? in
             // A batch abandoned after a timeout no longer counts.
-            guard let position = state.inFlight.firstIndex(where: { $0 === batch }) else { return nil }
+            guard let position = state.inFlight.firstIndex(where: { $0 === batch }) else {
+                state.abandoned.removeAll { $0 === batch }
+                return nil
+            }
             state.inFlight.remove(at: position)
             state.completedTasks += completed
             if !batch.wasSplit {
@@ -258,6 +266,7 @@ public final class ParallelJob: Sendable {
                 return true
             }
             if !expired.isEmpty { stopped.store(true, ordering: .relaxed) }
+            if remote != nil { state.abandoned += expired }
             return (expired, expired.isEmpty ? false : Self.markFinishedIfDone(&state))
         }
         guard !expired.isEmpty else { return }
@@ -307,7 +316,9 @@ public final class ParallelJob: Sendable {
 
     /// The batch in flight that holds the task at `index` (for backends that run tasks elsewhere).
     func batchHolding(_ index: Int) -> ParallelBatch? {
-        state.withLock { state in state.inFlight.last { $0.indices.contains(index) } }
+        state.withLock { state in
+            state.inFlight.last { $0.indices.contains(index) } ?? state.abandoned.last { $0.indices.contains(index) }
+        }
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

@@ -32,14 +32,14 @@ package struct RemoteTasks: Sendable {
         let link = self.link
         taskType = Task.self
         encode = { index, sections in
-            let chunk = link.chunk(holding: index, of: Task.self)
+            let chunk = try link.chunk(holding: index, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
             return try BinaryEncoder().encode(chunk[index], sections: sections)
         }
         encodeBatch = { indices, sections in
             guard let first = indices.first else { return try BinaryEncoder().encode([Task](), sections: sections) }
-            let chunk = link.chunk(holding: first, of: Task.self)
+            let chunk = try link.chunk(holding: first, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
             return try BinaryEncoder().encode(indices.map { chunk[$0] }, sections: sections)
@@ -71,10 +71,10 @@ final class JobLink: @unchecked Sendable {
     func attach(_ job: ParallelJob) { self.job = job }
 
     /// The inputs of the batch in flight that holds task `index`.
-    func chunk<Task: ParallelTask>(holding index: Int, of type: Task.Type) -> InputChunk<Task> {
-        guard let batch = job?.batchHolding(index) else {
-            preconditionFailure("task \(index) was encoded outside of a batch in flight (a backend's mistake)")
-        }
+    ///
+    /// - Throws: `CancellationError` when no batch holds it: the call is over.
+    func chunk<Task: ParallelTask>(holding index: Int, of type: Task.Type) throws -> InputChunk<Task> {
+        guard let batch = job?.batchHolding(index) else { throw CancellationError() }
         return batch.inputs(of: Task.self)
     }
 
