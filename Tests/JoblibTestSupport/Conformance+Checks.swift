@@ -91,14 +91,14 @@ extension BackendConformance {
     /// after the cancellation.
     func cancellation(_ style: CallStyle) async throws {
         try await withScratchDirectory { directory in
-            let tasks = (0..<4_000).map { ConformanceMarked(directory: directory, index: $0, seconds: 0.005) }
+            let tasks = (0..<2_000).map { ConformanceMarked(directory: directory, index: $0, seconds: 0.005) }
             let call = runInTask(parallel(), tasks, style)
             try await _Concurrency.Task.sleep(for: .milliseconds(100))
             let cancelledAt = ContinuousClock.now
             call.cancel()
             await #expect(throws: CancellationError.self) { try await call.value }
             #expect(ContinuousClock.now - cancelledAt < .seconds(5))
-            #expect(fileCount(directory) < 2_000, "\(fileCount(directory)) of 4,000 tasks started")
+            #expect(fileCount(directory) < 1_500, "\(fileCount(directory)) of 2,000 tasks started")
         }
     }
 
@@ -188,7 +188,8 @@ extension BackendConformance {
             let afterStop = tasks.reads.count
             try await _Concurrency.Task.sleep(for: .milliseconds(300))
             #expect(tasks.reads.count == afterStop, "the input was still read after the stream was left")
-            #expect(afterStop < 2_000, "\(afterStop) inputs read for 20 results")
+            // The stream does not hold workers back while its reader is slow: bounded by time, not by 20.
+            #expect(afterStop < total / 10, "\(afterStop) inputs read for 20 results")
         }
     }
 
