@@ -75,11 +75,11 @@ extension Parallel {
         let (remote, batches) = runners(sink)
         let job = makeJob(plan, source: source, remote: remote, batches: batches, asyncBatches: nil)
         continuation.onTermination = { _ in job.cancel() }
-        let backend = plan.backend
-        let name = plan.backendName
-        // Detached so that a backend that runs in the caller (sequential) does not run here.
+        let parallel = self
+        // Detached: starting a backend may take a while (worker processes), and one that runs in
+        // the caller (sequential) gets a thread of its own rather than one of the cooperative pool.
         Task.detached {
-            job.start(on: backend, named: name)
+            parallel.startOffTheCooperativePool(job, plan)
             await job.completion.wait()
             if let error = job.error { continuation.finish(throwing: error) } else { continuation.finish() }
         }

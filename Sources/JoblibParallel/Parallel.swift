@@ -170,6 +170,19 @@ public struct Parallel: Sendable {
             recorder: ReportRecorder(handler: report, verbose: plan.verbose), runBatch: batches, runBatchAsync: asyncBatches)
     }
 
+    /// Starts `job` for a caller that must not block a thread of the cooperative pool: a backend
+    /// that runs the work in the calling thread (sequential) gets a thread of the shared pool.
+    func startOffTheCooperativePool(_ job: ParallelJob, _ plan: Plan) {
+        let backend = plan.backend
+        let name = plan.backendName
+        guard plan.runsInCaller else { return job.start(on: backend, named: name) }
+        do {
+            try ThreadPool.shared.submit(count: 1) { job.start(on: backend, named: name) }
+        } catch {
+            job.start(on: backend, named: name)
+        }
+    }
+
     /// The report of a call that never started (its arguments were invalid).
     func reportRejectedCall() {
         report?(ParallelReport(backend: "", wall: .zero, tasks: 0, failed: true, workers: [], batchSizes: [:]))
@@ -217,7 +230,11 @@ public struct Parallel: Sendable {
         }
         let job = makeJob(plan, source: source, remote: remote, batches: batches, asyncBatches: asyncBatches)
         await withTaskCancellationHandler {
-            job.start(on: plan.backend, named: plan.backendName)
+            if asyncBatches == nil {
+                startOffTheCooperativePool(job, plan)
+            } else {
+                job.start(on: plan.backend, named: plan.backendName)
+            }
             if let events = job.asyncEvents?.stream {
                 // Workers for `async` bodies are child tasks, started as the backend grants them.
                 await withTaskGroup(of: Void.self) { group in
