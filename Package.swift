@@ -43,7 +43,7 @@ let package = Package(
             dependencies: ["JoblibPickle", "JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
             exclude: ["FileFormat.md"]
         ),
-        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"]),
+        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["Engine.md"]),
         .target(
             name: "JoblibProcesses",
             dependencies: ["JoblibParallel", "JoblibPersistence", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook"],
@@ -90,7 +90,10 @@ let package = Package(
         // A second process for tests (hash stability across processes, later crash tests).
         .executableTarget(name: "joblib-test-helper", dependencies: ["Joblib"]),
 
-        .target(name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding"], path: "Tests/JoblibTestSupport"),
+        // Helpers and the backend conformance suite (run by each backend's test target).
+        .target(
+            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding", "JoblibParallel"],
+            path: "Tests/JoblibTestSupport"),
         .testTarget(
             name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(

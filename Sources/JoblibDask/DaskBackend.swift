@@ -33,7 +33,8 @@ public struct DaskOptions: Hashable, Sendable {
     /// ``DaskError/Code/schedulerUnreachable``.
     public var connectTimeout: Duration
     /// How long the cluster may have no workers while tasks wait, before they fail with
-    /// ``DaskError/Code/noWorkers`` (also at start: how long to wait for a first worker).
+    /// ``DaskError/Code/noWorkers`` (also at start: how long to wait for a first worker). A
+    /// call's `timeout`, when shorter, takes its place.
     public var noWorkersTimeout: Duration
     /// The executable the Dask workers start: nil for this program's own path, which must then be
     /// the same on every worker host.
@@ -79,6 +80,11 @@ struct DaskBackend: ParallelBackend {
         }
         // Checked before anything starts: a type other processes cannot find by name.
         let typeName = try TaskTypeName.name(of: remote.taskType)
+        // The call's timeout also bounds the wait for workers (at start and during the call).
+        var settings = self.settings
+        if let timeout = job.taskTimeout, timeout < settings.options.noWorkersTimeout {
+            settings.options.noWorkersTimeout = timeout
+        }
         let call = DaskCall(job: job, remote: remote, typeName: typeName, pool: BridgePool.pool(for: settings))
         do {
             try startDetachedThread(name: "joblib-dask") { call.run() }

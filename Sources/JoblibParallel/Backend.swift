@@ -23,6 +23,8 @@ public struct Backend: Sendable, CustomStringConvertible {
 
     /// Every task runs in the calling thread, one after the other: the reference behaviour, and
     /// what `jobs: 1` means on every backend. A timeout is reported when the slow task returns.
+    /// (An `async` call runs them on a thread of its own instead, so that no thread of the
+    /// cooperative pool blocks; a timeout then fails the call at once.)
     public static var sequential: Backend {
         Backend(name: "sequential", kind: .sequential) { SequentialBackend() }
     }

@@ -7,8 +7,10 @@ import JoblibSystem
 /// let outcomes = Parallel(jobs: 2).mapResults(paths) { try load($0) }       // one failure, one entry
 /// ```
 ///
-/// Results come back in input order. The first task error fails the call and is rethrown as it
-/// was thrown; tasks not started by then never run. Cancelling the calling task stops the call
+/// Results come back in input order. Inputs are read lazily, a batch at a time, as workers ask
+/// for work: the first task starts before the input sequence is exhausted, and an endless
+/// sequence is fine for a call that stops early (an error, or a `stream` left early). The first
+/// task error fails the call and is rethrown as it was thrown; tasks not started by then never run. Cancelling the calling task stops the call
 /// between tasks and throws `CancellationError`. Arguments left nil take their value from
 /// ``ParallelConfiguration/current``, then from the defaults named below.
 public struct Parallel: Sendable {
@@ -29,14 +31,19 @@ public struct Parallel: Sendable {
     /// How many times a task whose worker process died is run again on a new worker before the
     /// task fails with ``ParallelError/Code/workerDied`` (backends with processes only); default 0.
     public var retries: Int?
+    /// Called once per call, after it ends (also when it failed), with what each worker did:
+    /// see ``ParallelReport``. From `verbose: 11` the report is also printed.
+    public var report: ParallelReportHandler?
     /// Where progress text goes (tests record it); nil: standard error.
     package var progressOutput: ProgressOutput?
 
     /// A parallel runner. Nothing starts until a call (`map`, `run`, `results`, `stream`).
     public init(
         jobs: WorkerCount? = nil, backend: Backend? = nil, batchSize: BatchSize? = nil, verbose: Int? = nil,
-        timeout: Duration? = nil, progress: ParallelProgressHandler? = nil, retries: Int? = nil
+        timeout: Duration? = nil, progress: ParallelProgressHandler? = nil, retries: Int? = nil,
+        report: ParallelReportHandler? = nil
     ) {
+        self.report = report
         self.retries = retries
         self.jobs = jobs
         self.backend = backend
@@ -52,59 +59,57 @@ public struct Parallel: Sendable {
     ///
     /// - Throws: the first error a task threw; `CancellationError`; ``ParallelError`` with code
     ///   ``ParallelError/Code/timeout``, ``ParallelError/Code/invalidWorkerCount``,
-    ///   ``ParallelError/Code/invalidBatchSize``, ``ParallelError/Code/invalidTimeout`` or
-    ///   ``ParallelError/Code/workerUnavailable``.
+    ///   ``ParallelError/Code/invalidBatchSize``, ``ParallelError/Code/invalidTimeout``,
+    ///   ``ParallelError/Code/workerUnavailable`` or ``ParallelError/Code/unsupportedTask`` (a
+    ///   backend that cannot run closures, such as worker processes).
     @inlinable
     public func map<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) throws -> [Output] {
-        let inputs = Array(inputs)
-        let slots = ResultSlots<Output>(count: inputs.count)
-        try execute(taskCount: inputs.count, batches: { batch in
-            batch.forEachTask { index in slots[index] = try body(inputs[index]) }
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Output>(count: source.count)
+        let (count, error) = execute(source, batches: { batch in
+            let chunk = batch.inputs(of: Input.self)
+            return store.run(batch) { index in try body(chunk[index]) }
         })
-        return slots.values()
+        if let error { throw error }
+        return store.values(count: count)
     }
 
     /// Runs every task on the workers; outputs in input order.
     ///
     /// - Throws: as ``map(_:_:)-57qad``.
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) throws -> [Task.Output] {
-        let tasks = Array(tasks)
-        let slots = ResultSlots<Task.Output>(count: tasks.count)
-        try execute(tasks: tasks) { index, outcome in slots[index] = try outcome.get() }
-        return slots.values()
+        let source = InputSource.reading(tasks)
+        let store = ResultStore<Task.Output>(count: source.count)
+        let (count, error) = execute(source, of: Task.self, store: store) { try $0.get() }
+        if let error { throw error }
+        return store.values(count: count)
     }
 
     /// `body` applied to every input; each entry is that input's output or error, in input order.
     /// A failure costs one entry: the others still run. A failure of the whole call (invalid
-    /// arguments, cancellation, a timeout) fills the entries of tasks that did not complete.
+    /// arguments, cancellation, a timeout) fills the entries of tasks that did not complete (of
+    /// the inputs read so far, for a lazy sequence).
     @inlinable
     public func mapResults<Input: Sendable, Output: Sendable>(
         _ inputs: some Sequence<Input>, _ body: @escaping @Sendable (Input) throws -> Output
     ) -> [Result<Output, any Error>] {
-        let inputs = Array(inputs)
-        let slots = ResultSlots<Result<Output, any Error>>(count: inputs.count)
-        do {
-            try execute(taskCount: inputs.count, batches: { batch in
-                batch.forEachTask { index in slots[index] = Result { try body(inputs[index]) } }
-            })
-            return slots.values()
-        } catch {
-            return slots.values { _ in .failure(error) }
-        }
+        let source = InputSource.reading(inputs)
+        let store = ResultStore<Result<Output, any Error>>(count: source.count)
+        let (count, error) = execute(source, batches: { batch in
+            let chunk = batch.inputs(of: Input.self)
+            return store.run(batch) { index in Result { try body(chunk[index]) } }
+        })
+        return store.values(count: count) { _ in .failure(error ?? CancellationError()) }
     }
 
     /// Runs every task; each entry is that task's output or error, in input order.
     public func results<Task: ParallelTask>(_ tasks: some Sequence<Task>) -> [Result<Task.Output, any Error>] {
-        let tasks = Array(tasks)
-        let slots = ResultSlots<Result<Task.Output, any Error>>(count: tasks.count)
-        do {
-            try execute(tasks: tasks) { index, outcome in slots[index] = outcome }
-            return slots.values()
-        } catch {
-            return slots.values { _ in .failure(error) }
-        }
+        let source = InputSource.reading(tasks)
+        let store = ResultStore<Result<Task.Output, any Error>>(count: source.count)
+        let (count, error) = execute(source, of: Task.self, store: store) { $0 }
+        return store.values(count: count) { _ in .failure(error ?? CancellationError()) }
     }
 
     // MARK: The engine shared by every call
@@ -121,12 +126,6 @@ public struct Parallel: Sendable {
         var nested: ParallelConfiguration
         var runsInCaller: Bool
         var retries: Int
-
-        func reporter(total: Int, parallel: Parallel) -> ProgressReporter {
-            ProgressReporter(
-                verbose: verbose, jobsLabel: jobsLabel, total: total, handler: parallel.progress,
-                output: parallel.progressOutput)
-        }
     }
 
     func plan() throws -> Plan {
@@ -156,60 +155,106 @@ public struct Parallel: Sendable {
             nested: configuration.nested, runsInCaller: chosen.kind == .sequential, retries: retries)
     }
 
-    func makeJob(_ plan: Plan, taskCount: Int, remote: RemoteTasks? = nil, batches: @escaping BatchRunner) -> ParallelJob {
-        ParallelJob(
-            taskCount: taskCount, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
-            nestedConfiguration: plan.nested, reporter: plan.reporter(total: taskCount, parallel: self),
-            pollsTaskCancellation: plan.runsInCaller, retries: plan.retries, remote: remote, runBatch: batches)
+    /// The job of one call: `batches` runs a batch of blocking bodies, `asyncBatches` one of
+    /// `async` bodies (one of the two is given); `remote`, when given, lets a backend run the
+    /// tasks elsewhere.
+    func makeJob(
+        _ plan: Plan, source: InputSource, remote: RemoteTasks?, batches: BatchRunner?, asyncBatches: AsyncBatchRunner?
+    ) -> ParallelJob {
+        let reporter = ProgressReporter(
+            verbose: plan.verbose, jobsLabel: plan.jobsLabel, total: source.count, handler: progress, output: progressOutput)
+        return ParallelJob(
+            source: source, workers: plan.workers, batchSize: plan.batchSize, timeout: plan.timeout,
+            nestedConfiguration: plan.nested, reporter: reporter,
+            pollsTaskCancellation: plan.runsInCaller && asyncBatches == nil, retries: plan.retries, remote: remote,
+            recorder: ReportRecorder(handler: report, verbose: plan.verbose), runBatch: batches, runBatchAsync: asyncBatches)
     }
 
-    /// Runs `batches` for batches covering `0..<taskCount` and blocks until the call is over.
+    /// Starts `job` for a caller that must not block a thread of the cooperative pool: a backend
+    /// that runs the work in the calling thread (sequential) gets a thread of the shared pool.
+    func startOffTheCooperativePool(_ job: ParallelJob, _ plan: Plan) {
+        let backend = plan.backend
+        let name = plan.backendName
+        guard plan.runsInCaller else { return job.start(on: backend, named: name) }
+        do {
+            try ThreadPool.shared.submit(count: 1) { job.start(on: backend, named: name) }
+        } catch {
+            job.start(on: backend, named: name)
+        }
+    }
+
+    /// The report of a call that never started (its arguments were invalid).
+    func reportRejectedCall() {
+        report?(ParallelReport(backend: "", wall: .zero, tasks: 0, failed: true, workers: [], batchSizes: [:]))
+    }
+
+    /// Runs `batches` for every batch of the call and blocks until it is over; returns the number
+    /// of tasks and the call's error (for the inlinable entry points, whose loops it specialises).
     @usableFromInline
-    func execute(taskCount: Int, batches: @escaping BatchRunner) throws {
-        try execute(taskCount: taskCount, remote: nil, batches: batches)
+    func execute(_ source: InputSource, batches: @escaping BatchRunner) -> (count: Int, error: (any Error)?) {
+        executeCall(source, batches: batches)
     }
 
-    /// Runs `batches` without blocking a thread of the cooperative pool.
+    /// ``execute(_:batches:)`` without blocking a thread of the cooperative pool.
     @usableFromInline
-    func executeAsync(taskCount: Int, batches: @escaping BatchRunner) async throws {
-        try await executeAsync(taskCount: taskCount, remote: nil, batches: batches)
+    func executeAsync(_ source: InputSource, batches: @escaping BatchRunner) async -> (count: Int, error: (any Error)?) {
+        await executeCallAsync(source, batches: batches)
     }
 
-    /// ``execute(taskCount:batches:)``; `remote`, when given, lets a backend run the tasks elsewhere.
-    func execute(taskCount: Int, remote: RemoteTasks?, batches: @escaping BatchRunner) throws {
-        let plan = try plan()
-        let job = makeJob(plan, taskCount: taskCount, remote: remote, batches: batches)
+    /// Runs the call's batches and blocks until it is over; returns the number of tasks (read so
+    /// far, when the call failed before the end of a lazy input) and the call's error.
+    func executeCall(
+        _ source: InputSource, remote: RemoteTasks? = nil, batches: BatchRunner? = nil, asyncBatches: AsyncBatchRunner? = nil
+    ) -> (count: Int, error: (any Error)?) {
+        let plan: Plan
+        do { plan = try self.plan() } catch {
+            reportRejectedCall()
+            return (source.count ?? 0, error)
+        }
+        let job = makeJob(plan, source: source, remote: remote, batches: batches, asyncBatches: asyncBatches)
         job.start(on: plan.backend, named: plan.backendName)
         // A blocking call made from a task still stops when that task is cancelled.
         job.completion.waitBlocking { if Task.isCancelled { job.cancel() } }
-        if let error = job.error { throw error }
+        return job.outcome
     }
 
-    /// ``executeAsync(taskCount:batches:)``; `remote` as in ``execute(taskCount:remote:batches:)``.
-    func executeAsync(taskCount: Int, remote: RemoteTasks?, batches: @escaping BatchRunner) async throws {
-        let plan = try plan()
-        let job = makeJob(plan, taskCount: taskCount, remote: remote, batches: batches)
+    /// ``executeCall(_:remote:batches:asyncBatches:)`` without blocking a thread of the
+    /// cooperative pool.
+    func executeCallAsync(
+        _ source: InputSource, remote: RemoteTasks? = nil, batches: BatchRunner? = nil, asyncBatches: AsyncBatchRunner? = nil
+    ) async -> (count: Int, error: (any Error)?) {
+        let plan: Plan
+        do { plan = try self.plan() } catch {
+            reportRejectedCall()
+            return (source.count ?? 0, error)
+        }
+        let job = makeJob(plan, source: source, remote: remote, batches: batches, asyncBatches: asyncBatches)
         await withTaskCancellationHandler {
-            job.start(on: plan.backend, named: plan.backendName)
+            if asyncBatches == nil {
+                startOffTheCooperativePool(job, plan)
+            } else {
+                job.start(on: plan.backend, named: plan.backendName)
+            }
+            if let events = job.asyncEvents?.stream {
+                // Workers for `async` bodies are child tasks, started as the backend grants them.
+                await withTaskGroup(of: Void.self) { group in
+                    var started: UInt = 0
+                    for await event in events {
+                        switch event {
+                        case .startWorker:
+                            started += 1
+                            let worker = UInt.max - started  // apart from thread identifiers
+                            group.addTask { await job.runAsyncWorker(worker) }
+                        case .stop:
+                            group.cancelAll()
+                        }
+                    }
+                }
+            }
             await job.completion.wait()
         } onCancel: {
             job.cancel()
         }
-        if let error = job.error { throw error }
-    }
-
-    /// Runs `runItem` for every index in `0..<taskCount` and blocks until the call is over (one
-    /// closure call per task: for entry points whose tasks cost more than that call).
-    func execute(
-        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
-    ) throws {
-        try execute(taskCount: taskCount, remote: remote, batches: { $0.forEachTask(runItem) })
-    }
-
-    /// ``execute(taskCount:remote:_:)`` without blocking a thread of the cooperative pool.
-    func executeAsync(
-        taskCount: Int, remote: RemoteTasks? = nil, _ runItem: @escaping @Sendable (Int) throws -> Void
-    ) async throws {
-        try await executeAsync(taskCount: taskCount, remote: remote, batches: { $0.forEachTask(runItem) })
+        return job.outcome
     }
 }

@@ -5,18 +5,20 @@ import Synchronization
 ///
 /// Backends receive it in ``ParallelBackend/start(_:workers:)``; each worker calls
 /// ``runWorker()`` (or loops over ``nextBatch()`` and ``ParallelBatch/run()``). Batch sizes,
-/// fail-fast, cancellation, timeouts and progress are handled here, once for every backend.
+/// reading the input, fail-fast, cancellation, timeouts, progress and the call's
+/// ``ParallelReport`` are handled here, once for every backend, for blocking and `async` calls.
 public final class ParallelJob: Sendable {
-    /// The number of tasks in the call.
-    public let taskCount: Int
     let workers: Int
     /// The workers the call asked for (before capping at the number of tasks).
     package var requestedWorkers: Int { workers }
     /// Runs the tasks of one batch in this thread and returns how many completed (built by the
     /// call's generic entry point around ``ParallelBatch/forEachTask(_:)``, so that its loop is
-    /// specialised for the call's types).
-    let runBatch: BatchRunner
+    /// specialised for the call's types). Nil for calls of `async` closures.
+    let runBatch: BatchRunner?
+    /// Runs the tasks of one batch of `async` closures in the calling task.
+    let runBatchAsync: AsyncBatchRunner?
     let remote: RemoteTasks?
+    let source: InputSource
     /// Re-runs allowed for a task whose worker process died (``Parallel/retries``).
     package let retries: Int
     @usableFromInline let timeoutNanoseconds: UInt64?
@@ -30,11 +32,23 @@ public final class ParallelJob: Sendable {
     /// Read between tasks by every worker: set once the call must stop handing out work.
     @usableFromInline let stopped = Atomic<Bool>(false)
     private let state: Mutex<State>
+    /// Held while inputs are read, so that the sequence's iterator is used by one worker at a time.
+    private let inputLock = Mutex<Void>(())
     private let backend: Mutex<(any ParallelBackend)?>
+    /// For calls of `async` closures: a worker to start (``runWorker()``) or a stop, for the
+    /// calling task, which runs the workers as its child tasks (so they inherit its priority and
+    /// task-local values). Finished when the call is.
+    let asyncEvents: (stream: AsyncStream<AsyncWorkerEvent>, continuation: AsyncStream<AsyncWorkerEvent>.Continuation)?
+    let recorder: ReportRecorder
 
     struct State {
         var nextIndex = 0
+        /// The number of tasks, once known (up front for collections, else when the input ends).
+        var total: Int?
         var inFlight: [ParallelBatch] = []
+        /// Batches given up on after a timeout whose remote driver has not finished them yet
+        /// (it may still encode their tasks).
+        var abandoned: [ParallelBatch] = []
         var completedTasks = 0
         var dispatchedBatches = 0
         var error: (any Error)?
@@ -43,69 +57,148 @@ public final class ParallelJob: Sendable {
     }
 
     init(
-        taskCount: Int, workers: Int, batchSize: BatchSize, timeout: Duration?,
+        source: InputSource, workers: Int, batchSize: BatchSize, timeout: Duration?,
         nestedConfiguration: ParallelConfiguration, reporter: ProgressReporter, pollsTaskCancellation: Bool,
-        retries: Int = 0, remote: RemoteTasks? = nil, runBatch: @escaping BatchRunner
+        retries: Int = 0, remote: RemoteTasks? = nil, recorder: ReportRecorder,
+        runBatch: BatchRunner?, runBatchAsync: AsyncBatchRunner? = nil
     ) {
         self.retries = retries
-        self.taskCount = taskCount
+        self.source = source
         self.workers = workers
         self.runBatch = runBatch
+        self.runBatchAsync = runBatchAsync
         self.remote = remote
         self.timeout = timeout
         self.timeoutNanoseconds = timeout.map { UInt64(max(Self.nanoseconds($0), 1)) }
         self.nestedConfiguration = nestedConfiguration
         self.reporter = reporter
         self.pollsTaskCancellation = pollsTaskCancellation
-        self.state = Mutex(State(sizer: AutoBatchSizer(batchSize)))
+        self.recorder = recorder
+        self.state = Mutex(State(total: source.count, sizer: AutoBatchSizer(batchSize)))
         self.backend = Mutex(nil)
+        self.asyncEvents = runBatchAsync == nil ? nil : AsyncStream.makeStream(of: AsyncWorkerEvent.self)
+        remote?.link.attach(self)
     }
+
+    /// The number of tasks in the call: known at once for a collection, and for another
+    /// sequence once it has been read to its end (nil until then).
+    public var taskCount: Int? { state.withLock { $0.total } }
 
     /// The error the call failed with (the first one), if any.
     var error: (any Error)? { state.withLock { $0.error } }
 
+    /// The number of tasks (those read so far, when the call stopped before the end of a lazy
+    /// input) and the call's error.
+    var outcome: (count: Int, error: (any Error)?) { state.withLock { ($0.total ?? $0.nextIndex, $0.error) } }
+
     /// Starts the backend; the job registers with the watchdog when it has a timeout.
     func start(on backend: any ParallelBackend, named name: String) {
         self.backend.withLock { $0 = backend }
+        recorder.start(backendName: name)
+        let known = source.count
         reporter.started(backendName: name, workers: workers)
-        if taskCount == 0 {
+        if known == 0 {
             finish()
             return
         }
         if timeoutNanoseconds != nil { Watchdog.shared.register(self) }
         do {
-            try backend.start(self, workers: min(workers, taskCount))
+            try backend.start(self, workers: min(workers, known ?? workers))
         } catch {
             fail(error)
         }
     }
 
-    /// Runs batches until there are none left: what one worker does.
+    /// Runs batches until there are none left: what one worker does. For a call of `async`
+    /// closures, the worker is a task of the caller's, and this returns at once.
     public func runWorker() {
-        while let batch = nextBatch() { batch.run() }
+        if let asyncEvents {
+            asyncEvents.continuation.yield(.startWorker)
+            return
+        }
+        let worker = currentThreadIdentifier()
+        while let batch = nextBatch(for: worker) { batch.run() }
+    }
+
+    /// What a worker of a call of `async` closures does, in a child task of the caller's.
+    func runAsyncWorker(_ worker: UInt) async {
+        while let batch = nextBatch(for: worker) { await batch.runAsync() }
+    }
+
+    /// The call has stopped: the `async` workers' bodies are cancelled.
+    private func stopAsyncWorkers() {
+        asyncEvents?.continuation.yield(.stop)
     }
 
     /// The next batch to run, or nil when the call is complete, failed or cancelled.
-    public func nextBatch() -> ParallelBatch? {
+    public func nextBatch() -> ParallelBatch? { nextBatch(for: currentThreadIdentifier()) }
+
+    func nextBatch(for worker: UInt) -> ParallelBatch? {
+        recorder.requested(by: worker)
         if stopped.load(ordering: .relaxed) { return nil }
         // Covers workers that run in the calling task (sequential); pool threads have no task.
-        if Task.isCancelled {
+        if runBatchAsync == nil, Task.isCancelled {
             cancel()
             return nil
         }
-        let now = monotonicNanoseconds()
-        return state.withLock { state -> ParallelBatch? in
-            guard !state.finished, state.error == nil, state.nextIndex < taskCount else { return nil }
-            let remaining = taskCount - state.nextIndex
-            let size = state.sizer.nextSize(remaining: remaining, workers: workers) { message in
-                reporter.batchSizeChanged(message)
+        return takeFreshTasks(for: worker) ?? split(for: worker)
+    }
+
+    /// A batch of tasks read from the input now.
+    private func takeFreshTasks(for worker: UInt) -> ParallelBatch? {
+        let (batch, finishedNow) = inputLock.withLock { _ -> (ParallelBatch?, Bool) in
+            let plan = state.withLock { state -> (start: Int, size: Int)? in
+                guard !state.finished, state.error == nil else { return nil }
+                let remaining = state.total.map { $0 - state.nextIndex } ?? Int.max
+                guard remaining > 0 else { return nil }
+                let size = state.sizer.nextSize(remaining: remaining, workers: workers) { message in
+                    reporter.batchSizeChanged(message)
+                }
+                return (state.nextIndex, min(size, ParallelBatch.maximumSize))
             }
-            let batch = ParallelBatch(job: self, indices: state.nextIndex..<(state.nextIndex + size), handedOutAt: now)
-            state.nextIndex += size
-            state.dispatchedBatches += 1
-            state.inFlight.append(batch)
-            return batch
+            guard let plan else { return (nil, false) }
+            let (chunk, count) = source.next(start: plan.start, limit: plan.size)
+            let now = monotonicNanoseconds()
+            let (batch, finishedNow) = state.withLock { state -> (ParallelBatch?, Bool) in
+                if count < plan.size { state.total = plan.start + count }
+                guard count > 0, !state.finished, state.error == nil else {
+                    return (nil, Self.markFinishedIfDone(&state))
+                }
+                let batch = ParallelBatch(
+                    job: self, indices: plan.start..<(plan.start + count), handedOutAt: now, worker: worker, inputs: chunk,
+                    claimStep: state.sizer.fixed == nil ? min(64, count / 64) : 1)
+                state.nextIndex += count
+                state.dispatchedBatches += 1
+                state.inFlight.append(batch)
+                return (batch, false)
+            }
+            if let batch { recorder.handedOut(batch, at: now) }
+            return (batch, finishedNow)
         }
+        // Outside the input lock: finishing calls the report and progress handlers.
+        if finishedNow { finish() }
+        return batch
+    }
+
+    /// The input is exhausted: the unstarted half of the running batch with the most unstarted
+    /// tasks, so that an idle worker helps instead of waiting.
+    private func split(for worker: UInt) -> ParallelBatch? {
+        let now = monotonicNanoseconds()
+        let batch = state.withLock { state -> ParallelBatch? in
+            guard !state.finished, state.error == nil else { return nil }
+            for victim in state.inFlight.sorted(by: { $0.unstarted > $1.unstarted }) where victim.unstarted > 0 {
+                guard let range = victim.split() else { continue }
+                let batch = ParallelBatch(
+                    job: self, indices: range, handedOutAt: now, worker: worker, inputs: victim.inputs,
+                    claimStep: min(victim.claimStep, range.count / 2))
+                state.dispatchedBatches += 1
+                state.inFlight.append(batch)
+                return batch
+            }
+            return nil
+        }
+        if let batch { recorder.handedOut(batch, at: now) }
+        return batch
     }
 
     /// Records that `batch` has run `completed` of its tasks.
@@ -113,27 +206,34 @@ public final class ParallelJob: Sendable {
         let now = monotonicNanoseconds()
         let update = state.withLock { state -> (Progress, Bool)? in
             // A batch abandoned after a timeout no longer counts.
-            guard let position = state.inFlight.firstIndex(where: { $0 === batch }) else { return nil }
+            guard let position = state.inFlight.firstIndex(where: { $0 === batch }) else {
+                state.abandoned.removeAll { $0 === batch }
+                return nil
+            }
             state.inFlight.remove(at: position)
             state.completedTasks += completed
-            state.sizer.record(size: batch.indices.count, duration: Double(now - batch.handedOutAt) / 1e9)
+            if !batch.wasSplit {
+                state.sizer.record(size: batch.indices.count, duration: Double(now - batch.handedOutAt) / 1e9)
+            }
             let progress = Progress(
-                completed: state.completedTasks, dispatchedBatches: state.dispatchedBatches,
-                dispatchedTasks: state.nextIndex, dispatching: state.nextIndex < taskCount)
-            return (progress, Self.markFinishedIfDone(&state, taskCount: taskCount))
+                completed: state.completedTasks, total: state.total, dispatchedBatches: state.dispatchedBatches,
+                dispatchedTasks: state.nextIndex, dispatching: state.total.map { state.nextIndex < $0 } ?? true)
+            return (progress, Self.markFinishedIfDone(&state))
         }
         guard let (progress, finishedNow) = update else { return }
-        if progress.completed < taskCount || finishedNow { reporter.batchCompleted(progress) }
+        recorder.finished(batch, tasks: completed, at: now)
+        if progress.total.map({ progress.completed < $0 }) ?? true || finishedNow { reporter.batchCompleted(progress) }
         if finishedNow { finish() }
     }
 
     /// Fails the call with `error` unless it already failed; unstarted tasks will not run.
     @usableFromInline func fail(_ error: any Error) {
         let finishedNow = state.withLock { state -> Bool in
-            if state.error == nil { state.error = error }
+            if state.error == nil && !state.finished { state.error = error }
             stopped.store(true, ordering: .relaxed)
-            return Self.markFinishedIfDone(&state, taskCount: taskCount)
+            return Self.markFinishedIfDone(&state)
         }
+        stopAsyncWorkers()
         if finishedNow { finish() }
     }
 
@@ -172,26 +272,31 @@ public final class ParallelJob: Sendable {
                 expired += state.inFlight
                 state.inFlight.removeAll()
             }
-            return (expired, expired.isEmpty ? false : Self.markFinishedIfDone(&state, taskCount: taskCount))
+            if remote != nil { state.abandoned += expired }
+            return (expired, expired.isEmpty ? false : Self.markFinishedIfDone(&state))
         }
-        if !expired.isEmpty, let backend = backend.withLock({ $0 }) {
+        guard !expired.isEmpty else { return }
+        stopAsyncWorkers()
+        if let backend = backend.withLock({ $0 }) {
             for batch in expired { backend.abandon(batch) }
         }
         if finishedNow { finish() }
     }
 
-    private static func markFinishedIfDone(_ state: inout State, taskCount: Int) -> Bool {
+    private static func markFinishedIfDone(_ state: inout State) -> Bool {
         guard !state.finished, state.inFlight.isEmpty else { return false }
-        guard state.error != nil || state.completedTasks == taskCount else { return false }
+        guard state.error != nil || state.total == state.completedTasks else { return false }
         state.finished = true
         return true
     }
 
     private func finish() {
         if timeoutNanoseconds != nil { Watchdog.shared.unregister(self) }
-        let failed = state.withLock { $0.error != nil }
-        if !failed { reporter.finished() }
+        let (failed, total, completed) = state.withLock { ($0.error != nil, $0.total ?? $0.nextIndex, $0.completedTasks) }
+        if !failed { reporter.finished(total: total) }
         reporter.close()
+        recorder.deliver(tasks: completed, failed: failed, verbose: reporter.verbose, output: reporter.output, jobs: reporter.jobsLabel)
+        asyncEvents?.continuation.finish()
         let signal = holds.withLock { holds -> Bool in
             holds.finished = true
             return holds.count == 0
@@ -215,6 +320,13 @@ public final class ParallelJob: Sendable {
         if signal { completion.signal() }
     }
 
+    /// The batch in flight that holds the task at `index` (for backends that run tasks elsewhere).
+    func batchHolding(_ index: Int) -> ParallelBatch? {
+        state.withLock { state in
+            state.inFlight.last { $0.indices.contains(index) } ?? state.abandoned.last { $0.indices.contains(index) }
+        }
+    }
+
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
@@ -225,107 +337,20 @@ public final class ParallelJob: Sendable {
     /// Counters at one batch completion, for progress reporting.
     struct Progress: Sendable {
         var completed: Int
+        /// Nil while a lazy input is still being read.
+        var total: Int?
         var dispatchedBatches: Int
         var dispatchedTasks: Int
         var dispatching: Bool
     }
 }
 
-/// Runs the tasks of a batch in the calling thread; returns how many completed.
-@usableFromInline typealias BatchRunner = @Sendable (ParallelBatch) -> Int
-
-/// A run of consecutive tasks handed to one worker.
-public final class ParallelBatch: Sendable {
-    /// The indices, in the call's input, of the tasks in this batch.
-    public let indices: Range<Int>
-    @usableFromInline let job: ParallelJob
-    let handedOutAt: UInt64
-    /// The task running now and when it started (0: none), for timeouts.
-    private let currentIndex = Atomic<Int>(-1)
-    private let currentStart = Atomic<UInt64>(0)
-    private let remoteProgress = Mutex<(@Sendable () -> (index: Int, started: UInt64)?)?>(nil)
-
-    init(job: ParallelJob, indices: Range<Int>, handedOutAt: UInt64) {
-        self.job = job
-        self.indices = indices
-        self.handedOutAt = handedOutAt
-    }
-
-    /// Runs the batch's tasks in this thread, in order, and records their outcomes. Stops early
-    /// when the call fails or is cancelled; tasks not started then never run.
-    public func run() {
-        let job = self.job
-        let completed = ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { job.runBatch(self) }
-        job.batchFinished(self, completed: completed)
-    }
-
-    /// Calls `body` with the index of each of the batch's tasks, in order, and returns how many
-    /// completed. The call's checks live here, once for every entry point: a thrown error fails the
-    /// call; the loop stops when the call has stopped (checked before every task); workers in the
-    /// calling task check its cancellation every 64 tasks; with a timeout, each task is recorded
-    /// for the watchdog and its overrun reported when it returns.
-    ///
-    /// Inlinable so that the loop and `body` are specialised and inlined in the entry point that
-    /// builds the call's ``BatchRunner``: a tiny task then costs a few nanoseconds.
-    @inlinable
-    func forEachTask(_ body: (Int) throws -> Void) -> Int {
-        let job = self.job
-        if job.timeoutNanoseconds != nil { return forEachTimedTask(body) }
-        let polls = job.pollsTaskCancellation
-        var completed = 0
-        for index in indices {
-            if job.stopped.load(ordering: .relaxed) { break }
-            // Every 64 tasks: reading the task's state costs more than a tiny task.
-            if polls && index & 63 == 0 && job.cancelIfTaskCancelled() { break }
-            do { try body(index) } catch {
-                job.fail(error)
-                break
-            }
-            completed += 1
-        }
-        return completed
-    }
-
-    /// ``forEachTask(_:)`` for calls with a timeout: every task is recorded for the watchdog.
-    @usableFromInline
-    func forEachTimedTask(_ body: (Int) throws -> Void) -> Int {
-        let job = self.job
-        guard let limit = job.timeoutNanoseconds else { return 0 }
-        var completed = 0
-        for index in indices {
-            if job.stopped.load(ordering: .relaxed) { break }
-            if job.pollsTaskCancellation && index & 63 == 0 && job.cancelIfTaskCancelled() { break }
-            let start = monotonicNanoseconds()
-            currentIndex.store(index, ordering: .relaxed)
-            currentStart.store(start, ordering: .releasing)
-            do { try body(index) } catch {
-                job.fail(error)
-                break
-            }
-            currentStart.store(0, ordering: .releasing)
-            // Backends that cannot abandon a task (sequential) still report the overrun.
-            if monotonicNanoseconds() - start > limit, let timeout = job.timeout {
-                job.fail(ParallelError.timeout(taskIndex: index, limit: timeout))
-                break
-            }
-            completed += 1
-        }
-        return completed
-    }
-
-    /// The index and start time of the task running now, if one is.
-    func currentTask() -> (index: Int, started: UInt64)? {
-        if let remote = remoteProgress.withLock({ $0 }) { return remote() }
-        let started = currentStart.load(ordering: .acquiring)
-        guard started != 0 else { return nil }
-        return (currentIndex.load(ordering: .relaxed), started)
-    }
-
-    /// For backends whose workers report the running task themselves (in shared memory): the
-    /// watchdog asks `progress` instead of the batch's own record.
-    package func reportProgress(with progress: @escaping @Sendable () -> (index: Int, started: UInt64)?) {
-        remoteProgress.withLock { $0 = progress }
-    }
+/// What the task that runs a call of `async` closures is asked to do.
+enum AsyncWorkerEvent: Sendable {
+    /// A backend granted a worker: start a child task running ``ParallelJob/runAsyncWorker(_:)``.
+    case startWorker
+    /// The call stopped (an error, a timeout, cancellation): cancel the workers' bodies.
+    case stop
 }
 
 /// Signals the end of a job to a blocked thread or a suspended task.

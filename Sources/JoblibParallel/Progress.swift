@@ -35,6 +35,11 @@ package enum ProgressFormat {
         elapsed / Double(max(done, 1)) * Double(max(total - done, 0))
     }
 
+    /// `Done  42 tasks      | elapsed:    1.2s`: joblib's line while the number of tasks is unknown.
+    package static func done(_ done: Int, elapsed: Double) -> String {
+        "Done \(pad(String(done), 3)) tasks      | elapsed: \(time(elapsed))"
+    }
+
     /// joblib's `_verbosity_filter`: whether the line after `index` dispatched batches is skipped.
     package static func skipWhileDispatching(index: Int, verbose: Int) -> Bool {
         if verbose == 0 { return true }
@@ -103,20 +108,23 @@ package struct ProgressOutput: Sendable {
 }
 
 /// The callback type of ``Parallel/progress``: tasks completed, tasks in the call, time elapsed.
+/// While a sequence that does not know its count is still being read, the total is the number
+/// of tasks read so far.
 public typealias ParallelProgressHandler = @Sendable (_ completed: Int, _ total: Int, _ elapsed: Duration) -> Void
 
 /// Prints one call's progress (lines or a bar) and calls its progress callback, one report at a time.
 final class ProgressReporter: Sendable {
     let verbose: Int
     let jobsLabel: String
-    let total: Int
+    /// The tasks in the call when known up front (nil for a lazy sequence until it ends).
+    let total: Int?
     let handler: ParallelProgressHandler?
     let output: ProgressOutput
     let drawsBar: Bool
     let start = monotonicNanoseconds()
     private let state = Mutex<(reported: Int, lastBar: UInt64, closed: Bool)>((0, 0, false))
 
-    init(verbose: Int, jobsLabel: String, total: Int, handler: ParallelProgressHandler?, output: ProgressOutput?) {
+    init(verbose: Int, jobsLabel: String, total: Int?, handler: ParallelProgressHandler?, output: ProgressOutput?) {
         self.verbose = verbose
         self.jobsLabel = jobsLabel
         self.total = total
@@ -128,7 +136,7 @@ final class ProgressReporter: Sendable {
     private var elapsed: Double { Double(monotonicNanoseconds() - start) / 1e9 }
 
     func started(backendName: String, workers: Int) {
-        guard verbose != 0, !drawsBar, workers > 1, total > 0 else { return }
+        guard verbose != 0, !drawsBar, workers > 1, total != 0 else { return }
         output.write(ProgressFormat.line(jobs: jobsLabel, "Using backend \(backendName) with \(workers) concurrent workers.") + "\n")
     }
 
@@ -144,9 +152,14 @@ final class ProgressReporter: Sendable {
             state.reported = progress.completed
             let now = monotonicNanoseconds()
             let elapsed = Double(now - start) / 1e9
+            // While a lazy input is being read, the total is the tasks read so far.
+            let total = progress.total ?? progress.dispatchedTasks
             handler?(progress.completed, total, .nanoseconds(Int64(now - start)))
-            if verbose == 0 || progress.completed == total { return }
-            if drawsBar {
+            if verbose == 0 || progress.completed == progress.total { return }
+            if progress.total == nil {
+                if drawsBar || ProgressFormat.skipWhileDispatching(index: progress.dispatchedBatches, verbose: verbose) { return }
+                output.write(ProgressFormat.line(jobs: jobsLabel, ProgressFormat.done(progress.completed, elapsed: elapsed)) + "\n")
+            } else if drawsBar {
                 guard now - state.lastBar > 100_000_000 else { return }
                 state.lastBar = now
                 output.write("\r" + ProgressFormat.bar(jobs: jobsLabel, done: progress.completed, total: total, elapsed: elapsed, finished: false))
@@ -169,7 +182,7 @@ final class ProgressReporter: Sendable {
     }
 
     /// The last line (or the completed bar): only after a call that succeeded.
-    func finished() {
+    func finished(total: Int) {
         guard verbose != 0, total > 0 else { return }
         state.withLock { state in
             guard !state.closed else { return }
@@ -185,7 +198,7 @@ final class ProgressReporter: Sendable {
     /// No more reports; ends a half-drawn bar with a newline.
     func close() {
         state.withLock { state in
-            if drawsBar && !state.closed && state.lastBar != 0 && state.reported < total { output.write("\n") }
+            if drawsBar && !state.closed && state.lastBar != 0 && state.reported < (total ?? .max) { output.write("\n") }
             state.closed = true
         }
     }

@@ -1,4 +1,5 @@
 import JoblibCoding
+import JoblibSystem
 
 /// What a backend that runs tasks in another process (or machine) needs from a call: the tasks
 /// as bytes, and a way to hand their outcomes back. Present only on calls of ``ParallelTask``
@@ -7,6 +8,7 @@ package struct RemoteTasks: Sendable {
     /// The tasks' type, which the other side resolves by name.
     package let taskType: any ParallelTask.Type
     /// The task at an index, encoded with `BinaryEncoder` (through `sections` when given).
+    /// The index must belong to a batch in flight (its task is read from the input by then).
     package let encode: @Sendable (Int, (any BulkSectionWriter)?) throws -> [UInt8]
     /// The tasks at these indices as one encoded `[Task]`: one encoder pass for a whole batch.
     /// When it throws, encode the tasks one by one to find the culprit.
@@ -19,24 +21,42 @@ package struct RemoteTasks: Sendable {
     /// that cannot be decoded fails its task alone). Throws like ``deliver``; `delivered` counts
     /// the outcomes handed over before that.
     package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], inout Int) throws -> Void
+    /// The job whose inputs the tasks are (set when the job is made).
+    let link = JobLink()
 
-    /// Remote access to `tasks`, whose outcomes go to `sink` exactly as local runs' do.
+    /// Remote access to a call's tasks of type `Task`, whose outcomes go to `sink` exactly as
+    /// local runs' do. The time spent encoding and decoding counts as the worker's coding time.
     init<Task: ParallelTask>(
-        _ tasks: [Task], sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
+        _ type: Task.Type, sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
     ) {
+        let link = self.link
         taskType = Task.self
-        encode = { index, sections in try BinaryEncoder().encode(tasks[index], sections: sections) }
+        encode = { index, sections in
+            let chunk = try link.chunk(holding: index, of: Task.self)
+            let start = monotonicNanoseconds()
+            defer { link.coded(since: start) }
+            return try BinaryEncoder().encode(chunk[index], sections: sections)
+        }
         encodeBatch = { indices, sections in
-            try BinaryEncoder().encode(indices.map { tasks[$0] }, sections: sections)
+            guard let first = indices.first else { return try BinaryEncoder().encode([Task](), sections: sections) }
+            let chunk = try link.chunk(holding: first, of: Task.self)
+            let start = monotonicNanoseconds()
+            defer { link.coded(since: start) }
+            return try BinaryEncoder().encode(indices.map { chunk[$0] }, sections: sections)
         }
         deliver = { index, outcome in
-            try sink(index, outcome.flatMap { bytes in
+            let start = monotonicNanoseconds()
+            let decoded = outcome.flatMap { bytes in
                 Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) }
                     .mapError { resultDecodingError($0, taskIndex: index) }
-            })
+            }
+            link.coded(since: start)
+            try sink(index, decoded)
         }
         deliverBatch = { indices, errors, bytes, delivered in
+            let start = monotonicNanoseconds()
             let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
+            link.coded(since: start)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
                 let outcome = errors[position].map { .failure($0) }
@@ -54,6 +74,27 @@ private func resultDecodingError(_ error: any Error, taskIndex: Int) -> any Erro
     RemoteTaskError(
         taskIndex: taskIndex, stage: .decodingResult, typeName: String(reflecting: type(of: error)),
         errorDescription: String(describing: error))
+}
+
+/// A remote backend's way from a task index to the task, through the job's batches in flight.
+// @unchecked Sendable: `job` is set once, before the job is shared with any backend.
+final class JobLink: @unchecked Sendable {
+    private weak var job: ParallelJob?
+
+    func attach(_ job: ParallelJob) { self.job = job }
+
+    /// The inputs of the batch in flight that holds task `index`.
+    ///
+    /// - Throws: `CancellationError` when no batch holds it: the call is over.
+    func chunk<Task: ParallelTask>(holding index: Int, of type: Task.Type) throws -> InputChunk<Task> {
+        guard let batch = job?.batchHolding(index) else { throw CancellationError() }
+        return batch.inputs(of: Task.self)
+    }
+
+    func coded(since start: UInt64) {
+        guard let recorder = job?.recorder, recorder.isActive else { return }
+        recorder.coded(nanoseconds: monotonicNanoseconds() - start)
+    }
 }
 
 /// Decodes an encoded array in one pass when it can, and element by element when one element is
@@ -88,23 +129,37 @@ package struct Lenient<Value: Decodable>: Decodable {
 }
 
 extension Parallel {
-    /// Runs `tasks`, handing each outcome to `sink` (in the worker that ran it, or as it arrives
-    /// from another process), and blocks until the call is over.
-    func execute<Task: ParallelTask>(
-        tasks: [Task], _ sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
-    ) throws {
-        try execute(taskCount: tasks.count, remote: RemoteTasks(tasks, sink: sink)) { index in
-            try sink(index, Result { try tasks[index].run() })
-        }
+    /// Runs the tasks of `source` (of type `Task`), storing `entry(outcome)` of each (in the
+    /// worker that ran it, or as it arrives from another process), and blocks until the call is over.
+    func execute<Task: ParallelTask, Entry: Sendable>(
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
+        entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
+    ) -> (count: Int, error: (any Error)?) {
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        return executeCall(source, remote: remote, batches: batches)
     }
 
-    /// ``execute(tasks:_:)`` without blocking a thread of the cooperative pool.
-    func executeAsync<Task: ParallelTask>(
-        tasks: [Task], _ sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
-    ) async throws {
-        try await executeAsync(taskCount: tasks.count, remote: RemoteTasks(tasks, sink: sink)) { index in
-            try sink(index, Result { try tasks[index].run() })
+    /// ``execute(_:of:store:entry:)`` without blocking a thread of the cooperative pool.
+    func executeAsync<Task: ParallelTask, Entry: Sendable>(
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
+        entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
+    ) async -> (count: Int, error: (any Error)?) {
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        return await executeCallAsync(source, remote: remote, batches: batches)
+    }
+
+    /// A call's ways of running tasks: elsewhere (`remote`, one outcome at a time into `store`)
+    /// or here (`batches`).
+    private static func taskRunners<Task: ParallelTask, Entry: Sendable>(
+        _ type: Task.Type, store: ResultStore<Entry>,
+        entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
+    ) -> (RemoteTasks, BatchRunner) {
+        let remote = RemoteTasks(Task.self) { index, outcome in store.store(index, try entry(outcome)) }
+        let batches: BatchRunner = { batch in
+            let chunk = batch.inputs(of: Task.self)
+            return store.run(batch) { index in try entry(Result { try chunk[index].run() }) }
         }
+        return (remote, batches)
     }
 }
 

@@ -5,3 +5,4 @@
 #endif
 
 @inline(__always) package func systemErrno() -> Int32 { errno }
+

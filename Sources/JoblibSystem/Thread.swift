@@ -71,6 +71,9 @@ package func monotonicNanoseconds() -> UInt64 {
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
+/// An identifier of the calling thread, unique among the threads alive now (`pthread_self`).
+package func currentThreadIdentifier() -> UInt { UInt(pthread_self()) }
+
 /// Starts a detached thread running `body`; it ends when `body` returns. (`name` is kept for
 /// debugging; `pthread_setname_np` is a GNU extension that Swift's Glibc module does not import.)
 ///

@@ -3,83 +3,21 @@ import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
 import Synchronization
+import JoblibTestSupport
 import Testing
 @testable import JoblibDask
 
-/// Calls the blocking form from an async test (overload resolution would pick the async one).
-func blocking<T>(_ body: () throws -> T) rethrows -> T { try body() }
-
 extension DaskTests.DaskBackendTests {
-    /// The task conformance suite of JoblibProcessesTests (TaskConformanceTests.swift), on `.dask`,
-    /// with the cluster of the enclosing suite; then what only a remote worker can do: die in the
-    /// middle of a batch, be retried, overrun.
+    /// The backend conformance suite (JoblibTestSupport) on `.dask`, with the cluster of the
+    /// enclosing suite; then what only a remote worker can do: die in the middle of a batch, be
+    /// retried, overrun.
     @Suite(.serialized) struct DaskConformanceTests {
         var cluster: DaskTestCluster { DaskTestCluster.current! }
         var dask: Backend { .dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(20))) }
 
-        @Test func inputOrderEmptyAndOne() async throws {
-            let parallel = Parallel(jobs: 2, backend: dask)
-            #expect(try blocking { try parallel.run((0..<500).map { Square(value: $0) }) } == (0..<500).map { $0 * $0 })
-            #expect(try blocking { try parallel.run([Square]()) } == [])
-            #expect(try blocking { try parallel.run([Square(value: 7)]) } == [49])
-            #expect(try await parallel.run((0..<20).map { Square(value: $0) }) == (0..<20).map { $0 * $0 })
-        }
-
-        @Test func hundredThousandTinyTasks() throws {
-            let values = try Parallel(jobs: 2, backend: dask).run((0..<100_000).map { Square(value: $0) })
-            #expect(values.count == 100_000 && values[99_999] == 99_999 * 99_999)
-        }
-
-        @Test func firstErrorWinsAndLaterTasksDoNotStart() throws {
-            try withTemporaryDirectory { directory in
-                let tasks = (0..<2_000).map { Marked(directory: directory.string, index: $0, failAt: 10) }
-                #expect(throws: ModelError(reason: "marked", index: 10)) { try Parallel(jobs: 2, backend: dask).run(tasks) }
-                let started = try directoryEntries(directory).count
-                #expect(started < 1_000, "\(started) of 2,000 tasks started after the failure")
-            }
-        }
-
-        @Test func resultsKeepEveryOutcome() throws {
-            let outcomes = Parallel(jobs: 2, backend: dask).results(
-                (0..<10).map { Faulty(index: $0, failure: $0 % 3 == 0 ? .throwCodable : .none) })
-            for (index, outcome) in outcomes.enumerated() {
-                if index % 3 == 0 {
-                    #expect(throws: ModelError(reason: "bad input", index: index)) { try outcome.get() }
-                } else {
-                    #expect(try outcome.get() == index)
-                }
-            }
-        }
-
-        @Test func streamsInBothOrders() async throws {
-            let parallel = Parallel(jobs: 2, backend: dask)
-            var inOrder: [Int] = []
-            for try await (_, value) in parallel.stream((0..<50).map { Square(value: $0) }, order: .input) { inOrder.append(value) }
-            #expect(inOrder == (0..<50).map { $0 * $0 })
-            var seen = Set<Int>()
-            for try await (index, value) in parallel.stream((0..<50).map { Square(value: $0) }, order: .completion) {
-                #expect(value == index * index)
-                seen.insert(index)
-            }
-            #expect(seen.count == 50)
-        }
-
-        @Test func nestedCallsRunSequentially() throws {
-            let levels = try Parallel(jobs: 2, backend: dask).run((0..<4).map { Nesting(index: $0) })
-            #expect(levels == [1, 1, 1, 1])
-        }
-
-        @Test func progressReachesTheTotal() throws {
-            let last = Mutex<(Int, Int)>((0, 0))
-            _ = try Parallel(jobs: 2, backend: dask, progress: { completed, total, _ in last.withLock { $0 = (completed, total) } })
-                .run((0..<300).map { Square(value: $0) })
-            #expect(last.withLock { $0 } == (300, 300))
-        }
-
-        @Test func timeoutNamesTheTask() throws {
-            #expect { try Parallel(jobs: 2, backend: dask, timeout: .milliseconds(200)).run([Nap(index: 0, seconds: 0.01), Nap(index: 1, seconds: 2)]) } throws: { error in
-                (error as? ParallelError)?.code == .timeout && (error as? ParallelError)?.taskIndex == 1
-            }
+        @Test(arguments: ConformanceCase.all)
+        func conforms(_ check: ConformanceCase) async throws {
+            try await BackendConformance(backend: dask, capabilities: .cluster).run(check)
         }
 
         // MARK: - A Swift worker that dies in the middle of a batch
@@ -164,6 +102,24 @@ extension DaskTests.DaskBackendTests {
             }
             #expect(error.code == .timeout && error.taskIndex == 2, "\(error)")
             #expect(try Parallel(jobs: 2, backend: dask).run([Square(value: 3)]) == [9])
+        }
+    }
+}
+
+extension DaskTests {
+    /// A scheduler without workers.
+    @Suite(.daskCluster(workers: 0), .timeLimit(.minutes(1)))
+    struct NoWorkersTests {
+        /// The call's timeout bounds the wait for a first worker (the default wait is 30 s).
+        @Test func theCallsTimeoutBoundsTheWaitForWorkers() async throws {
+            let backend = Backend.dask(scheduler: DaskTestCluster.current!.scheduler)
+            let start = ContinuousClock.now
+            await #expect {
+                try await Parallel(jobs: 2, backend: backend, timeout: .seconds(3)).run([Square(value: 2)])
+            } throws: { error in
+                (error as? DaskError)?.code == .noWorkers
+            }
+            #expect(ContinuousClock.now - start < .seconds(15), "took \(ContinuousClock.now - start)")
         }
     }
 }

@@ -5,9 +5,6 @@ import Synchronization
 @testable import JoblibParallel
 import JoblibSystem
 
-/// The backends every conformance test runs against; later backends add themselves here.
-let conformanceBackends: [Backend] = [.sequential, .threads]
-
 struct Boom: Error, Equatable {
     var index: Int
 }
@@ -43,5 +40,13 @@ struct Square: ParallelTask {
     func run() throws -> Int {
         if value < 0 { throw Boom(index: value) }
         return value * value
+    }
+}
+
+extension Parallel {
+    /// A `Parallel` that records its progress text.
+    init(jobs: WorkerCount? = nil, backend: Backend? = nil, verbose: Int, progressOutput: ProgressOutput) {
+        self.init(jobs: jobs, backend: backend, verbose: verbose)
+        self.progressOutput = progressOutput
     }
 }

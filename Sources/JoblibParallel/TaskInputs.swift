@@ -1,0 +1,153 @@
+import Synchronization
+
+/// A call's inputs, read lazily: each batch takes the next inputs from the sequence when it is
+/// handed out, so the first task starts before the sequence is exhausted and only the inputs of
+/// batches in flight are held (joblib's `pre_dispatch`, bounded by the batches in flight: one per
+/// worker, two per worker thread on a cluster).
+///
+/// The sequence's iterator is used by one worker at a time, under the job's input lock.
+// @unchecked Sendable: `take` mutates the captured iterator; the job serialises its calls.
+@usableFromInline
+final class InputSource: @unchecked Sendable {
+    /// The number of inputs, when the sequence tells it without being read (a random-access
+    /// collection, or one whose `underestimatedCount` is its count); nil for a lazy sequence.
+    @usableFromInline let count: Int?
+    @usableFromInline let take: (_ start: Int, _ limit: Int) -> (chunk: AnyObject & Sendable, count: Int)
+
+    @usableFromInline
+    init(count: Int?, take: @escaping (_ start: Int, _ limit: Int) -> (chunk: AnyObject & Sendable, count: Int)) {
+        self.count = count
+        self.take = take
+    }
+
+    /// The inputs of `inputs`. Inlinable, so that reading is specialised for the caller's types.
+    @inlinable
+    static func reading<Inputs: Sequence>(_ inputs: Inputs) -> InputSource where Inputs.Element: Sendable {
+        var count: Int?
+        if let collection = inputs as? any RandomAccessCollection {
+            count = collection.count
+        } else if let collection = inputs as? any Collection, inputs.underestimatedCount > 0 {
+            // Set, Dictionary: counted in O(1); lazy filters report 0 and stay lazy.
+            count = collection.count
+        }
+        var iterator = inputs.makeIterator()
+        return InputSource(count: count) { start, limit in
+            var elements: [Inputs.Element] = []
+            elements.reserveCapacity(Swift.min(limit, count.map { $0 - start } ?? (1 << 16)))
+            while elements.count < limit, let element = iterator.next() { elements.append(element) }
+            return (InputChunk(start: start, elements: elements), elements.count)
+        }
+    }
+
+    /// Up to `limit` next inputs, the first of which has index `start`.
+    func next(start: Int, limit: Int) -> (chunk: AnyObject & Sendable, count: Int) { take(start, limit) }
+}
+
+/// Consecutive inputs of a call, shared by a batch and the batches split from it.
+@usableFromInline
+final class InputChunk<Input: Sendable>: Sendable {
+    @usableFromInline let start: Int
+    @usableFromInline let elements: [Input]
+
+    @usableFromInline
+    init(start: Int, elements: [Input]) {
+        self.start = start
+        self.elements = elements
+    }
+
+    @inlinable
+    subscript(index: Int) -> Input { elements[index - start] }
+}
+
+/// Outcomes written by workers in any order (one task's outcome, or a batch's run of them),
+/// read in input order once the call is over.
+///
+/// When the number of tasks is known up front, outcomes go straight to their slot, without a
+/// lock; otherwise each batch's outcomes are kept as a run and assembled at the end.
+// @unchecked Sendable: each slot is written by the one worker that ran its task, and read only
+// after the job's completion (a mutex hand-off) orders those writes before the reads.
+@usableFromInline
+final class ResultStore<Element: Sendable>: @unchecked Sendable {
+    @usableFromInline let slots: UnsafeMutableBufferPointer<Element?>?
+    @usableFromInline let state = Mutex<(runs: [(start: Int, values: [Element])], singles: [(index: Int, value: Element)])>(([], []))
+
+    /// A store for `count` outcomes, or for as many as the call turns out to have (nil).
+    @inlinable init(count: Int?) {
+        if let count {
+            let slots = UnsafeMutableBufferPointer<Element?>.allocate(capacity: count)
+            slots.initialize(repeating: nil)
+            self.slots = slots
+        } else {
+            slots = nil
+        }
+    }
+
+    @inlinable deinit {
+        guard let slots else { return }
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    /// Runs `batch` with `produce` computing a task's outcome, and stores the outcomes; returns
+    /// how many tasks completed. Inlinable, so that the loop is specialised for the call.
+    @inlinable func run(_ batch: ParallelBatch, _ produce: (Int) throws -> Element) -> Int {
+        if let slots { return batch.forEachTask { index in slots[index] = try produce(index) } }
+        var outputs: [Element] = []
+        outputs.reserveCapacity(batch.indices.count)
+        let completed = batch.forEachTask { index in outputs.append(try produce(index)) }
+        store(from: batch.indices.lowerBound, outputs)
+        return completed
+    }
+
+    /// ``run(_:_:)`` for `async` bodies.
+    @inlinable func run(_ batch: ParallelBatch, _ produce: (Int) async throws -> Element) async -> Int {
+        var outputs: [Element] = []
+        let completed = await batch.forEachTask { index in outputs.append(try await produce(index)) }
+        store(from: batch.indices.lowerBound, outputs)
+        return completed
+    }
+
+    /// The outcomes of consecutive tasks, the first of which has index `start`.
+    @inlinable func store(from start: Int, _ values: [Element]) {
+        guard !values.isEmpty else { return }
+        if let slots {
+            for (offset, value) in values.enumerated() { slots[start + offset] = value }
+            return
+        }
+        state.withLock { $0.runs.append((start, values)) }
+    }
+
+    /// The outcome of one task.
+    @inlinable func store(_ index: Int, _ value: Element) {
+        if let slots {
+            slots[index] = value
+            return
+        }
+        state.withLock { $0.singles.append((index, value)) }
+    }
+
+    /// Every outcome in input order, `fill(index)` for the tasks that have none.
+    @inlinable func values(count: Int, filling fill: (Int) -> Element) -> [Element] {
+        if let slots {
+            return (0..<min(count, slots.count)).map { slots[$0] ?? fill($0) }
+        }
+        let (runs, singles) = state.withLock { ($0.runs, $0.singles) }
+        if runs.count == 1, singles.isEmpty, runs[0].start == 0, runs[0].values.count == count { return runs[0].values }
+        var slots = [Element?](repeating: nil, count: count)
+        slots.withUnsafeMutableBufferPointer { slots in
+            for run in runs {
+                for (offset, value) in run.values.enumerated() where run.start + offset < count { slots[run.start + offset] = value }
+            }
+            for single in singles where single.index < count { slots[single.index] = single.value }
+        }
+        var result: [Element] = []
+        result.reserveCapacity(count)
+        for index in 0..<count { result.append(slots[index] ?? fill(index)) }
+        return result
+    }
+
+    /// Every outcome in input order; each task must have one.
+    @inlinable func values(count: Int) -> [Element] {
+        values(count: count) { index in preconditionFailure("task \(index) has no outcome") }
+    }
+}
