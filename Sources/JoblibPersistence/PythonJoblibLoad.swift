@@ -33,7 +33,7 @@ package struct PythonJoblibFile {
 /// else decompressed into memory.
 package func readPythonJoblib(at path: FilePath) throws -> PythonJoblibFile {
     do {
-        return try withFileDescriptor(path, .readOnly) { fd in
+        return try withRegularFile(path, .readOnly) { fd in
             let size = try fd.fileSize()
             var prefix = [UInt8](repeating: 0, count: min(size, 8))
             let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
@@ -59,7 +59,7 @@ package func readPythonJoblib(at path: FilePath) throws -> PythonJoblibFile {
 
 /// Whether a file starts like a Python joblib file, compressed or not (reads at most a few KiB).
 package func isPythonJoblibFile(at path: FilePath) -> Bool {
-    (try? withFileDescriptor(path, .readOnly) { fd -> Bool in
+    (try? withRegularFile(path, .readOnly) { fd -> Bool in
         var prefix = [UInt8](repeating: 0, count: 8)
         let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
         let head = prefix.prefix(got)

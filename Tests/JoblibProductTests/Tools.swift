@@ -29,7 +29,7 @@ enum Tool {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)  // SIGTERM could be handled or ignored
             process.waitUntilExit()
             throw TimeoutError(command: "\(name) \(arguments.joined(separator: " "))")
         }
