@@ -1,9 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Module layout: ../DESIGN.md section 2. Dependencies point one way, top to bottom:
-// Joblib → JoblibDask → JoblibMemory → JoblibProcesses → JoblibParallel → JoblibPersistence
-// → JoblibPickle → JoblibCoding → JoblibSystem → C shims.
+// Module layout (ARCHITECTURE.md). Dependencies point one way, in two branches over a shared base:
+//   running tasks:  JoblibDask → JoblibProcesses → JoblibParallel ─┐
+//   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding, JoblibSystem → C shims
+// and the umbrella `Joblib` re-exports them all.
 let package = Package(
     name: "swift-joblib",
     products: [
@@ -35,23 +36,31 @@ let package = Package(
             name: "JoblibSystem",
             dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
         ),
-        .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
+        .target(name: "JoblibCoding", dependencies: ["CXXHash"], exclude: ["BinaryFormat.md"]),
         // Python pickles (files of Python's joblib.dump) read as inert data, and written as plain data.
         .target(name: "JoblibPickle", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["PickleFormat.md"]),
         .target(
             name: "JoblibPersistence",
-            dependencies: ["JoblibPickle", "JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd", "CXXHash"],
+            dependencies: [
+                "JoblibPickle", "JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             exclude: ["FileFormat.md"]
         ),
         .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["Engine.md"]),
         .target(
             name: "JoblibProcesses",
-            dependencies: ["JoblibParallel", "JoblibPersistence", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook"],
+            dependencies: [
+                "JoblibParallel", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             exclude: ["WorkerProtocol.md"]
         ),
         .target(
             name: "JoblibMemory",
-            dependencies: ["JoblibPersistence", "JoblibCoding", "JoblibSystem"],
+            dependencies: [
+                "JoblibPersistence", "JoblibCoding", "JoblibSystem", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             exclude: ["CacheLayout.md"]
         ),
         // The Python bridge is compiled in as bytes: a built or installed program needs no file beside it.

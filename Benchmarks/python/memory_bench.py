@@ -1,7 +1,7 @@
 """Python joblib's Memory, measured the way joblib-bench measures swift-joblib's (same run).
 
 usage: python3 memory_bench.py small|array|reduce   -> one JSON object on stdout.
-Mirrors shared/bench/joblib/b5_memory_cache.py: cache in a fresh folder under $TMPDIR (or /tmp),
+The shapes of the Swift workloads memory-*: cache in a fresh folder under $TMPDIR (or /tmp),
 verbose=0, f(x) = x * 2 over 1,000 distinct keys; a 100 MB float64 argument; reduce_size over
 5,000 entries with a limit above the cache size (a scan that removes nothing).
 """

@@ -1,7 +1,7 @@
 """Python joblib's side of the `persist` benchmark workload (joblib-bench drives it).
 
 The same array as the Swift side: JOBLIB_BENCH_PERSIST_BYTES bytes of float64 (default 1e9), in
-1 MB blocks, even blocks uniform [0, 1), odd blocks zeros (as ../shared/bench/joblib/_common.py).
+1 MB blocks, even blocks uniform [0, 1), odd blocks zeros (the shape of the Swift workload `persist`).
 
 joblib-bench runs this script once and sends it one command per line on stdin, alternating each
 repetition with its own Swift measurement, so that both sides see the same machine state (the

@@ -1,4 +1,4 @@
-// `joblib`: look inside what swift-joblib writes. DESIGN.md section 8.
+// `joblib`: look inside what swift-joblib writes (README, "The joblib tool").
 import ArgumentParser
 
 @main

@@ -121,6 +121,13 @@ final class WorkerDriver: Sendable {
                     received += delivered
                     completed += delivered
                     current.tasksRun.add(delivered, ordering: .relaxed)
+                    if batch.callStopped, received < pending.count {
+                        // Another worker failed the call while this one keeps reporting: its
+                        // remaining tasks must not run either.
+                        pool.retire(current, kill: true)
+                        worker = nil
+                        return completed
+                    }
                 }
             }
             if received == pending.count { return completed }

@@ -112,7 +112,7 @@ enum WorkerRuntime {
     }
 
     /// Decodes the batch's tasks in one pass (a task that cannot be decoded fails alone), runs
-    /// them in order, and sends their outcomes every 20 ms and at the end.
+    /// them in order, and sends their outcomes every 20 ms, after a failure and at the end.
     private static func runTasks<Task: ParallelTask>(
         _ type: Task.Type, _ batch: BatchMessage, _ arena: MappedArena?, results: FrameChannel, status: WorkerStatus
     ) throws {
@@ -147,6 +147,7 @@ enum WorkerRuntime {
         status.idle()
 
         func run(_ index: Int, _ decoded: Result<Task, any Error>) throws {
+            var failed = true
             switch decoded {
             case .failure(let error):
                 pending.fail(index, errorMessage(error, stage: .decodingTask))
@@ -154,6 +155,7 @@ enum WorkerRuntime {
                 status.advance(to: .running)
                 do {
                     pending.succeed(index, try ParallelConfiguration.withinTask { try task.run() })
+                    failed = false
                 } catch {
                     pending.fail(index, errorMessage(error, stage: .running))
                 }
@@ -161,7 +163,9 @@ enum WorkerRuntime {
             // What the task printed is out before its outcome (and survives a later crash).
             flushStandardOutput()
             let now = monotonicNanoseconds()
-            if now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
+            // A failure goes out at once: in a fail-fast call the parent stops the other workers
+            // as soon as it sees it, instead of up to 20 ms (thousands of tiny tasks) later.
+            if failed || now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
                 try results.send(.results, body: pending.take(status).frameBody())
                 lastFlush = now
             }

@@ -3,7 +3,7 @@ import JoblibParallel
 import Synchronization
 import Testing
 
-/// The behaviour every backend promises (DESIGN section 3), written once and run against each
+/// The behaviour every backend promises (ARCHITECTURE.md, "A parallel call"), written once and run against each
 /// backend, blocking and `async`, by a small test file in each module's test target:
 ///
 /// ```swift

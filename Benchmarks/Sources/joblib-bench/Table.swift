@@ -1,7 +1,7 @@
 import Foundation
 
 // `joblib-bench --table`: the figures of a run as one table beside Python joblib, measured in
-// the same run, and the performance targets of the project (README, "Performance targets").
+// the same run, and the performance targets of the project (BENCHMARKS.md, "Targets").
 // Each row names the figures it reads. A row whose workload was not selected is left out; one
 // whose workload failed, or whose joblib side could not run, says why.
 
