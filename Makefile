@@ -8,12 +8,12 @@ setup:
 	@scripts/setup.sh
 
 # The whole suite, then a tiny package that depends on this one by path (no unsafeFlags), then
-# the documentation: no DocC warning, and its pages render in a browser.
+# the documentation: no DocC warning, and its pages render in a browser. Tests run one at a time:
+# many wait on child processes and block a thread of Swift's cooperative pool (one per core); run
+# together on a 2-core machine they starve each other past their time limits, and serial costs
+# little here (about 4 minutes either way).
 test: setup
 	$(SWIFT) build --build-tests
-	# One test at a time: many tests wait on child processes and block a thread of Swift's
-	# cooperative pool (one per core); run together on a 2-core machine they starve each other
-	# past their time limits. Serial costs little here (about 4 minutes either way).
 	$(SWIFT) test --skip-build --no-parallel
 	$(MAKE) test-consumer
 	$(MAKE) docs-check
