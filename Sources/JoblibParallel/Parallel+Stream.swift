@@ -14,7 +14,7 @@ extension Parallel {
     ///
     /// The tasks start at once and are read from `tasks` as workers ask for them; stopping the
     /// iteration early (or cancelling its task) stops the call, so an endless sequence is fine.
-    /// The sequence throws the call's first error (as ``run(_:)-(_)`` would).
+    /// The sequence throws the call's first error (as ``run(_:)-7o14y`` would).
     public func stream<Task: ParallelTask>(
         _ tasks: some Sequence<Task>, order: ResultOrder = .input
     ) -> AsyncThrowingStream<(index: Int, value: Task.Output), any Error> {

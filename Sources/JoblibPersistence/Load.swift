@@ -66,7 +66,10 @@ public func load<T: Decodable>(
 
 /// Loads a value from bytes that ``dump(_:compression:)`` produced (or a file's bytes).
 ///
-/// - Parameter maximumSize: The most bytes a compressed stream may decompress to.
+/// - Parameters:
+///   - type: The type to load; it must match the type that was saved.
+///   - data: The bytes, compressed or not.
+///   - maximumSize: The most bytes a compressed stream may decompress to.
 /// - Throws: ``PersistenceError``, with the same codes as loading from a file.
 public func load<T: Decodable>(_ type: T.Type, from data: Data, maximumSize: ByteCount = defaultMaximumLoadSize) throws -> T {
     do {
