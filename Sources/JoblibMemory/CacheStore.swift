@@ -100,8 +100,7 @@ struct CacheStore: Sendable {
     /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache.
     ///
     /// One `openat`, `fstat`, `read` and `close`, plus `futimens` when the entry was last
-    /// touched more than a second ago; the bytes are decoded from a temporary buffer without
-    /// copying them into a `Data`. `entry` builds the entry's path for warnings only.
+    /// touched more than a second ago; the bytes are decoded in place from a temporary buffer. `entry` builds the entry's path for warnings only.
     func read<Value: Decodable>(
         _ type: Value.Type, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
         maximumAge: Double?, warn: (MemoryWarning) -> Void
@@ -114,10 +113,7 @@ struct CacheStore: Sendable {
                 if let error = read.touchError {
                     warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: entry().appending(Self.outputName).string, underlying: error))
                 }
-                let data = bytes.isEmpty
-                    ? Data()
-                    : Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none)
-                return .hit(try load(type, from: data))
+                return .hit(try load(type, fromBorrowed: bytes))
             }
             return found ?? .miss
         } catch let error as PersistenceError {

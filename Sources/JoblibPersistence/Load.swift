@@ -91,6 +91,34 @@ public func load<T: Decodable>(_ type: T.Type, from data: Data, maximumSize: Byt
     }
 }
 
+/// Loads a value from bytes that ``dump(_:compression:)`` produced, borrowed for the call: the
+/// cache's hit path. An uncompressed container (the common case) is decoded in place, without
+/// wrapping the bytes in a `Data` or probing compression magics; anything else takes the path
+/// of ``load(_:from:maximumSize:)-(_,Data,_)``, with the same errors.
+///
+/// - Throws: ``PersistenceError``, with the same codes as loading from a file.
+package func load<T: Decodable>(_ type: T.Type, fromBorrowed bytes: UnsafeRawBufferPointer, maximumSize: ByteCount = defaultMaximumLoadSize) throws -> T {
+    if startsWithContainerMagic(bytes) {
+        do {
+            return try decodeContainer(type, from: bytes, owner: nil, verifySections: true)
+        } catch {
+            throw PersistenceError.wrapping(error, path: nil, decoding: true)
+        }
+    }
+    let data = bytes.isEmpty
+        ? Data()
+        : Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none)
+    return try load(type, from: data, maximumSize: maximumSize)
+}
+
+/// Whether `bytes` start with the container signature, compared without allocating.
+private func startsWithContainerMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    guard bytes.count >= 8 else { return false }
+    return bytes.loadUnaligned(as: UInt64.self) == containerMagicWord
+}
+
+private let containerMagicWord: UInt64 = containerMagic.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+
 /// The default warning handler of ``load(_:from:mapping:maximumSize:onWarning:)-(_,FilePath,_,_,_)``: one line on standard error.
 public func writeWarningToStandardError(_ message: String) {
     writeLineToStandardError("swift-joblib warning: \(message)")
