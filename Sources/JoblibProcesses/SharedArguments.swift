@@ -83,11 +83,24 @@ struct SectionEntry: Codable {
 }
 
 /// The worker's side: maps the parent's arena read-only and serves its sections to the decoder.
+///
+/// The worker keeps one for the whole call (batches of the same arena reuse it, see
+/// ``adopting(_:)``) and keeps the arrays decoded from it, so the tasks of a call that carry the
+/// same array share one copy per worker (copy-on-write) instead of copying it out once per task.
 final class MappedArena: BulkSectionReader {
+    let id: UInt64
     private let mapping: MemoryMapping
     private let sections: [UInt64: SectionEntry]
+    /// Decoded values, oldest first: (section, type, value, byte count).
+    private var kept: [(section: UInt64, type: ObjectIdentifier, value: Any, byteCount: Int)] = []
+
+    /// At most this many decoded arrays are kept, and beyond `keptBytesLimit` only the newest:
+    /// tasks that each carry a different array do not pile them up.
+    static let keptLimit = 4
+    static let keptBytesLimit = 512 << 20
 
     init(_ reference: ArenaReference) throws {
+        id = reference.id
         let path = FilePath("/proc/\(reference.pid)/fd/\(reference.fd)")
         let end = reference.sections.map { $0.offset + $0.byteCount }.max() ?? 0
         mapping = try withFileDescriptor(path, .readOnly) { fd in
@@ -96,10 +109,41 @@ final class MappedArena: BulkSectionReader {
         sections = Dictionary(reference.sections.map { ($0.number, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The arena for a batch that refers to `reference`: `self` when it is the same arena and
+    /// already maps every section (a later batch may add sections); otherwise a new mapping that
+    /// keeps this one's decoded arrays when the arena is the same.
+    func adopting(_ reference: ArenaReference) throws -> MappedArena {
+        guard reference.id == id else { return try MappedArena(reference) }
+        if reference.sections.allSatisfy({ sections[$0.number] != nil }) { return self }
+        let grown = try MappedArena(reference)
+        grown.kept = kept
+        return grown
+    }
+
     func section(_ number: UInt64, elementType: BulkElementType, count: Int) throws -> BulkSection {
         guard let entry = sections[number], entry.offset + entry.byteCount <= mapping.count else {
             throw ProtocolError("the task refers to shared array \(number), which the parent did not send")
         }
         return BulkSection(bytes: UnsafeRawBufferPointer(rebasing: mapping.bytes[entry.offset..<(entry.offset + entry.byteCount)]), owner: mapping)
     }
+
+    func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any? {
+        let wanted = ObjectIdentifier(type)
+        return kept.last { $0.section == number && $0.type == wanted }?.value
+    }
+
+    func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {
+        Self.decodedCount.add(1, ordering: .relaxed)
+        kept.append((number, ObjectIdentifier(Swift.type(of: value)), value, byteCount))
+        var total = kept.reduce(0) { $0 + $1.byteCount }
+        while kept.count > 1, kept.count > Self.keptLimit || total > Self.keptBytesLimit {
+            total -= kept.removeFirst().byteCount
+        }
+    }
+
+    /// How many arrays this process has decoded from shared memory (tests: once per call and array).
+    package static let decodedCount = Atomic<Int>(0)
+
+    /// How many decoded arrays are kept (for tests).
+    var keptCount: Int { kept.count }
 }

@@ -52,5 +52,54 @@ extension WorkerProcessSuites {
         }
         #expect(results.map { $0.sum } == expected)
     }
+
+    @Test func tasksOfOneCallShareOneDecodedCopy() throws {
+        let values = (0..<500_000).map(Double.init)  // 4 MB
+        let arena = SharedArgumentArena(threshold: .megabytes(1))
+        defer { arena.close() }
+        let encoded = try BinaryEncoder().encode(
+            [SumSlice(values: values, part: 0, parts: 2), SumSlice(values: values, part: 1, parts: 2)], sections: arena)
+        let mapped = try MappedArena(#require(arena.reference))
+        let tasks = try encoded.withUnsafeBytes {
+            try BinaryDecoder().decode([SumSlice].self, from: $0, sections: mapped)
+        }
+        #expect(tasks[0].values == values && tasks[1].values == values)
+        let addresses = tasks.map { $0.values.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }
+        #expect(addresses[0] == addresses[1], "the second task got its own copy")
+        #expect(mapped.keptCount == 1)
+        // The same arena in a later batch keeps the copy; another arena (the next call) does not.
+        #expect(try mapped.adopting(#require(arena.reference)) === mapped)
+        let next = SharedArgumentArena(threshold: .megabytes(1))
+        defer { next.close() }
+        _ = try BinaryEncoder().encode(SumSlice(values: values.map { -$0 }, part: 0, parts: 1), sections: next)
+        let fresh = try mapped.adopting(#require(next.reference))
+        #expect(fresh !== mapped && fresh.keptCount == 0)
+    }
+
+    @Test func workersDecodeASharedArrayOncePerCall() throws {
+        let parallel = Parallel(jobs: 2, backend: .processes, batchSize: .fixed(1))
+        for call in 1...2 {
+            // Each call's data is new: a worker must not serve the previous call's copy.
+            let values = [Double](repeating: Double(call), count: 300_000)  // 2.4 MB
+            let reports = try parallel.run((0..<12).map { SumAndCountCopies(values: values, part: $0) })
+            #expect(reports.allSatisfy { $0.first == Double(call) && $0.sum == Double(call) * 300_000 })
+            for pid in Set(reports.map(\.pid)) {
+                let counts = Set(reports.filter { $0.pid == pid }.map(\.decoded))
+                #expect(counts.count == 1, "worker \(pid) decoded the array again within one call: \(counts)")
+            }
+        }
+    }
+
+    @Test func workersDropACallsSharedArraysWhenItEnds() throws {
+        let values = [Double](repeating: 3, count: 300_000)
+        let reports = try Parallel(jobs: 2, backend: .processes).run((0..<6).map { SumAndCountCopies(values: values, part: $0) })
+        func mapsArguments(_ pid: Int32) -> Bool {
+            ((try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? "").contains("joblib-arguments")
+        }
+        let pids = Set(reports.map(\.pid))
+        let deadline = Date().addingTimeInterval(2)
+        while pids.contains(where: mapsArguments) && Date() < deadline { usleep(5_000) }
+        #expect(!pids.contains(where: mapsArguments), "a worker still maps the finished call's arguments")
+    }
 }
 }
