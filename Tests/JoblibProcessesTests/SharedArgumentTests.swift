@@ -101,5 +101,41 @@ extension WorkerProcessSuites {
         while pids.contains(where: mapsArguments) && Date() < deadline { usleep(5_000) }
         #expect(!pids.contains(where: mapsArguments), "a worker still maps the finished call's arguments")
     }
+
+    @Test func anNDArrayInSharedMemoryTravelsWithoutACopy() throws {
+        var values = try NDArray<Double>(sharedShape: [400_000], repeating: 0)
+        for i in 0..<values.count { values[[i]] = Double(i % 5) }
+        #expect(values.isInSharedMemory, "mutating the only copy in place keeps it in shared memory")
+        // The arena names the array's own file instead of copying it into one of its own.
+        let arena = SharedArgumentArena(threshold: .megabytes(1))
+        _ = try BinaryEncoder().encode(SumArraySlice(values: values, part: 0, parts: 2), sections: arena)
+        #expect(arena.reference?.sections.first?.fd != nil)
+        #expect(!arena.ownsFile)
+        arena.close()
+        // Workers map it and read what the parent wrote.
+        let tasks = (0..<4).map { SumArraySlice(values: values, part: $0, parts: 4) }
+        let results = try Parallel(jobs: 2, backend: .processes).run(tasks)
+        #expect(results.allSatisfy { $0.mapped })
+        let expected: [Double] = (0..<4).map { part in
+            (part * 100_000..<(part + 1) * 100_000).reduce(0.0) { $0 + Double($1 % 5) }
+        }
+        #expect(results.map { $0.sum } == expected)
+    }
+
+    @Test func aFreedSharedNDArrayLeavesNothingOpen() throws {
+        func openNDArrayFiles() -> Int {
+            let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return open.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
+                .filter { $0.contains("joblib-ndarray") }.count
+        }
+        let before = openNDArrayFiles()
+        do {
+            let values = try NDArray<Float>(sharedShape: [1000, 10], repeating: 2)
+            #expect(openNDArrayFiles() == before + 1)
+            #expect(values.reduce(0, +) == 20_000)
+        }
+        #expect(openNDArrayFiles() == before)
+        #expect(throws: PersistenceError.self) { try NDArray<Double>(sharedShape: [-1], repeating: 0) }
+    }
 }
 }
