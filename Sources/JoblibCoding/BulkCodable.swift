@@ -99,6 +99,14 @@ package protocol BulkArrayCodable {
     /// lives, so a storage type may keep them without copying; with nil they are valid only
     /// during this call.
     static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) -> Self
+    /// Whether ``fromBulkBytes(_:count:owner:)`` copies the bytes (true) or may keep a view
+    /// that retains `owner`. Decoders keep only copies for reuse (a kept view would keep its
+    /// mapping alive).
+    static var copiesBulkBytes: Bool { get }
+}
+
+extension BulkArrayCodable {
+    package static var copiesBulkBytes: Bool { true }
 }
 
 extension Array: BulkArrayCodable where Element: BulkCodable {

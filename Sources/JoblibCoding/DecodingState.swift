@@ -289,7 +289,7 @@ final class DecodingState {
         // when the reader keeps them.
         if let section, let kept = sections?.decodedValue(ofSection: section, as: B.self) as? B { return kept }
         let value = withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
-        if let section { sections?.keepDecodedValue(value, ofSection: section, byteCount: bytes.count) }
+        if let section, B.copiesBulkBytes { sections?.keepDecodedValue(value, ofSection: section, byteCount: bytes.count) }
         return value
     }
 

@@ -73,6 +73,9 @@ struct NDArrayElements<Element: BulkCodable>: BulkArrayCodable, Codable {
 
     var bulkCount: Int { storage.count }
 
+    /// Elements of a mapping are viewed in place, not copied.
+    static var copiesBulkBytes: Bool { false }
+
     func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withExtendedLifetime(storage) { try body(UnsafeRawBufferPointer(storage.buffer)) }
     }

@@ -137,12 +137,11 @@ final class MappedArena: BulkSectionReader {
         sections = Dictionary(reference.sections.map { ($0.number, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The arena for a batch that refers to `reference`: `self` when it is the same arena and
-    /// already maps every section (a later batch may add sections); otherwise a new mapping that
-    /// keeps this one's decoded arrays when the arena is the same.
+    /// The arena for a batch that refers to `reference`: a new mapping (each batch maps what it
+    /// needs, as views into the mapping hold it, and a later batch may add sections) that keeps
+    /// this one's decoded copies when the arena is the same.
     func adopting(_ reference: ArenaReference) throws -> MappedArena {
         guard reference.id == id else { return try MappedArena(reference) }
-        if reference.sections.allSatisfy({ sections[$0.number] != nil }) { return self }
         let grown = try MappedArena(reference)
         grown.kept = kept
         return grown

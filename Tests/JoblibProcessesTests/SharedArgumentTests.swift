@@ -68,7 +68,10 @@ extension WorkerProcessSuites {
         #expect(addresses[0] == addresses[1], "the second task got its own copy")
         #expect(mapped.keptCount == 1)
         // The same arena in a later batch keeps the copy; another arena (the next call) does not.
-        #expect(try mapped.adopting(#require(arena.reference)) === mapped)
+        let again = try mapped.adopting(#require(arena.reference))
+        #expect(again.keptCount == 1)
+        let reused = try encoded.withUnsafeBytes { try BinaryDecoder().decode([SumSlice].self, from: $0, sections: again) }
+        #expect(reused[0].values.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == addresses[0])
         let next = SharedArgumentArena(threshold: .megabytes(1))
         defer { next.close() }
         _ = try BinaryEncoder().encode(SumSlice(values: values.map { -$0 }, part: 0, parts: 1), sections: next)
