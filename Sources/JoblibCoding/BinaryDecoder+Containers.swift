@@ -378,7 +378,7 @@ struct BinaryUnkeyedDecodingContainer: UnkeyedDecodingContainer {
             bulk = nil
         case .bulk, .bulkSection:
             let elementType = try state.readElementType(at: offset + 1)
-            let (bytes, count, owner) = try state.bulkBytes(at: offset, expecting: elementType, codingPath: path.keys)
+            let (bytes, count, owner, _) = try state.bulkBytes(at: offset, expecting: elementType, codingPath: path.keys)
             position = 0
             bulk = (elementType, count, bytes, owner)
         default:

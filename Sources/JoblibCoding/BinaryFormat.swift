@@ -52,6 +52,17 @@ package protocol BulkSectionWriter: AnyObject {
 package protocol BulkSectionReader: AnyObject {
     /// The bytes of section `number`; they must stay valid while the decoder runs.
     func section(_ number: UInt64, elementType: BulkElementType, count: Int) throws -> BulkSection
+    /// A value the decoder already made from section `number` as `type`, or nil. A reader that
+    /// keeps them lets every value that refers to one section share one copy (copy-on-write).
+    func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any?
+    /// Offers a value just made from section `number` (`byteCount` bytes) for later reuse.
+    func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int)
+}
+
+extension BulkSectionReader {
+    /// Keeps nothing: each reference to a section is decoded anew.
+    package func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any? { nil }
+    package func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {}
 }
 
 /// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer).

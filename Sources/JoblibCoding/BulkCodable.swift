@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import JoblibSystem
 
 /// A number type whose arrays are coded as raw bytes in one copy, instead of element by element.
 ///
@@ -98,6 +99,14 @@ package protocol BulkArrayCodable {
     /// lives, so a storage type may keep them without copying; with nil they are valid only
     /// during this call.
     static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) -> Self
+    /// Whether ``fromBulkBytes(_:count:owner:)`` copies the bytes (true) or may keep a view
+    /// that retains `owner`. Decoders keep only copies for reuse (a kept view would keep its
+    /// mapping alive).
+    static var copiesBulkBytes: Bool { get }
+}
+
+extension BulkArrayCodable {
+    package static var copiesBulkBytes: Bool { true }
 }
 
 extension Array: BulkArrayCodable where Element: BulkCodable {
@@ -113,6 +122,9 @@ extension Array: BulkArrayCodable where Element: BulkCodable {
     package static func fromBulkBytes(_ bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) -> [Element] {
         [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0 {
+                // A large array (a shared argument in a worker, a loaded section) is filled with
+                // far fewer page faults on huge pages: 4 KiB faults cost about 1 s per GB.
+                adviseHugePages(covering: UnsafeMutableRawBufferPointer(buffer))
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
             }
             initialized = count

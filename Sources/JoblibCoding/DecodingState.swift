@@ -249,7 +249,7 @@ final class DecodingState {
     /// The location of a bulk array's bytes: inline, or in a section.
     func bulkBytes(
         at offset: Int, expecting expected: BulkElementType, codingPath: [any CodingKey]
-    ) throws -> (bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?) {
+    ) throws -> (bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?, section: UInt64?) {
         let tag = try self.tag(at: offset)
         guard tag == .bulk || tag == .bulkSection else {
             throw typeMismatch("an array of \(expected)", found: tag, codingPath: codingPath, offset: offset)
@@ -263,7 +263,7 @@ final class DecodingState {
         var position = offset + 2
         if tag == .bulk {
             let count = try readLength(at: &position, width: elementType.byteWidth, "an array")
-            return (UnsafeRawBufferPointer(start: base + position, count: count * elementType.byteWidth), count, nil)
+            return (UnsafeRawBufferPointer(start: base + position, count: count * elementType.byteWidth), count, nil, nil)
         }
         let rawCount = try readVarint(at: &position)
         let number = try readVarint(at: &position)
@@ -280,12 +280,17 @@ final class DecodingState {
                 .lengthExceedsInput, "array section \(number) holds \(section.bytes.count) bytes, not \(count) × \(elementType.byteWidth)",
                 codingPath: codingPath, offset: offset)
         }
-        return (section.bytes, count, section.owner)
+        return (section.bytes, count, section.owner, number)
     }
 
     private func decodeBulk<B: BulkArrayCodable>(_: B.Type, at offset: Int, codingPath: [any CodingKey]) throws -> B {
-        let (bytes, count, owner) = try bulkBytes(at: offset, expecting: B.bulkElementType, codingPath: codingPath)
-        return withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
+        let (bytes, count, owner, section) = try bulkBytes(at: offset, expecting: B.bulkElementType, codingPath: codingPath)
+        // Values that refer to one section (one array in many tasks) share one decoded copy
+        // when the reader keeps them.
+        if let section, let kept = sections?.decodedValue(ofSection: section, as: B.self) as? B { return kept }
+        let value = withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
+        if let section, B.copiesBulkBytes { sections?.keepDecodedValue(value, ofSection: section, byteCount: bytes.count) }
+        return value
     }
 
     func typeMismatch(_ expected: String, found tag: Tag, codingPath: @autoclosure () -> [any CodingKey], offset: Int) -> CodingError {

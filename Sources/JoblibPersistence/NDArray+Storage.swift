@@ -73,6 +73,9 @@ struct NDArrayElements<Element: BulkCodable>: BulkArrayCodable, Codable {
 
     var bulkCount: Int { storage.count }
 
+    /// Elements of a mapping are viewed in place, not copied.
+    static var copiesBulkBytes: Bool { false }
+
     func withBulkBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withExtendedLifetime(storage) { try body(UnsafeRawBufferPointer(storage.buffer)) }
     }
@@ -102,4 +105,41 @@ struct NDArrayElements<Element: BulkCodable>: BulkArrayCodable, Codable {
         let elements = try decoder.singleValueContainer().decode([Element].self)
         storage = elements.withUnsafeBytes { NDArrayStorage(copying: $0, count: elements.count) }
     }
+}
+
+extension NDArray {
+    /// An array of the given shape, every element `value`, whose elements live in shared memory
+    /// from the start: handing it to `.processes` workers copies nothing (they map the same
+    /// memory read-only), where any other large argument is first copied into shared memory.
+    ///
+    /// Big data that crosses processes belongs here. The memory is an anonymous memory file
+    /// (nothing appears in any file system) freed with the last copy of the array. Mutating the
+    /// array in place writes to the shared memory; a copy-on-write copy (mutating a copy that
+    /// shares the storage, such as one a running task holds) lives in ordinary memory.
+    ///
+    /// - Throws: ``PersistenceError`` with code ``PersistenceError/Code/invalidArgument`` when
+    ///   a dimension is negative or the size overflows, and ``PersistenceError/Code/outOfMemory``
+    ///   when the system cannot provide the shared memory.
+    public init(sharedShape shape: [Int], repeating value: Element) throws(PersistenceError) {
+        guard let count = Self.elementCount(of: shape),
+              count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride).overflow == false
+        else {
+            throw PersistenceError(.invalidArgument, "NDArray shape \(shape) is invalid: use non-negative dimensions whose product fits in memory")
+        }
+        let block: SharedMemoryBlock
+        do {
+            block = try SharedMemoryBlock(count: count * MemoryLayout<Element>.stride, name: "joblib-ndarray")
+        } catch {
+            throw PersistenceError(
+                .outOfMemory, "could not create \(count * MemoryLayout<Element>.stride) bytes of shared memory for an NDArray (\(error)); "
+                    + "free memory or use a smaller array", underlying: error)
+        }
+        let base = block.mapping.mutableBytes.baseAddress!.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
+        if count > 0 { base.initialize(repeating: value, count: count) }
+        self.init(shape: shape, storage: NDArrayStorage(viewing: base, count: count, owner: block, writable: true))
+    }
+
+    /// Whether the elements live in shared memory (``init(sharedShape:repeating:)``), so that
+    /// worker processes use them without a copy.
+    public var isInSharedMemory: Bool { storage.owner is SharedMemoryBlock }
 }

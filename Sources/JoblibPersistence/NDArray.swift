@@ -17,6 +17,10 @@ import JoblibCoding
 /// `.readOnly` one copies it into memory first; `.copyOnWrite` changes stay private; `.readWrite`
 /// changes reach the file (while the array is not copied: a copy that is then mutated gets its
 /// own memory, as with any value).
+///
+/// Big data that crosses processes belongs in an `NDArray`: `.processes` workers use its elements
+/// where they lie in shared memory instead of copying them, and one created with
+/// ``init(sharedShape:repeating:)`` is not even copied into shared memory first.
 public struct NDArray<Element: BulkCodable>: Sendable {
     /// The length of each dimension, outermost first; the product is ``count``.
     public private(set) var shape: [Int]

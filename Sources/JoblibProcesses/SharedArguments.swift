@@ -20,6 +20,8 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
         var sections: [SectionEntry] = []
         /// (address, byte count) of arrays already stored → section number.
         var stored: [Pair: UInt64] = [:]
+        /// Shared-memory blocks whose files the sections name directly, kept alive for the call.
+        var blocks: [SharedMemoryBlock] = []
         var closed = false
     }
 
@@ -36,12 +38,19 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
         return try state.withLock { state -> UInt64? in
             if let number = state.stored[key] { return number }
             guard !state.closed else { return nil }
+            let number = UInt64(state.sections.count)
+            // An array already in shared memory (`NDArray(sharedShape:)`): workers map its file.
+            if let (block, offset) = SharedMemoryBlock.containing(bytes) {
+                state.blocks.append(block)
+                state.sections.append(SectionEntry(number: number, offset: offset, byteCount: bytes.count, fd: block.fd.rawValue))
+                state.stored[key] = number
+                return number
+            }
             if state.fd == nil { state.fd = try SharedMemoryFile.create(name: "joblib-arguments", size: 0) }
             // 64-byte alignment keeps every element type aligned in the workers' mapping.
             let offset = (state.size + 63) & ~63
             try state.fd!.writeAll(bytes, at: offset)
             state.size = offset + bytes.count
-            let number = UInt64(state.sections.count)
             state.sections.append(SectionEntry(number: number, offset: offset, byteCount: bytes.count))
             state.stored[key] = number
             return number
@@ -51,10 +60,14 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
     /// What a worker needs to map the sections that `numbers` refers to (nil: none used).
     var reference: ArenaReference? {
         state.withLock { state in
-            guard let fd = state.fd else { return nil }
-            return ArenaReference(id: id, pid: currentProcessID, fd: fd.rawValue, sections: state.sections)
+            guard !state.sections.isEmpty else { return nil }
+            return ArenaReference(id: id, pid: currentProcessID, fd: state.fd?.rawValue ?? -1, sections: state.sections)
         }
     }
+
+    /// Whether the arena made a memory file of its own (false while every section is an array
+    /// already in shared memory).
+    var ownsFile: Bool { state.withLock { $0.fd != nil } }
 
     /// Closes the parent's descriptor; the memory goes when the last worker mapping goes.
     func close() {
@@ -62,6 +75,7 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
             state.closed = true
             try? state.fd?.close()
             state.fd = nil
+            state.blocks = []
         }
     }
 
@@ -80,26 +94,85 @@ struct SectionEntry: Codable {
     var number: UInt64
     var offset: Int
     var byteCount: Int
+    /// The parent's descriptor of the file that holds the section, when it is not the arena's own
+    /// (an `NDArray` created in shared memory).
+    var fd: Int32?
 }
 
 /// The worker's side: maps the parent's arena read-only and serves its sections to the decoder.
+///
+/// The worker keeps one for the whole call (batches of the same arena reuse it, see
+/// ``adopting(_:)``) and keeps the arrays decoded from it, so the tasks of a call that carry the
+/// same array share one copy per worker (copy-on-write) instead of copying it out once per task.
 final class MappedArena: BulkSectionReader {
-    private let mapping: MemoryMapping
+    let id: UInt64
+    /// One read-only mapping per file the sections live in, by the parent's descriptor.
+    private let mappings: [Int32: MemoryMapping]
     private let sections: [UInt64: SectionEntry]
+    /// Decoded values, oldest first: (section, type, value, byte count).
+    private var kept: [(section: UInt64, type: ObjectIdentifier, value: Any, byteCount: Int)] = []
+
+    /// At most this many decoded arrays are kept, and beyond `keptBytesLimit` only the newest:
+    /// tasks that each carry a different array do not pile them up.
+    static let keptLimit = 4
+    static let keptBytesLimit = 512 << 20
+
+    private let arenaFD: Int32
 
     init(_ reference: ArenaReference) throws {
-        let path = FilePath("/proc/\(reference.pid)/fd/\(reference.fd)")
-        let end = reference.sections.map { $0.offset + $0.byteCount }.max() ?? 0
-        mapping = try withFileDescriptor(path, .readOnly) { fd in
-            try MemoryMapping(fd: fd, offset: 0, count: end, access: .readOnly)
+        id = reference.id
+        arenaFD = reference.fd
+        var ends: [Int32: Int] = [:]
+        for entry in reference.sections {
+            ends[entry.fd ?? reference.fd] = max(ends[entry.fd ?? reference.fd] ?? 0, entry.offset + entry.byteCount)
         }
+        var mappings: [Int32: MemoryMapping] = [:]
+        for (descriptor, end) in ends {
+            let path = FilePath("/proc/\(reference.pid)/fd/\(descriptor)")
+            mappings[descriptor] = try withFileDescriptor(path, .readOnly) { fd in
+                try MemoryMapping(fd: fd, offset: 0, count: end, access: .readOnly)
+            }
+        }
+        self.mappings = mappings
         sections = Dictionary(reference.sections.map { ($0.number, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The arena for a batch that refers to `reference`: a new mapping (each batch maps what it
+    /// needs, as views into the mapping hold it, and a later batch may add sections) that keeps
+    /// this one's decoded copies when the arena is the same.
+    func adopting(_ reference: ArenaReference) throws -> MappedArena {
+        guard reference.id == id else { return try MappedArena(reference) }
+        let grown = try MappedArena(reference)
+        grown.kept = kept
+        return grown
+    }
+
     func section(_ number: UInt64, elementType: BulkElementType, count: Int) throws -> BulkSection {
-        guard let entry = sections[number], entry.offset + entry.byteCount <= mapping.count else {
+        guard let entry = sections[number], let mapping = mappings[entry.fd ?? arenaFD],
+              entry.offset + entry.byteCount <= mapping.count
+        else {
             throw ProtocolError("the task refers to shared array \(number), which the parent did not send")
         }
         return BulkSection(bytes: UnsafeRawBufferPointer(rebasing: mapping.bytes[entry.offset..<(entry.offset + entry.byteCount)]), owner: mapping)
     }
+
+    func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any? {
+        let wanted = ObjectIdentifier(type)
+        return kept.last { $0.section == number && $0.type == wanted }?.value
+    }
+
+    func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {
+        Self.decodedCount.add(1, ordering: .relaxed)
+        kept.append((number, ObjectIdentifier(Swift.type(of: value)), value, byteCount))
+        var total = kept.reduce(0) { $0 + $1.byteCount }
+        while kept.count > 1, kept.count > Self.keptLimit || total > Self.keptBytesLimit {
+            total -= kept.removeFirst().byteCount
+        }
+    }
+
+    /// How many arrays this process has decoded from shared memory (tests: once per call and array).
+    package static let decodedCount = Atomic<Int>(0)
+
+    /// How many decoded arrays are kept (for tests).
+    var keptCount: Int { kept.count }
 }

@@ -15,6 +15,9 @@ package enum FrameKind: UInt8 {
     case results = 3
     /// Parent → worker: finish and exit.
     case shutdown = 4
+    /// Parent → worker: the call is over; drop its shared arrays (the mapping and the copies
+    /// decoded from it).
+    case releaseArena = 5
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.

@@ -38,7 +38,11 @@ final class WorkerDriver: Sendable {
                 worker = nil
             }
         }
-        if let worker { pool.checkIn(worker) }
+        if let worker {
+            // The worker keeps the call's shared arrays from batch to batch; not past the call.
+            if arena.reference != nil { worker.releaseArena() }
+            pool.checkIn(worker)
+        }
     }
 
     /// How often a driver waiting for results looks at the call (stopped elsewhere?) and at the

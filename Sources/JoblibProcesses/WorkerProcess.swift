@@ -133,6 +133,11 @@ final class WorkerProcess: Sendable {
         (try? tasks.send(.batch, batch)) != nil
     }
 
+    /// Tells the worker the call is over, so it drops the call's shared arrays.
+    func releaseArena() {
+        try? tasks.send(.releaseArena)
+    }
+
     /// What came from the worker within `timeout`.
     enum Received {
         case results(ResultBatch)

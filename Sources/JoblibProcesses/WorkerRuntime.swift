@@ -74,11 +74,16 @@ enum WorkerRuntime {
             let status = WorkerStatus(words: try SharedWords(attachingTo: statusDescriptor))
             try? statusDescriptor.close()
             try results.send(.ready, ReadyMessage(protocolVersion: workerProtocolVersion, pid: currentProcessID))
+            // The current call's shared arrays, kept from batch to batch until the parent says
+            // the call is over.
+            var arena: MappedArena?
             while let (kind, body) = try tasks.receive() {
                 switch kind {
                 case .batch:
                     let batch = try BinaryDecoder().decode(BatchMessage.self, from: body)
-                    try runBatch(batch, results: results, status: status)
+                    arena = try runBatch(batch, arena: arena, results: results, status: status)
+                case .releaseArena:
+                    arena = nil
                 case .shutdown:
                     flushStandardOutput()
                     exit(0)
@@ -93,22 +98,32 @@ enum WorkerRuntime {
         }
     }
 
-    private static func runBatch(_ batch: BatchMessage, results: FrameChannel, status: WorkerStatus) throws {
+    /// Runs a batch; returns the arena to keep for the call's next batches.
+    private static func runBatch(
+        _ batch: BatchMessage, arena kept: MappedArena?, results: FrameChannel, status: WorkerStatus
+    ) throws -> MappedArena? {
         func failAll(_ message: ErrorMessage) throws {
             var pending = ResultBatch()
             for index in batch.indices { pending.fail(index, message) }
             try results.send(.results, body: pending.frameBody())
         }
         guard let type = TaskTypeName.resolve(batch.typeName) else {
-            return try failAll(ErrorMessage(
+            try failAll(ErrorMessage(
                 stage: .decodingTask, typeName: "JoblibProcesses.UnknownTaskType",
                 description: "the worker cannot find the task type \(batch.typeName)"))
+            return kept
         }
-        var arena: MappedArena?
+        var arena = kept
         if let reference = batch.arena {
-            do { arena = try MappedArena(reference) } catch { return try failAll(errorMessage(error, stage: .decodingTask)) }
+            do {
+                arena = try kept?.adopting(reference) ?? MappedArena(reference)
+            } catch {
+                try failAll(errorMessage(error, stage: .decodingTask))
+                return nil
+            }
         }
         try runTasks(type, batch, arena, results: results, status: status)
+        return arena
     }
 
     /// Decodes the batch's tasks in one pass (a task that cannot be decoded fails alone), runs

@@ -9,3 +9,14 @@
 package func adviseHugePages(_ start: UnsafeMutableRawPointer, count: Int) {
     _ = madvise(start, count, MADV_HUGEPAGE)
 }
+
+/// ``adviseHugePages(_:count:)`` for the whole pages inside `buffer` when it is at least 4 MiB
+/// (madvise wants a page-aligned start; malloc's large blocks start a few bytes into a page).
+package func adviseHugePages(covering buffer: UnsafeMutableRawBufferPointer) {
+    guard buffer.count >= 4 << 20, let base = buffer.baseAddress else { return }
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = (Int(bitPattern: base) + page - 1) / page * page
+    let end = (Int(bitPattern: base) + buffer.count) / page * page
+    guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
+    adviseHugePages(aligned, count: end - start)
+}

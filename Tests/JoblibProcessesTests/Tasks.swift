@@ -1,6 +1,7 @@
 import Foundation
 import JoblibParallel
 import JoblibPersistence
+@testable import JoblibProcesses
 
 // Task types must be declared at file scope: worker processes find them by name.
 
@@ -189,4 +190,23 @@ struct Marked: ParallelTask {
         usleep(200)
         return index
     }
+}
+
+/// Sums a large shared array and says which worker did, and how many shared arrays that worker
+/// had decoded by then (the same number for every task of one call: one copy per worker).
+struct SumAndCountCopies: ParallelTask {
+    var values: [Double]
+    var part: Int
+    func run() throws -> CopyReport {
+        CopyReport(
+            pid: getpid(), decoded: MappedArena.decodedCount.load(ordering: .relaxed), sum: values.reduce(0, +),
+            first: values.first ?? -1)
+    }
+}
+
+struct CopyReport: Codable, Sendable, Equatable {
+    var pid: Int32
+    var decoded: Int
+    var sum: Double
+    var first: Double
 }

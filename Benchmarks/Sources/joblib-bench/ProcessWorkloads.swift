@@ -188,4 +188,18 @@ let processWorkloads: [Workload] = [
         return figures("processes-large-ndarray", ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-ndarray", "large"))
             + [Figure(workload: "processes-large-ndarray", metric: "tree-peak-rss", value: peak, unit: "x-array")]
     },
+    Workload(name: "processes-large-shared-ndarray", summary: "the same with NDArray(sharedShape:): created in shared memory, handed to workers without a copy") {
+        let count = 100_000_000 / 8
+        var array = try NDArray<Double>(sharedShape: [count], repeating: 0)
+        for i in 0..<count { array[i] = Double(i) }
+        let tasks = (0..<20).map { SliceSumArrayTask(values: array, part: $0, parts: 20) }
+        _ = try processes.run([TinyTask(value: 1)])
+        var runs: [Double] = []
+        for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
+        resetPeaks()
+        blackHole(try processes.run(tasks))
+        let peak = treePeakBytes() / Double(count * 8)
+        return figures("processes-large-shared-ndarray", ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-ndarray", "large"))
+            + [Figure(workload: "processes-large-shared-ndarray", metric: "tree-peak-rss", value: peak, unit: "x-array")]
+    },
 ]
