@@ -36,7 +36,7 @@ let package = Package(
             name: "JoblibSystem",
             dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
         ),
-        .target(name: "JoblibCoding", dependencies: ["CXXHash"], exclude: ["BinaryFormat.md"]),
+        .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
         // Python pickles (files of Python's joblib.dump) read as inert data, and written as plain data.
         .target(name: "JoblibPickle", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["PickleFormat.md"]),
         .target(
