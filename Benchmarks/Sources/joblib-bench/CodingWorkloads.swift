@@ -104,25 +104,14 @@ let codingWorkloads: [Workload] = [
         return [
             Figure(workload: "hash-1gb", metric: "hash", value: rate, unit: "GB/s"),
             Figure(workload: "hash-1gb", metric: "memcpy", value: Double(count * 8) / copy / 1e9, unit: "GB/s"),
-        ] + joblibHash("hash-1gb", "gigabyte", unit: "GB/s", ours: rate, higherIsBetter: true)
+        ] + joblibComparison("hash-1gb", script: "hash_bench.py", "gigabyte", unit: "GB/s", ours: rate, higherIsBetter: true)
     },
     Workload(name: "hash-small-ints", summary: "hash() of 1M small integers vs joblib.hash") {
         let values = Array(0..<1_000_000)
         let seconds = try bestTime { blackHole(try hash(values)) }
         return [
             Figure(workload: "hash-small-ints", metric: "time", value: seconds * 1e3, unit: "ms"),
-        ] + joblibHash("hash-small-ints", "small-ints", unit: "ms", ours: seconds * 1e3)
+        ] + joblibComparison("hash-small-ints", script: "hash_bench.py", "small-ints", unit: "ms", ours: seconds * 1e3)
     },
 ]
 
-/// `joblib.hash` on the same data (python/hash_bench.py), measured now: metric `joblib` and how
-/// many times better ours is; nothing when Python joblib cannot run here.
-private func joblibHash(_ workload: String, _ mode: String, unit: String, ours: Double, higherIsBetter: Bool = false) -> [Figure] {
-    guard let output = runComparison(workload, script: "hash_bench.py", [mode]),
-          let theirs = namedFigures(output).values.first
-    else { return [] }
-    return [
-        Figure(workload: workload, metric: "joblib", value: theirs, unit: unit),
-        Figure(workload: workload, metric: "joblib_ratio", value: higherIsBetter ? ours / theirs : theirs / ours, unit: "x"),
-    ]
-}

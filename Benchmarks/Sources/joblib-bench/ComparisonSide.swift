@@ -65,3 +65,16 @@ func namedFigures(_ output: String) -> [String: Double] {
     }
     return figures
 }
+
+/// joblib's figure for `workload` from `script mode` (its first `name value unit` line), as
+/// metric `joblib`, and how many times better ours is (metric `joblib_ratio`); nothing when
+/// Python joblib cannot run here.
+func joblibComparison(_ workload: String, script: String, _ mode: String, unit: String, ours: Double, higherIsBetter: Bool = false) -> [Figure] {
+    guard let output = runComparison(workload, script: script, [mode]),
+          let theirs = namedFigures(output).values.first
+    else { return [] }
+    return [
+        Figure(workload: workload, metric: "joblib", value: theirs, unit: unit),
+        Figure(workload: workload, metric: "joblib_ratio", value: higherIsBetter ? ours / theirs : theirs / ours, unit: "x"),
+    ]
+}

@@ -34,7 +34,7 @@ let parallelWorkloads: [Workload] = [
             Figure(workload: "parallel-overhead", metric: "threads_jobs2", value: micro(threads), unit: "us/task"),
             Figure(workload: "parallel-overhead", metric: "concurrentPerform", value: micro(perform), unit: "us/task"),
             Figure(workload: "parallel-overhead", metric: "threads_over_concurrentPerform", value: threads / perform, unit: "x"),
-        ] + joblibThreading("parallel-overhead", "threading-overhead", unit: "us/task", ours: micro(threads))
+        ] + joblibComparison("parallel-overhead", script: "process_bench.py", "threading-overhead", unit: "us/task", ours: micro(threads))
     },
     Workload(name: "parallel-warm-call", summary: "one warm call with 2 tiny tasks: ms per call") {
         let calls = 2_000
@@ -53,7 +53,7 @@ let parallelWorkloads: [Workload] = [
             Figure(workload: "parallel-warm-call", metric: "sequential", value: sequential * 1e3, unit: "ms"),
             Figure(workload: "parallel-warm-call", metric: "threads_jobs2", value: threads * 1e3, unit: "ms"),
             Figure(workload: "parallel-warm-call", metric: "concurrentPerform", value: perform * 1e3, unit: "ms"),
-        ] + joblibThreading("parallel-warm-call", "threading-warm", unit: "ms", ours: threads * 1e3)
+        ] + joblibComparison("parallel-warm-call", script: "process_bench.py", "threading-warm", unit: "ms", ours: threads * 1e3)
     },
     Workload(name: "parallel-cpu", summary: "100 tasks × ~20 ms CPU: seconds and speedup on 2 workers") {
         let spins = calibratedSpins(seconds: 0.020)
@@ -73,21 +73,10 @@ let parallelWorkloads: [Workload] = [
             Figure(workload: "parallel-cpu", metric: "concurrentPerform", value: perform, unit: "s"),
             Figure(workload: "parallel-cpu", metric: "threads_speedup", value: sequential / threads, unit: "x"),
             Figure(workload: "parallel-cpu", metric: "concurrentPerform_speedup", value: sequential / perform, unit: "x"),
-        ] + joblibThreading("parallel-cpu", "threading-cpu", unit: "x", ours: sequential / threads, higherIsBetter: true)
+        ] + joblibComparison("parallel-cpu", script: "process_bench.py", "threading-cpu", unit: "x", ours: sequential / threads, higherIsBetter: true)
     },
 ]
 
-/// joblib's threading backend on the same workload (metric `joblib`) and how many times better
-/// ours is (metric `joblib_ratio`); nothing when Python joblib cannot run here.
-private func joblibThreading(_ workload: String, _ mode: String, unit: String, ours: Double, higherIsBetter: Bool = false) -> [Figure] {
-    guard let output = runComparison(workload, script: "process_bench.py", [mode]),
-          let theirs = namedFigures(output).values.first
-    else { return [] }
-    return [
-        Figure(workload: workload, metric: "joblib", value: theirs, unit: unit),
-        Figure(workload: workload, metric: "joblib_ratio", value: higherIsBetter ? ours / theirs : theirs / ours, unit: "x"),
-    ]
-}
 
 /// CPU work the optimiser cannot remove: an xorshift loop of `count` steps.
 @inline(never) func spin(_ seed: Int, _ count: Int) -> UInt64 {
