@@ -150,7 +150,7 @@ let processWorkloads: [Workload] = [
         var runs: [Double] = []
         for run in 0..<5 {
             let pidFile = NSTemporaryDirectory() + "joblib-bench-helper-\(getpid())-\(run).pid"
-            runs.append(try bestTime(repetitions: 1) {
+            runs.append(bestTime(repetitions: 1) {
                 blackHole(processes.results((0..<2).map { TrapAfterHelperTask(index: $0, pidFile: pidFile) }))
             })
             if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
