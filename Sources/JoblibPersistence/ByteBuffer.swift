@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#elseif canImport(Musl)
-@preconcurrency import Musl
-#endif
 import JoblibSystem
 
 /// A growable block of memory that decompressors write into and arrays may keep.
@@ -93,22 +88,16 @@ final class ByteBuffer: @unchecked Sendable {
         // decompressing cheap. malloc's 16-byte alignment covers every element type (8 at most).
         // A refusal (a memory limit, an address-space limit) is an error for the caller to
         // handle, never the end of the process: the old block stays valid and is freed in deinit.
-        guard let fresh = realloc(base, newCapacity) else {
+        guard let fresh = reallocateMemory(base, byteCount: newCapacity) else {
             throw PersistenceError(
                 .outOfMemory, "could not allocate \(ByteCount(bytes: newCapacity)) of memory (\(newCapacity) bytes) to hold the data")
         }
         // Large buffers are backed by huge pages: filling them then costs far fewer page faults
-        // (here 4 KiB faults cost about 1 s per GB, 2 MiB ones a tenth of that). madvise wants a
-        // page-aligned start, and malloc's large blocks start 16 bytes into a page.
-        if newCapacity >= 4 << 20 {
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let start = (Int(bitPattern: fresh) + page - 1) / page * page
-            let end = (Int(bitPattern: fresh) + newCapacity) / page * page
-            adviseHugePages(UnsafeMutableRawPointer(bitPattern: start)!, count: end - start)
-        }
+        // (here 4 KiB faults cost about 1 s per GB, 2 MiB ones a tenth of that).
+        adviseHugePages(covering: UnsafeMutableRawBufferPointer(start: fresh, count: newCapacity))
         base = fresh
         capacity = newCapacity
     }
 
-    deinit { free(base) }
+    deinit { freeMemory(base) }
 }

@@ -3,11 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#elseif canImport(Musl)
-@preconcurrency import Musl
-#endif
 import JoblibCoding
 import JoblibSystem
 import SystemPackage
@@ -39,12 +34,7 @@ import SystemPackage
 public func dump(_ value: some Encodable, to path: FilePath, compression: Compression = .automatic, durable: Bool = true) throws {
     do {
         let compression = try compression.validated(for: path)
-        // The data reaches the disk before this returns when durable, and on ext4 during the
-        // rename when it replaces a file: then start writing it back while it is being written.
-        let earlyWriteback = durable || access(path.string, F_OK) == 0
-        try writeFileAtomically(to: path, durable: durable) { fd in
-            try writeContainer(value, into: RawSink(fd: fd, earlyWriteback: earlyWriteback), compression: compression)
-        }
+        try writeDumpFile(to: path, durable: durable) { sink in try writeContainer(value, into: sink, compression: compression) }
     } catch {
         throw PersistenceError.wrapping(error, path: path.string, decoding: false)
     }
@@ -66,6 +56,14 @@ public func dump(_ value: some Encodable, compression: Compression = .none) thro
     } catch {
         throw PersistenceError.wrapping(error, path: nil, decoding: false)
     }
+}
+
+/// Writes a file of either format to `path` atomically: `write` fills it through a sink.
+func writeDumpFile(to path: FilePath, durable: Bool, _ write: (RawSink) throws -> Void) throws {
+    // The data reaches the disk before this returns when durable, and on ext4 during the
+    // rename when it replaces a file: then start writing it back while it is being written.
+    let earlyWriteback = durable || (try? fileStatus(path)) != nil
+    try writeFileAtomically(to: path, durable: durable) { fd in try write(RawSink(fd: fd, earlyWriteback: earlyWriteback)) }
 }
 
 func writeContainer<Value: Encodable>(_ value: Value, into sink: RawSink, compression: Compression) throws {

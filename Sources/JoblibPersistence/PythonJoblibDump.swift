@@ -3,11 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#elseif canImport(Musl)
-@preconcurrency import Musl
-#endif
 import JoblibPickle
 import JoblibSystem
 import SystemPackage
@@ -46,10 +41,7 @@ public func dump(
     do {
         let compression = try pythonCompression(compression.validated(for: path))
         let python = try encodeForPython(value)
-        let earlyWriteback = durable || access(path.string, F_OK) == 0
-        try writeFileAtomically(to: path, durable: durable) { fd in
-            try writePythonJoblib(python, into: RawSink(fd: fd, earlyWriteback: earlyWriteback), compression: compression)
-        }
+        try writeDumpFile(to: path, durable: durable) { sink in try writePythonJoblib(python, into: sink, compression: compression) }
     } catch {
         throw PersistenceError.wrapping(error, path: path.string, decoding: false)
     }

@@ -4,10 +4,6 @@ import JoblibSystem
 import Synchronization
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One worker process as the parent sees it: the child, its two frame channels and the thread
 /// draining its standard error.
 ///
@@ -86,7 +82,7 @@ final class WorkerProcess: Sendable {
         do {
             self.results = Mutex(try FrameReader(fd: resultPipe.read, process: process))
         } catch {
-            process.kill(SIGKILL)
+            process.kill()
             _ = process.wait()
             [taskEnd, resultPipe.read, errorPipe.read].forEach { try? $0.close() }
             throw ParallelError(.workerStartFailed, "could not set up a worker's result channel: \(error)", underlying: error)
@@ -174,7 +170,7 @@ final class WorkerProcess: Sendable {
     var stderrTail: String { stderr.tail }
 
     /// Kills the worker at once (a timeout, or the parent shutting down).
-    func kill() { process.kill(SIGKILL) }
+    func kill() { process.kill() }
 
     /// Asks the worker to exit, then terminates it if it does not; reaps it and closes everything.
     @discardableResult
@@ -185,7 +181,7 @@ final class WorkerProcess: Sendable {
         if grace > .zero {
             status = process.wait(timeout: grace) ?? process.terminate(grace: .milliseconds(100))
         } else {
-            process.kill(SIGKILL)
+            process.kill()
             status = process.wait()
         }
         stderr.join()
@@ -210,13 +206,8 @@ final class WorkerProcess: Sendable {
         return status
     }
 
-    /// The worker's resident memory in bytes, from `/proc/PID/statm`.
-    var residentBytes: Int? {
-        guard let text = readSmallFile("/proc/\(process.pid)/statm") else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
+    /// The worker's resident memory in bytes.
+    var residentBytes: Int? { process.residentBytes }
 }
 
 /// Forwards a worker's standard error to ours as it arrives (a chatty task must never block on

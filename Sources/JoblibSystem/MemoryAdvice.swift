@@ -14,7 +14,7 @@ package func adviseHugePages(_ start: UnsafeMutableRawPointer, count: Int) {
 /// (madvise wants a page-aligned start; malloc's large blocks start a few bytes into a page).
 package func adviseHugePages(covering buffer: UnsafeMutableRawBufferPointer) {
     guard buffer.count >= 4 << 20, let base = buffer.baseAddress else { return }
-    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let page = systemPageSize
     let start = (Int(bitPattern: base) + page - 1) / page * page
     let end = (Int(bitPattern: base) + buffer.count) / page * page
     guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
