@@ -166,6 +166,13 @@ final class ReportRecorder: Sendable {
         state.withLock { state in state.workers[worker]?.coding += nanoseconds }
     }
 
+    /// What a worker elsewhere measured for the tasks of one of `worker`'s batches: its decoding
+    /// and encoding count as that worker's coding time.
+    func workerTimed(_ worker: UInt, _ timing: RemoteTiming) {
+        guard isActive else { return }
+        state.withLock { state in state.workers[worker]?.coding += timing.decoding + timing.encoding }
+    }
+
     /// Builds the report, prints it from `verbose: 11` and hands it to the handler (once).
     func deliver(tasks: Int, failed: Bool, verbose: Int, output: ProgressOutput, jobs: String) {
         guard isActive else { return }
