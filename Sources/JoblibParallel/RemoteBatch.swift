@@ -49,9 +49,11 @@ package enum RemoteStep: Equatable {
 /// costs and when the batch is over. The driver (one thread) feeds it the transport's events
 /// and does what each ``RemoteStep`` says; after `.abandon` or `.done` it calls ``finish()``.
 ///
-/// Tasks go out in slices claimed from the batch (``ParallelBatch/claimSlice(_:)``), one slice
-/// in flight at a time, so that an idle worker can split off the unclaimed tail and a fast task
-/// never waits behind a slow one. Outcomes go to the call through ``RemoteTasks``.
+/// Tasks go out in slices claimed from the batch (``ParallelBatch/claimSlice(_:)``), so that an
+/// idle worker can split off the unclaimed tail: a fast task does not wait behind a slow one
+/// (at most behind the rest of its slice and the slice sent after it). Slices of one task go out
+/// one at a time; larger ones two at a time, so that the worker never idles for a round trip
+/// (tiny tasks keep their throughput). Outcomes go to the call through ``RemoteTasks``.
 package struct RemoteBatch {
     package let batch: ParallelBatch
     private let remote: RemoteTasks
@@ -59,6 +61,13 @@ package struct RemoteBatch {
     private let sliceSize: Int
     /// Tasks sent, in order, with no outcome yet.
     package private(set) var sent: [Int] = []
+    /// The tasks of each slice in flight still without an outcome, oldest first.
+    private var slices: [Int] = []
+    /// A second slice too large to send while the worker runs the first (the send could block
+    /// while the worker blocks writing results nobody reads): it goes out when the first is done.
+    private var held: (indices: [Int], tasks: [UInt8])?
+    /// The largest second slice sent before the first one is done (it fits a socket's buffer).
+    static let largestSliceAhead = 32 * 1024
     /// Tasks of the batch that got an outcome (a result or an error of their own).
     package private(set) var completed = 0
     /// Re-runs used per task after deaths that blamed it.
@@ -68,17 +77,25 @@ package struct RemoteBatch {
     private var finished = false
 
     /// A batch of a call of ``ParallelTask`` values (``ParallelJob/remoteTasks`` is not nil).
-    /// `sliceSize` tasks go out at a time (default: the whole batch).
+    /// `sliceSize` tasks go out at a time (default: an eighth of the batch, at least one).
     package init(_ batch: ParallelBatch, sections: (any BulkSectionWriter)? = nil, sliceSize: Int? = nil) {
         guard let remote = batch.job.remote else { preconditionFailure("a RemoteBatch needs a call of ParallelTask values") }
         self.batch = batch
         self.remote = remote
         self.sections = sections
-        self.sliceSize = max(1, sliceSize ?? batch.indices.count)
+        self.sliceSize = max(1, sliceSize ?? batch.indices.count / 8)
     }
 
     /// The first step: the first slice to send (or `.done` when the call has stopped).
     package mutating func start() -> RemoteStep { nextSlice() }
+
+    /// The step after the driver sent what `.send` said: another slice (two in flight), or wait.
+    package mutating func sentSlice() -> RemoteStep {
+        guard sliceSize > 1, slices.count < 2, held == nil, !batch.callStopped, let slice = batch.claimSlice(sliceSize) else {
+            return .wait
+        }
+        return send(Array(slice), appending: true)
+    }
 
     /// The step after `event`.
     package mutating func handle(_ event: RemoteEvent) -> RemoteStep {
@@ -93,7 +110,7 @@ package struct RemoteBatch {
             return answered()
         case .lost(let error):
             batch.failCall(error)
-            sent = []
+            clearSent()
             return .done
         }
     }
@@ -128,8 +145,22 @@ package struct RemoteBatch {
         }
         completed += delivered
         sent.removeFirst(delivered)
+        var left = delivered
+        while left > 0, !slices.isEmpty {
+            let taken = min(left, slices[0])
+            slices[0] -= taken
+            left -= taken
+            if slices[0] == 0 { slices.removeFirst() }
+        }
         if batch.callStopped { return stopSent() }
-        return sent.isEmpty ? nextSlice() : .wait
+        if !sent.isEmpty { return sentSlice() }
+        if let (indices, tasks) = held {
+            held = nil
+            sent = indices
+            slices = [indices.count]
+            return .send(indices: indices, tasks: tasks)
+        }
+        return nextSlice()
     }
 
     /// The worker died: the task its status words named killed it. The tasks before it finished,
@@ -137,8 +168,8 @@ package struct RemoteBatch {
     private mutating func died(
         _ status: ProcessExitStatus, _ runningTask: Int?, _ stage: RemoteTaskError.Stage?, _ stderrTail: String
     ) -> RemoteStep {
-        let unreported = sent
-        sent = []
+        let unreported = sent + (held?.indices ?? [])
+        clearSent()
         if batch.callStopped { return .done }
         if unreported.isEmpty { return nextSlice() }
         let named = runningTask.flatMap { unreported.firstIndex(of: $0) }
@@ -165,8 +196,8 @@ package struct RemoteBatch {
     /// The worker was killed for running task `index` past the timeout: that task fails with
     /// `timeout` (in `results` the others go on); the others run again.
     private mutating func timedOut(_ index: Int) -> RemoteStep {
-        var unreported = sent
-        sent = []
+        var unreported = sent + (held?.indices ?? [])
+        clearSent()
         if batch.callStopped { return .done }
         if let position = unreported.firstIndex(of: index) {
             unreported.remove(at: position)
@@ -185,11 +216,16 @@ package struct RemoteBatch {
     private mutating func answered() -> RemoteStep {
         let missing = sent
         sent = []
+        slices = []
         for index in missing {
             let error = RemoteTaskError(
                 taskIndex: index, stage: .running, typeName: "JoblibParallel.MissingOutcome",
                 errorDescription: "the worker's answer held no outcome for this task")
             guard deliver(index, .failure(error)) else { return .done }
+        }
+        if let (indices, _) = held {
+            held = nil
+            return send(indices)
         }
         return nextSlice()
     }
@@ -202,40 +238,52 @@ package struct RemoteBatch {
         return send(Array(slice))
     }
 
-    /// Encodes `indices` in one pass and sends them. When that fails, the tasks that cannot be
-    /// encoded fail alone, before anything is sent, and the others are encoded again.
-    private mutating func send(_ indices: [Int]) -> RemoteStep {
-        guard !indices.isEmpty else { return nextSlice() }
-        if batch.callStopped { return .done }
-        if let tasks = try? remote.encodeBatch(indices, sections) {
-            sent = indices
-            return .send(indices: indices, tasks: tasks)
-        }
+    private mutating func clearSent() {
+        sent = []
+        slices = []
+        held = nil
+    }
+
+    /// Encodes `indices` in one pass and sends them (after the slice in flight when `appending`).
+    /// When that fails, the tasks that cannot be encoded fail alone, before anything is sent, and
+    /// the others are encoded again.
+    private mutating func send(_ indices: [Int], appending: Bool = false) -> RemoteStep {
+        guard !indices.isEmpty else { return appending ? .wait : nextSlice() }
+        if batch.callStopped { return appending ? stopSent() : .done }
+        if let tasks = try? remote.encodeBatch(indices, sections) { return sending(indices, tasks, appending) }
         var encodable: [Int] = []
         for index in indices {
             do {
                 _ = try remote.encode(index, sections)
                 encodable.append(index)
             } catch {
-                guard deliver(index, .failure(error)) else { return .done }
+                guard deliver(index, .failure(error)) else { return appending ? stopSent() : .done }
             }
         }
-        guard !encodable.isEmpty else { return nextSlice() }
+        guard !encodable.isEmpty else { return appending ? .wait : nextSlice() }
         do {
-            let tasks = try remote.encodeBatch(encodable, sections)
-            sent = encodable
-            return .send(indices: encodable, tasks: tasks)
+            return sending(encodable, try remote.encodeBatch(encodable, sections), appending)
         } catch {
             // Each task encodes alone but not together: nothing can be sent.
             batch.failCall(error)
-            return .done
+            return appending ? stopSent() : .done
         }
+    }
+
+    private mutating func sending(_ indices: [Int], _ tasks: [UInt8], _ appending: Bool) -> RemoteStep {
+        if appending && tasks.count > Self.largestSliceAhead {
+            held = (indices, tasks)
+            return .wait
+        }
+        sent += indices
+        slices.append(indices.count)
+        return .send(indices: indices, tasks: tasks)
     }
 
     /// The call stopped with tasks sent: they must not run on.
     private mutating func stopSent() -> RemoteStep {
         let running = !sent.isEmpty
-        sent = []
+        clearSent()
         return running ? .abandon : .done
     }
 

@@ -71,7 +71,7 @@ final class WorkerDriver: Sendable {
                 running.set(batch, current)
                 // A failed send (EPIPE) means the worker is gone; that is seen below like any death.
                 current.send(BatchMessage(typeName: typeName, indices: indices, tasks: tasks, arena: arena.reference))
-                step = .wait
+                step = state.sentSlice()
             case .wait:
                 guard let current = worker else { return }
                 switch current.receive(timeout: Self.checkInterval) {

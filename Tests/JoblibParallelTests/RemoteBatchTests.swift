@@ -109,13 +109,28 @@ import Testing
         #expect { try stray.run(count: 4) } throws: { ($0 as? ParallelError)?.code == .workerDied }
     }
 
-    /// Slices: the batch goes out `sliceSize` tasks at a time, each after the previous one's
-    /// outcomes; a death in a later slice blames within that slice.
-    @Test func slicesGoOutOneAtATime() {
+    /// Slices: the batch goes out `sliceSize` tasks at a time, two slices in flight (the next
+    /// one is sent before the first one's outcomes); a death blames within what was sent, and
+    /// the tasks sent after the culprit run again. Slices of one task go out one at a time.
+    @Test func slicesGoOutTwoAtATime() {
         let script = Script(sliceSize: 2) { send, indices in send == 1 ? [.died(running: 3)] : [.ok(indices)] }
         let outcomes = script.results(count: 6)
-        #expect(script.sends == [[0, 1], [2, 3], [2], [4, 5]])
+        #expect(script.sends == [[0, 1], [2, 3], [4, 5], [2, 4, 5]])
+        #expect(script.steps.prefix(3) == ["send", "send", "event"])
         expectWorkerDied(outcomes[3], index: 3, stage: .running)
+        #expect([0, 1, 2, 4, 5].map { try? outcomes[$0].get() } == [0, 2, 4, 8, 10])
+
+        let single = Script(sliceSize: 1) { _, indices in [.ok(indices)] }
+        #expect(single.results(count: 3).map { try? $0.get() } == [0, 2, 4])
+        #expect(single.sends == [[0], [1], [2]])
+        #expect(single.steps == ["send", "event", "send", "event", "send", "event", "done"])
+    }
+
+    /// By default a batch goes out in eighths (at least one task per slice).
+    @Test func theDefaultSliceIsAnEighth() {
+        let script = Script(sliceSize: nil) { _, indices in [.ok(indices)] }
+        #expect(script.results(count: 20).map { try? $0.get() } == (0..<20).map { $0 * 2 })
+        #expect(script.sends.map(\.count) == [2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
     }
 
     func expectWorkerDied(_ outcome: Result<Int, any Error>, index: Int, stage: RemoteTaskError.Stage?) {
@@ -182,7 +197,7 @@ enum ScriptedEvent {
 }
 
 /// A call on a backend that runs every batch through ``RemoteBatch`` and answers each send with
-/// the script's events: `respond(send number, indices sent)`.
+/// the script's events: `respond(send number, indices sent)` (by default a batch is one slice).
 final class Script: Sendable {
     let respond: @Sendable (Int, [Int]) -> [ScriptedEvent]
     let retries: Int
@@ -191,7 +206,7 @@ final class Script: Sendable {
     private let log = Mutex<(sends: [[Int]], steps: [String])>(([], []))
 
     init(
-        retries: Int = 0, timeout: Duration? = nil, sliceSize: Int? = nil,
+        retries: Int = 0, timeout: Duration? = nil, sliceSize: Int? = 100,
         _ respond: @escaping @Sendable (Int, [Int]) -> [ScriptedEvent]
     ) {
         self.respond = respond
@@ -239,15 +254,22 @@ final class Script: Sendable {
                     state.finish()
                     return
                 }
-                queue = respond(number, indices)
-                step = .wait
+                queue += respond(number, indices)
+                step = state.sentSlice()
             case .wait:
                 guard !queue.isEmpty else {
                     Issue.record("the batch waits with no event to come: it would wait forever")
                     state.finish()
                     return
                 }
-                step = state.handle(queue.removeFirst().event)
+                let event = queue.removeFirst()
+                log.withLock { $0.steps.append("event") }
+                // A worker that ended sends nothing more.
+                switch event {
+                case .died, .timedOut, .lost: queue.removeAll()
+                default: break
+                }
+                step = state.handle(event.event)
             case .abandon, .done:
                 log.withLock { $0.steps.append(step == .abandon ? "abandon" : "done") }
                 state.finish()

@@ -38,7 +38,9 @@ public struct BackendConformance: Sendable {
             .runsClosures, .runsInParallel, .stopsOverrunningTasks, .splitsBusyBatches, .stopsRunningBatches,
         ]
         /// `.processes`.
-        public static let processes: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches]
+        public static let processes: Capabilities = [
+            .runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches, .splitsBusyBatches,
+        ]
         /// `.dask`.
         public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere]
     }
