@@ -18,8 +18,9 @@ package enum RemoteEvent {
     case lost(any Error)
 }
 
-/// Time a worker elsewhere spent on the tasks of one `results` frame (nanoseconds).
-package struct RemoteTiming: Sendable, Equatable {
+/// Time a worker elsewhere spent on the tasks of one `results` frame (nanoseconds): decoding
+/// them, running them and encoding their outcomes. It travels inside the frame.
+package struct RemoteTiming: Sendable, Equatable, Codable {
     package var decoding: UInt64
     package var running: UInt64
     package var encoding: UInt64
@@ -77,13 +78,28 @@ package struct RemoteBatch {
     private var finished = false
 
     /// A batch of a call of ``ParallelTask`` values (``ParallelJob/remoteTasks`` is not nil).
-    /// `sliceSize` tasks go out at a time (default: an eighth of the batch, at least one).
+    /// `sliceSize` tasks go out at a time (default: ``defaultSliceSize(of:)``).
     package init(_ batch: ParallelBatch, sections: (any BulkSectionWriter)? = nil, sliceSize: Int? = nil) {
         guard let remote = batch.job.remote else { preconditionFailure("a RemoteBatch needs a call of ParallelTask values") }
         self.batch = batch
         self.remote = remote
         self.sections = sections
-        self.sliceSize = max(1, sliceSize ?? batch.indices.count / 8)
+        self.sliceSize = max(1, sliceSize ?? Self.defaultSliceSize(of: batch))
+    }
+
+    /// The work a slice of a large batch carries at least, so that the cost of a slice (a few
+    /// tens of microseconds in both processes) stays small next to it: tiny tasks keep their
+    /// throughput (`processes-overhead` benchmark).
+    static let smallestSliceSeconds = 0.002
+
+    /// An eighth of the batch (at least one task). A batch of 16 tasks or more (auto-batching
+    /// made it large because its tasks are fast) goes out in slices of at least
+    /// ``smallestSliceSeconds`` of work, as the call's last batch measured it.
+    static func defaultSliceSize(of batch: ParallelBatch) -> Int {
+        let count = batch.indices.count
+        let eighth = max(1, count / 8)
+        guard count >= 16, let seconds = batch.job.recentSecondsPerTask, seconds > 0 else { return eighth }
+        return min(count, max(eighth, Int((smallestSliceSeconds / seconds).rounded(.up))))
     }
 
     /// The first step: the first slice to send (or `.done` when the call has stopped).
