@@ -58,12 +58,14 @@ public final class ParallelBatch: Sendable {
     public func run() {
         let job = self.job
         runsHere.store(true, ordering: .releasing)
+        let start = job.recorder.isActive ? monotonicNanoseconds() : 0
         let completed: Int
         if let runBatch = job.runBatch {
             completed = ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { runBatch(self) }
         } else {
             completed = runAsyncBlocking()
         }
+        if start != 0 { job.recorder.ran(worker, nanoseconds: monotonicNanoseconds() - start) }
         job.batchFinished(self, completed: completed)
     }
 
@@ -71,10 +73,12 @@ public final class ParallelBatch: Sendable {
     func runAsync() async {
         let job = self.job
         runsHere.store(true, ordering: .releasing)
+        let start = job.recorder.isActive ? monotonicNanoseconds() : 0
         var completed = 0
         if let runBatch = job.runBatchAsync {
             completed = await ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { await runBatch(self) }
         }
+        if start != 0 { job.recorder.ran(worker, nanoseconds: monotonicNanoseconds() - start) }
         job.batchFinished(self, completed: completed)
     }
 

@@ -87,7 +87,7 @@ final class WorkerDriver: Sendable {
                 case .results(let results):
                     current.tasksRun.add(results.count, ordering: .relaxed)
                     step = state.handle(.results(
-                        indices: results.indices, errors: results.decodedErrors(), outputs: results.outputs, timing: nil))
+                        indices: results.indices, errors: results.decodedErrors(), outputs: results.outputs, timing: results.timing))
                 case .ended:
                     // Its status words name the task it was working on and the stage.
                     let named = current.runningTask
