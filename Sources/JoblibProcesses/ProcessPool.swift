@@ -2,10 +2,6 @@ import JoblibParallel
 import JoblibSystem
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// What makes two calls' workers interchangeable.
 struct WorkerSettings: Hashable, Sendable {
     var innerMaxThreads: Int
@@ -26,7 +22,7 @@ package final class ProcessPool: Sendable {
     /// The pool for `settings`, created on first use.
     static func pool(for settings: WorkerSettings) -> ProcessPool {
         if !exitHookInstalled.exchange(true, ordering: .relaxed) {
-            atexit { ProcessPool.shutDownAll() }
+            runAtExit { ProcessPool.shutDownAll() }
         }
         return pools.withLock { pools in
             if let pool = pools[settings] { return pool }

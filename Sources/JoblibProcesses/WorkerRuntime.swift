@@ -4,10 +4,6 @@ import JoblibParallel
 import JoblibSystem
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The environment variables between a parent and the workers it starts.
 package enum WorkerEnvironment {
     /// Set in a worker's environment: `ctor` lets the constructor hook enter worker mode before
@@ -41,9 +37,9 @@ package enum WorkerEnvironment {
 /// that ship the library as a dynamic library product: there the automatic entry before `main`
 /// cannot run. Elsewhere it is harmless and returns at once.
 public func workerMain() {
-    guard let mode = getenv(WorkerEnvironment.mode).map({ String(cString: $0) }), !mode.isEmpty else { return }
+    guard let mode = environmentValue(WorkerEnvironment.mode), !mode.isEmpty else { return }
     joblib_worker_mode_did_enter()
-    unsetenv(WorkerEnvironment.mode)
+    removeEnvironmentValue(WorkerEnvironment.mode)
     WorkerRuntime.run()
 }
 
@@ -86,15 +82,15 @@ enum WorkerRuntime {
                     arena = nil
                 case .shutdown:
                     flushStandardOutput()
-                    exit(0)
+                    exitProcess(0)
                 case .ready, .results:
                     throw ProtocolError("unexpected frame \(kind) from the parent")
                 }
             }
-            exit(0)
+            exitProcess(0)
         } catch {
             writeToStandardError("joblib worker \(currentProcessID): \(error)\n")
-            exit(70)
+            exitProcess(70)
         }
     }
 
@@ -207,14 +203,14 @@ enum WorkerRuntime {
     /// Exits when the parent goes away, even while a task runs: a watcher thread compares the
     /// parent pid every 100 ms (a SIGKILLed parent cannot close anything on its way out).
     private static func watchParent() {
-        let expected = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) } ?? parentProcessID
-        unsetenv(WorkerEnvironment.parentPID)
-        if parentProcessID != expected { exit(0) }
+        let expected = environmentValue(WorkerEnvironment.parentPID).flatMap { Int32($0) } ?? parentProcessID
+        removeEnvironmentValue(WorkerEnvironment.parentPID)
+        if parentProcessID != expected { exitProcess(0) }
         // Without the watcher the worker still exits at end of file on its task channel.
         try? startDetachedThread(name: "joblib-parent-watch") {
             while true {
-                usleep(100_000)
-                if parentProcessID != expected { _exit(0) }
+                sleepThread(milliseconds: 100)
+                if parentProcessID != expected { exitImmediately(0) }
             }
         }
     }

@@ -29,9 +29,20 @@ package func findExecutable(_ name: String, path: String? = environmentValue("PA
     return nil
 }
 
+/// Removes the environment variable `name` from this process's environment (`unsetenv`), so that
+/// processes started later do not inherit it.
+package func removeEnvironmentValue(_ name: String) {
+    unsetenv(name)
+}
+
 /// Runs `body` when the process exits normally (`atexit`).
 package func runAtExit(_ body: @escaping @convention(c) () -> Void) {
     atexit(body)
+}
+
+/// Ends the process normally with `status`: `atexit` handlers run and C buffers are flushed (`exit`).
+package func exitProcess(_ status: Int32) -> Never {
+    exit(status)
 }
 
 /// Ends the process at once with `status`: no `atexit` handlers, no buffers flushed (`_exit`).

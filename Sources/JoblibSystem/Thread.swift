@@ -71,6 +71,13 @@ package func monotonicNanoseconds() -> UInt64 {
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
+/// Suspends the calling thread for at least `milliseconds` (`nanosleep`, resumed after a signal).
+package func sleepThread(milliseconds: Int) {
+    var remaining = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+    var left = timespec()
+    while nanosleep(&remaining, &left) != 0 && errno == EINTR { remaining = left }
+}
+
 /// An identifier of the calling thread, unique among the threads alive now (`pthread_self`).
 package func currentThreadIdentifier() -> UInt { UInt(pthread_self()) }
 
