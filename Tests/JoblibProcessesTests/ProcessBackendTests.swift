@@ -20,6 +20,25 @@ extension WorkerProcessSuites {
         #expect(probes.allSatisfy { $0.ompThreads == String(max(1, cpuCount() / 2)) })
     }
 
+    /// Completion order is real: with batches of 5, the slow task 1 shares its batch with fast
+    /// ones; the driver sends the batch in slices, so the other worker splits off the unsent
+    /// tail, and the nine fast tasks all arrive long before the slow one.
+    @Test(.timeLimit(.minutes(1))) func fastTasksDoNotWaitBehindASlowOneInTheirBatch() async throws {
+        let tasks = [ConformanceNap(index: 0, seconds: 0.001), ConformanceNap(index: 1, seconds: 1.5)]
+            + (2..<10).map { ConformanceNap(index: $0, seconds: 0.002) }
+        let start = ContinuousClock.now
+        var arrivals: [(index: Int, at: Duration)] = []
+        let parallel = Parallel(jobs: 2, backend: .processes, batchSize: .fixed(5))
+        for try await (index, value) in parallel.stream(tasks, order: .completion) {
+            #expect(value == index)
+            arrivals.append((index, ContinuousClock.now - start))
+        }
+        let described = arrivals.map { "\($0.index)@\($0.at)" }
+        #expect(arrivals.count == 10)
+        #expect(arrivals.last?.index == 1, "\(described)")
+        #expect(arrivals.dropLast().allSatisfy { $0.at < .milliseconds(1_000) }, "\(described)")
+    }
+
     @Test func emptyAndAsyncCalls() async throws {
         #expect(try await parallel.run([Square]()) == [])
         let squares = try await parallel.run((0..<10).map { Square(value: $0) })

@@ -213,7 +213,8 @@ extension BackendConformance {
         #expect(received == 100)
     }
 
-    /// One report per call, after it ends, whose numbers add up.
+    /// One report per call, after it ends, whose numbers add up: busy ≤ wall per worker, coding
+    /// and running ≤ busy, tasks sum to the count, running covers the tasks' own time.
     func report(_ style: CallStyle) async throws {
         let reports = Mutex<[ParallelReport]>([])
         let parallel = parallel(report: { report in reports.withLock { $0.append(report) } })
@@ -226,9 +227,13 @@ extension BackendConformance {
         #expect(!report.workers.isEmpty && report.workers.count <= jobs, "\(report)")
         #expect(report.wall > .zero && report.batchSizes.reduce(0) { $0 + $1.key * $1.value } >= 400)
         for worker in report.workers {
-            #expect(worker.busy <= report.wall && worker.coding <= worker.busy, "\(report)")
+            #expect(worker.busy <= report.wall && worker.coding <= worker.busy && worker.running <= worker.busy, "\(report)")
             #expect(worker.busy + worker.waiting + worker.startUp <= report.wall + .milliseconds(1), "\(report)")
         }
+        // Every task sleeps 0.5 ms: measured where it ran (in a worker process by the worker
+        // itself), the workers' running time covers those sleeps.
+        let running = report.workers.reduce(Duration.zero) { $0 + $1.running }
+        if capabilities.contains(.measuresRunningTime) { #expect(running >= .milliseconds(195), "\(report)") }
         #expect(report.workers.contains { $0.busy > .zero })
         #expect((0...1).contains(report.overheadShare))
         if capabilities.contains(.runsElsewhere) { #expect(report.workers.contains { $0.coding > .zero }, "\(report)") }

@@ -30,15 +30,22 @@ public struct BackendConformance: Sendable {
         /// A failure stops the other batches running, between two of their tasks (a Dask task
         /// already running on a worker runs to its end).
         public static let stopsRunningBatches = Capabilities(rawValue: 32)
+        /// The report's running time is measured where tasks run (a worker elsewhere sends its
+        /// own decoding, running and encoding time with the outcomes).
+        public static let measuresRunningTime = Capabilities(rawValue: 64)
 
         /// `.sequential`.
-        public static let sequential: Capabilities = [.runsClosures, .stopsRunningBatches]
+        public static let sequential: Capabilities = [.runsClosures, .stopsRunningBatches, .measuresRunningTime]
         /// `.threads`.
         public static let threads: Capabilities = [
             .runsClosures, .runsInParallel, .stopsOverrunningTasks, .splitsBusyBatches, .stopsRunningBatches,
+            .measuresRunningTime,
         ]
         /// `.processes`.
-        public static let processes: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches]
+        public static let processes: Capabilities = [
+            .runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches, .splitsBusyBatches,
+            .measuresRunningTime,
+        ]
         /// `.dask`.
         public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere]
     }
