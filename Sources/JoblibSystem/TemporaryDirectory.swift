@@ -12,7 +12,7 @@ package final class TemporaryDirectory: Sendable {
 
     /// Creates the directory with `mkdtemp`; `prefix` helps a person recognise it.
     package init(prefix: String = "joblib") throws(SystemError) {
-        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let base = environmentValue("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let created else { throw SystemError("mkdtemp", path: base, errno: .current) }
