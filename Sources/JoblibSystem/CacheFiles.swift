@@ -80,17 +80,7 @@ package func readSmallFile(_ path: FilePath, touchOlderThan: Double?, limit: Int
     _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }
     try requireRegularFile(info, path: path.string)
     let status = FileStatus(info)
-    guard status.size <= limit else { throw SystemError("read", path: path.string, errno: .fileTooLarge) }
-    var bytes = [UInt8](repeating: 0, count: status.size)
-    let count: Int
-    do {
-        count = try bytes.withUnsafeMutableBytes { try FileDescriptor(rawValue: fd).readFully(into: $0, at: 0) }
-    } catch let error as SystemError {
-        throw error
-    } catch {
-        throw SystemError("read", path: path.string, errno: .ioError)
-    }
-    if count < bytes.count { bytes.removeLast(bytes.count - count) }
+    let bytes = try FileDescriptor(rawValue: fd).readWholeFile(size: status.size, limit: limit, path: path.string)
     var touched = false
     var touchError: SystemError?
     if let touchOlderThan, wallClockSeconds() - status.accessTime > touchOlderThan {
@@ -183,13 +173,6 @@ package func scanSubdirectories(
         found.append(SubdirectoryScan(name: name, files: statuses))
     }
     return found
-}
-
-/// Whether the file system holding `path` is mounted read-only (statvfs), nil if unknown.
-package func isReadOnlyFileSystem(_ path: FilePath) -> Bool? {
-    var info = statvfs()
-    guard statvfs(path.string, &info) == 0 else { return nil }
-    return info.f_flag & UInt(ST_RDONLY) != 0
 }
 
 /// Sets the access time of `path` to now, leaving its modification time alone.
