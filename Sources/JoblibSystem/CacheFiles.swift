@@ -143,34 +143,21 @@ package struct SubdirectoryScan: Sendable {
 package func scanSubdirectories(
     _ path: FilePath, files: [String], filter: (String) -> Bool
 ) throws(SystemError) -> [SubdirectoryScan] {
-    guard let dir = opendir(path.string) else {
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory { return [] }
-        throw SystemError("opendir", path: path.string, errno: error)
-    }
-    defer { closedir(dir) }
-    let dirFD = dirfd(dir)
     var found: [SubdirectoryScan] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+    do {
+        try forEachDirectoryEntry(path) { entry in
+            let name = entry.nameString
+            guard filter(name), entry.isDirectory else { return }
+            var statuses: [FileStatus?] = []
+            statuses.reserveCapacity(files.count)
+            for file in files {
+                var fileInfo = stat()
+                statuses.append(fstatat(entry.directory, "\(name)/\(file)", &fileInfo, AT_SYMLINK_NOFOLLOW) == 0 ? FileStatus(fileInfo) : nil)
+            }
+            found.append(SubdirectoryScan(name: name, files: statuses))
         }
-        guard name != ".", name != "..", filter(name) else { continue }
-        // readdir's d_type says "directory" without a stat on ext4, xfs, btrfs and tmpfs; only
-        // file systems that report DT_UNKNOWN cost one fstatat more.
-        let type = entry.pointee.d_type
-        if type != UInt8(DT_DIR) {
-            var info = stat()
-            guard type == UInt8(DT_UNKNOWN), fstatat(dirFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
-                  info.st_mode & S_IFMT == S_IFDIR else { continue }
-        }
-        var statuses: [FileStatus?] = []
-        statuses.reserveCapacity(files.count)
-        for file in files {
-            var fileInfo = stat()
-            statuses.append(fstatat(dirFD, "\(name)/\(file)", &fileInfo, AT_SYMLINK_NOFOLLOW) == 0 ? FileStatus(fileInfo) : nil)
-        }
-        found.append(SubdirectoryScan(name: name, files: statuses))
+    } catch where error.errno == .noSuchFileOrDirectory && error.operation == "opendir" {
+        return []
     }
     return found
 }

@@ -44,17 +44,3 @@ package func removeRecursively(_ path: FilePath) throws(SystemError) {
         _ = try systemCall("unlink", path: path.string) { unlink(path.string) }
     }
 }
-
-/// The names in a directory, without `.` and `..`.
-package func directoryEntries(_ path: FilePath) throws(SystemError) -> [String] {
-    guard let dir = opendir(path.string) else { throw SystemError("opendir", path: path.string, errno: .current) }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
