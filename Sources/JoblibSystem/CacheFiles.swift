@@ -42,10 +42,8 @@ package func wallClockSeconds() -> Double {
 /// The status of `path` (following symbolic links), or nil when nothing is there.
 package func fileStatus(_ path: FilePath) throws(SystemError) -> FileStatus? {
     var info = stat()
-    if stat(path.string, &info) == 0 { return FileStatus(info) }
-    let error = Errno.current
-    if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-    throw SystemError("stat", path: path.string, errno: error)
+    let found = try systemCall("stat", path: path.string, nilOn: [.noSuchFileOrDirectory, .notDirectory]) { stat(path.string, &info) }
+    return found == nil ? nil : FileStatus(info)
 }
 
 /// What `readSmallFile` found.
@@ -69,12 +67,9 @@ package struct FileContents: Sendable {
 /// The file is opened without blocking and must be a regular file (a FIFO or a device throws,
 /// with `notRegularFile` set) of at most `limit` bytes (`fileTooLarge` otherwise).
 package func readSmallFile(_ path: FilePath, touchOlderThan: Double?, limit: Int = 64 << 20) throws(SystemError) -> FileContents? {
-    let fd = joblib_open_nonblocking(path.string, O_RDONLY, 0)
-    if fd < 0 {
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-        throw SystemError("open", path: path.string, errno: error)
-    }
+    guard let fd = try systemCall("open", path: path.string, nilOn: [.noSuchFileOrDirectory, .notDirectory], {
+        joblib_open_nonblocking(path.string, O_RDONLY, 0)
+    }) else { return nil }
     defer { close(fd) }
     var info = stat()
     _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }
@@ -85,7 +80,12 @@ package func readSmallFile(_ path: FilePath, touchOlderThan: Double?, limit: Int
     var touchError: SystemError?
     if let touchOlderThan, wallClockSeconds() - status.accessTime > touchOlderThan {
         var times = [timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
-        if futimens(fd, &times) == 0 { touched = true } else { touchError = SystemError("futimens", path: path.string, errno: .current) }
+        do throws(SystemError) {
+            _ = try systemCall("futimens", path: path.string) { futimens(fd, &times) }
+            touched = true
+        } catch {
+            touchError = error
+        }
     }
     return FileContents(bytes: bytes, status: status, touched: touched, touchError: touchError)
 }
@@ -96,19 +96,16 @@ private let utimeOmit = (1 << 30) - 2
 
 /// Creates a directory and any missing parents; an existing directory is not an error.
 package func makeDirectories(_ path: FilePath, permissions: mode_t = 0o755) throws(SystemError) {
-    if mkdir(path.string, permissions) == 0 { return }
-    var error = Errno.current
-    if error == .fileExists {
+    do {
+        _ = try systemCall("mkdir", path: path.string) { mkdir(path.string, permissions) }
+    } catch where error.errno == .fileExists {
         if let status = try fileStatus(path), status.isDirectory { return }
         throw SystemError("mkdir", path: path.string, errno: .notDirectory)
-    }
-    if error == .noSuchFileOrDirectory, !path.removingLastComponent().isEmpty {
+    } catch where error.errno == .noSuchFileOrDirectory && !path.removingLastComponent().isEmpty {
         try makeDirectories(path.removingLastComponent(), permissions: permissions)
-        if mkdir(path.string, permissions) == 0 { return }
-        error = Errno.current
-        if error == .fileExists { return }
+        // Someone else may create it meanwhile: that is success too.
+        _ = try systemCall("mkdir", path: path.string, nilOn: [.fileExists]) { mkdir(path.string, permissions) }
     }
-    throw SystemError("mkdir", path: path.string, errno: error)
 }
 
 /// Renames a directory to a name that must not hold a non-empty directory yet.
@@ -116,18 +113,14 @@ package func makeDirectories(_ path: FilePath, permissions: mode_t = 0o755) thro
 /// Returns false, leaving both in place, when `target` already exists and is not empty (someone
 /// else published it first); other failures throw.
 package func publishDirectory(_ source: FilePath, as target: FilePath) throws(SystemError) -> Bool {
-    if rename(source.string, target.string) == 0 { return true }
-    let error = Errno.current
-    if error == .directoryNotEmpty || error == .fileExists { return false }
-    throw SystemError("rename", path: target.string, errno: error)
+    try systemCall("rename", path: target.string, nilOn: [.directoryNotEmpty, .fileExists]) {
+        rename(source.string, target.string)
+    } != nil
 }
 
 /// Renames `source` to `target`; false when `source` does not exist.
 package func renameIfPresent(_ source: FilePath, to target: FilePath) throws(SystemError) -> Bool {
-    if rename(source.string, target.string) == 0 { return true }
-    let error = Errno.current
-    if error == .noSuchFileOrDirectory { return false }
-    throw SystemError("rename", path: source.string, errno: error)
+    try systemCall("rename", path: source.string, nilOn: [.noSuchFileOrDirectory]) { rename(source.string, target.string) } != nil
 }
 
 /// One subdirectory found by `scanSubdirectories`, with the status of chosen files inside it.

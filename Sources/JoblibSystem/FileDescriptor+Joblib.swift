@@ -103,11 +103,7 @@ package func withFileDescriptor<R>(
     permissions: FilePermissions? = nil,
     _ body: (FileDescriptor) throws -> R
 ) throws -> R {
-    let fd: FileDescriptor
-    do {
-        fd = try FileDescriptor.open(path, mode, options: options.union(.closeOnExec), permissions: permissions)
-    } catch let error as Errno {
-        throw SystemError("open", path: path.string, errno: error)
-    }
+    let flags = mode.rawValue | options.union(.closeOnExec).rawValue
+    let fd = FileDescriptor(rawValue: try systemCall("open", path: path.string) { open(path.string, flags, permissions?.rawValue ?? 0) })
     return try fd.closeAfter { try body(fd) }
 }

@@ -31,10 +31,7 @@ package func withTemporaryDirectory<R>(prefix: String = "joblib", _ body: (FileP
 /// Removes a file, or a directory and everything below it. A missing path is not an error.
 package func removeRecursively(_ path: FilePath) throws(SystemError) {
     var info = stat()
-    if lstat(path.string, &info) != 0 {
-        if Errno.current == .noSuchFileOrDirectory { return }
-        throw SystemError("lstat", path: path.string, errno: .current)
-    }
+    guard try systemCall("lstat", path: path.string, nilOn: [.noSuchFileOrDirectory], { lstat(path.string, &info) }) != nil else { return }
     if info.st_mode & S_IFMT == S_IFDIR {
         for entry in try directoryEntries(path) {
             try removeRecursively(path.appending(entry))
