@@ -87,6 +87,9 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
         /// Another caller computed the same call for longer than `computationWait`; this one
         /// computed it too.
         public static let waitTimedOut = Code(rawValue: "waitTimedOut")
+        /// `reduceSize` could not save a function's index of entry sizes (full disk, read-only
+        /// location); eviction went on, and the next process's first scan is slower.
+        public static let sizeIndexNotSaved = Code(rawValue: "sizeIndexNotSaved")
     }
 
     /// What kind of warning this is.
