@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module layout (ARCHITECTURE.md). Dependencies point one way, in two branches over a shared base:
-//   running tasks:  JoblibDask → JoblibProcesses → JoblibParallel ─┐
+//   running tasks:  JoblibDask → JoblibBridge → JoblibProcesses → JoblibParallel ─┐
 //   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding, JoblibSystem → C shims
 // and the umbrella `Joblib` re-exports them all.
 let package = Package(
@@ -63,14 +63,22 @@ let package = Package(
             ],
             exclude: ["CacheLayout.md"]
         ),
-        // The Python bridge is compiled in as bytes: a built or installed program needs no file beside it.
+        // What every remote backend shares: the Python bridge process, its pool, the call loop and
+        // the Swift worker host run on the cluster. The Python files are compiled in as bytes: a built
+        // or installed program needs no file beside it.
         .target(
-            name: "JoblibDask",
+            name: "JoblibBridge",
             dependencies: [
                 "JoblibProcesses", "JoblibParallel", "JoblibCoding", "JoblibSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            exclude: ["BridgeProtocol.md", "RunningOnDask.md"],
+            exclude: ["BridgeProtocol.md"],
+            resources: [.embedInCode("bridge_channel.py"), .embedInCode("swift_worker.py")]
+        ),
+        .target(
+            name: "JoblibDask",
+            dependencies: ["JoblibBridge", "JoblibProcesses", "JoblibParallel", "JoblibSystem"],
+            exclude: ["RunningOnDask.md"],
             resources: [.embedInCode("dask_bridge.py")]
         ),
         .target(

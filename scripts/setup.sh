@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The Dask backend's tests start a real scheduler and workers: Python 3 with dask.distributed at the
-# version the bridge is tested with (Sources/JoblibDask/Bridge.swift, pinnedVersion).
+# version the bridge is tested with (Sources/JoblibDask/DaskBackend.swift, DaskSettings.pinnedVersion).
 dask_version=2026.8.0
 if ! command -v python3 >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ]; then

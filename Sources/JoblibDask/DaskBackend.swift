@@ -1,3 +1,4 @@
+import JoblibBridge
 import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
@@ -60,36 +61,67 @@ public struct DaskOptions: Hashable, Sendable {
     }
 }
 
-/// What makes two calls' bridges interchangeable.
-struct DaskSettings: Hashable, Sendable {
+/// What makes two calls' bridges interchangeable, and everything Dask-specific the shared bridge
+/// machinery (JoblibBridge) needs.
+struct DaskSettings: BridgeSettings {
     var scheduler: String
     var options: DaskOptions
+
+    /// The dask/distributed version the package is tested with (`scripts/setup.sh` installs it).
+    static let pinnedVersion = "2026.8.0"
+
+    var backendName: String { "Dask" }
+    var python: String { options.python }
+    var pythonOptionName: String { "DaskOptions.python" }
+    var installCommand: String { "python3 -m pip install 'dask[distributed]==\(Self.pinnedVersion)'" }
+    var script: BridgeScript { BridgeScript(name: "dask_bridge.py", text: PackageResources.dask_bridge_py) }
+
+    func arguments() throws -> [String] {
+        [
+            "--scheduler", scheduler, "--executable", try options.workerExecutable ?? currentExecutablePath(),
+            "--check-executable", options.checksWorkerExecutable ? "1" : "0",
+            "--connect-timeout", Self.seconds(options.connectTimeout),
+            "--no-workers-timeout", Self.seconds(options.noWorkersTimeout),
+            "--scatter-threshold", String(options.scatterThreshold.bytes),
+            "--pinned-version", Self.pinnedVersion,
+        ]
+    }
+
+    /// Python's imports, the connection, the version check, the first worker, the plugin.
+    var startTimeout: Duration { options.connectTimeout + options.noWorkersTimeout + .seconds(60) }
+
+    func error(_ failure: BridgeFailure, _ message: String, taskIndex: Int?) -> any Error {
+        let code: DaskError.Code =
+            switch failure {
+            case .pythonUnavailable: .pythonUnavailable
+            case .runtimeUnavailable: .distributedUnavailable
+            case .unreachable: .schedulerUnreachable
+            case .versionMismatch: .versionMismatch
+            case .noWorkers: .noWorkers
+            case .taskLost: .taskLost
+            case .clusterLost: .schedulerLost
+            default: .bridgeFailed
+            }
+        return DaskError(code, message, taskIndex: taskIndex)
+    }
+
+    /// One task running and one queued per worker thread hides Dask's round trip (~10 ms).
+    func inFlightLimit(_ bridge: Bridge) -> Int { max(2, 2 * bridge.clusterThreads) }
 }
 
-/// Runs a call on a bridge taken from the pool for its settings; a thread of its own feeds the
-/// bridge batches and hands their results back (``DaskCall``).
+/// The pool of idle bridges (shared by every remote backend), under the name the tests use.
+typealias BridgePool = JoblibBridge.BridgePool
+
+/// Runs a call on a bridge taken from the pool for its settings (JoblibBridge's ``BridgeCall``).
 struct DaskBackend: ParallelBackend {
     let settings: DaskSettings
 
     func start(_ job: ParallelJob, workers: Int) throws {
-        guard let remote = job.remoteTasks else {
-            throw ParallelError(
-                .unsupportedTask,
-                "closures cannot run on a Dask cluster; pass ParallelTask values to run(_:), results(_:) or "
-                    + "stream(_:order:), or use the .threads backend")
-        }
-        // Checked before anything starts: a type other processes cannot find by name.
-        let typeName = try TaskTypeName.name(of: remote.taskType)
         // The call's timeout also bounds the wait for workers (at start and during the call).
         var settings = self.settings
         if let timeout = job.taskTimeout, timeout < settings.options.noWorkersTimeout {
             settings.options.noWorkersTimeout = timeout
         }
-        let call = DaskCall(job: job, remote: remote, typeName: typeName, pool: BridgePool.pool(for: settings))
-        do {
-            try startDetachedThread(name: "joblib-dask") { call.run() }
-        } catch {
-            throw ParallelError(.workerUnavailable, "could not start the thread that drives the Dask call", underlying: error)
-        }
+        try BridgeCall.start(job, settings: settings)
     }
 }

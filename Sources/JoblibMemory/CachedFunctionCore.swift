@@ -240,10 +240,27 @@ final class CachedFunctionCore: Sendable {
 
     /// Whether a call with these arguments would be answered from the cache: its output is a
     /// regular file, not expired. One `stat`: the output is not read (its access time stays).
-    func isCached(_ call: PreparedCall) -> Bool {
-        guard let status = try? fileStatus(call.entry.appending(CacheStore.outputName)), status.isRegularFile else { return false }
+    ///
+    /// - Throws: ``MemoryError`` `io` when the output cannot be examined (no permission to search
+    ///   the entry's directory, a symbolic-link loop, an I/O error): whether it is cached is then
+    ///   unknown, which is not the same as "not cached".
+    func isCached(_ call: PreparedCall) throws(MemoryError) -> Bool {
+        let status: FileStatus?
+        do {
+            status = try fileStatus(call.entry.appending(CacheStore.outputName))
+        } catch {
+            throw MemoryError(.io, "cannot tell whether '\(name)' has this call cached: \(error.reason)", path: error.path, underlying: error)
+        }
+        guard let status, status.isRegularFile else { return false }
         if let maximumAge, wallClockSeconds() - status.modificationTime > maximumAge { return false }
         return true
+    }
+
+    /// `isCached` for `callAndShelve`, which computes when the answer is not a clear yes: an
+    /// output that cannot be examined is then met again by the lookup before computing, which
+    /// reports it (`corruptEntry`) and replaces the entry, as a call would.
+    func isKnownCached(_ call: PreparedCall) -> Bool {
+        do { return try isCached(call) } catch { return false }
     }
 
     /// Removes this function's entries.

@@ -16,8 +16,19 @@ final class DaskTestCluster: Sendable {
 
     @TaskLocal static var current: DaskTestCluster?
 
-    /// Pids of a previous run that crashed before stopping its cluster.
-    private static let leftovers = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("joblib-dask-tests.pids")
+    /// Pids of a previous run of this checkout that crashed before stopping its cluster: one file
+    /// per checkout, so that test runs in two checkouts never kill each other's clusters.
+    private static let leftovers = URL(fileURLWithPath: NSTemporaryDirectory())
+        .appendingPathComponent("joblib-dask-tests-\(checkoutTag).pids")
+
+    /// A short stable name for the checkout these tests were built from (FNV-1a of its path).
+    static let checkoutTag: String = {
+        var digest: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in #filePath.utf8 {
+            digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        return String(digest, radix: 16)
+    }()
 
     /// - Parameters:
     ///   - schedulerPython: another interpreter for the scheduler (the version-mismatch test).

@@ -3,23 +3,24 @@ import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
 
-/// One call on a Dask cluster, driven by one thread: it keeps a few Dask tasks (batches from the
-/// job's auto-batching) in flight, hands each result back as it arrives and turns every failure
-/// into an error for the task or the call it concerns.
-final class DaskCall: Sendable {
+/// One call on a cluster, driven by one thread: it keeps a few submissions (batches from the job's
+/// auto-batching) in flight through a bridge, hands each result back as it arrives and turns every
+/// failure into an error for the task or the call it concerns. The same for every remote backend:
+/// what differs is in the bridge's ``BridgeSettings``.
+package final class BridgeCall: Sendable {
     let job: ParallelJob
     let remote: RemoteTasks
     let typeName: String
     let pool: BridgePool
 
-    init(job: ParallelJob, remote: RemoteTasks, typeName: String, pool: BridgePool) {
+    package init(job: ParallelJob, remote: RemoteTasks, typeName: String, pool: BridgePool) {
         self.job = job
         self.remote = remote
         self.typeName = typeName
         self.pool = pool
     }
 
-    /// A Dask task in flight: part of one batch (the rest of a batch is resubmitted after a task
+    /// A submission in flight: part of one batch (the rest of a batch is resubmitted after a task
     /// crashed its Swift worker).
     struct Submission {
         let batch: ParallelBatch
@@ -31,7 +32,29 @@ final class DaskCall: Sendable {
 
     private static let pollInterval = Duration.milliseconds(50)
 
-    func run() {
+    /// Starts a call of `job` on a bridge for `settings`, driven by a thread of its own; the
+    /// ``/JoblibParallel/ParallelBackend`` `start` of every remote backend.
+    /// - Throws: ``/JoblibParallel/ParallelError`` `unsupportedTask` (closures, or a task type other
+    ///   processes cannot find by name) or `workerUnavailable`.
+    package static func start(_ job: ParallelJob, settings: some BridgeSettings) throws {
+        let name = settings.backendName
+        guard let remote = job.remoteTasks else {
+            throw ParallelError(
+                .unsupportedTask,
+                "closures cannot run on a \(name) cluster; pass ParallelTask values to run(_:), results(_:) or "
+                    + "stream(_:order:), or use the .threads backend")
+        }
+        // Checked before anything starts: a type other processes cannot find by name.
+        let typeName = try TaskTypeName.name(of: remote.taskType)
+        let call = BridgeCall(job: job, remote: remote, typeName: typeName, pool: BridgePool.pool(for: settings))
+        do {
+            try startDetachedThread(name: "joblib-\(name.lowercased())") { call.run() }
+        } catch {
+            throw ParallelError(.workerUnavailable, "could not start the thread that drives the \(name) call", underlying: error)
+        }
+    }
+
+    package func run() {
         let bridge: Bridge
         do {
             bridge = try pool.checkOut()
@@ -53,7 +76,7 @@ final class DaskCall: Sendable {
 
     /// The state of the driving thread.
     private struct Loop {
-        let call: DaskCall
+        let call: BridgeCall
         let bridge: Bridge
         var inFlight: [UInt64: Submission] = [:]
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
@@ -62,11 +85,10 @@ final class DaskCall: Sendable {
         let limit: Int
         let timeoutSeconds: Double
 
-        init(call: DaskCall, bridge: Bridge) {
+        init(call: BridgeCall, bridge: Bridge) {
             self.call = call
             self.bridge = bridge
-            // One task running and one queued per worker thread hides Dask's round trip (~10 ms).
-            limit = max(2, 2 * bridge.clusterThreads)
+            limit = bridge.settings.inFlightLimit(bridge)
             timeoutSeconds = call.job.taskTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         }
 
@@ -83,7 +105,7 @@ final class DaskCall: Sendable {
                 }
                 let reply: Bridge.Reply
                 do {
-                    reply = try bridge.receive(timeout: DaskCall.pollInterval)
+                    reply = try bridge.receive(timeout: BridgeCall.pollInterval)
                 } catch {
                     bridge.broken.store(true, ordering: .relaxed)
                     failAll(error)
@@ -95,8 +117,9 @@ final class DaskCall: Sendable {
                 case .closed:
                     bridge.broken.store(true, ordering: .relaxed)
                     let status = bridge.process.wait(timeout: .seconds(1)).map { "\($0)" } ?? "still running"
-                    failAll(DaskError(
-                        .bridgeFailed, "the Dask bridge exited during the call (\(status)); its output:\n\(bridge.stderrTail)"))
+                    failAll(settings.failure(
+                        .bridgeFailed,
+                        "the \(settings.backendName) bridge exited during the call (\(status)); its output:\n\(bridge.stderrTail)"))
                     return
                 case .frame(let kind, let body):
                     handle(kind, body)
@@ -104,7 +127,9 @@ final class DaskCall: Sendable {
             }
         }
 
-        /// Encodes the submission's tasks (in one pass) and sends them as one Dask task.
+        var settings: any BridgeSettings { bridge.settings }
+
+        /// Encodes the submission's tasks (in one pass) and sends them as one submission.
         mutating func submit(_ submission: Submission) {
             var submission = submission
             var encoded = try? call.remote.encodeBatch(submission.pending, nil)
@@ -129,7 +154,7 @@ final class DaskCall: Sendable {
             }
             // Unique over the bridge's life, not just this call: the bridge outlives calls, and a
             // reused id would pick up a cancelled call's late result (and Dask would hand back
-            // the old future for a reused key).
+            // the old future for a reused key; Ray names nothing after it, but the rule costs nothing).
             let id = bridge.nextSubmissionID()
             do {
                 let payload = try BinaryEncoder().encode(
@@ -143,7 +168,7 @@ final class DaskCall: Sendable {
                 try bridge.send(BridgeFrame.submit, body)
             } catch {
                 bridge.broken.store(true, ordering: .relaxed)
-                submission.batch.failCall(DaskError(.bridgeFailed, "could not send a task to the Dask bridge: \(error)"))
+                submission.batch.failCall(settings.failure(.bridgeFailed, "could not send a task to the \(settings.backendName) bridge: \(error)"))
                 finish(submission.batch, submission.completed)
                 return
             }
@@ -153,7 +178,7 @@ final class DaskCall: Sendable {
         mutating func handle(_ kind: UInt8, _ body: [UInt8]) {
             if kind == BridgeFrame.failed {
                 bridge.broken.store(true, ordering: .relaxed)
-                failAll(Bridge.startError(body))
+                failAll(settings.failure(frame: body))
                 return
             }
             guard kind == BridgeFrame.result, body.count >= 9 else { return }
@@ -180,7 +205,7 @@ final class DaskCall: Sendable {
             do {
                 batches = try FrameChannel.frames(in: bytes).map { try ResultBatch.parse(frameBody: $0.body) }
             } catch {
-                submission.batch.failCall(DaskError(.bridgeFailed, "a result from a Swift worker is malformed: \(error)"))
+                submission.batch.failCall(settings.failure(.bridgeFailed, "a result from a Swift worker is malformed: \(error)"))
                 return 0
             }
             var received = 0
@@ -199,7 +224,7 @@ final class DaskCall: Sendable {
             return received
         }
 
-        /// The Swift worker running the submission died or overran the timeout on its Dask worker.
+        /// The Swift worker running the submission died or overran the timeout on the cluster.
         /// Its status words named the task it was running; the tasks before that one finished but
         /// their outcomes died with it, so they run again.
         mutating func workerDied(_ rest: [UInt8], _ submission: Submission) {
@@ -228,7 +253,7 @@ final class DaskCall: Sendable {
                 let limit = call.job.taskTimeout ?? .zero
                 let error = ParallelError(
                     .timeout,
-                    "task \(index) ran longer than the timeout of \(limit); its Swift worker on the Dask worker was "
+                    "task \(index) ran longer than the timeout of \(limit); its Swift worker on the \(settings.backendName) cluster was "
                         + "killed and will be replaced",
                     taskIndex: index)
                 submission.completed += 1
@@ -256,23 +281,22 @@ final class DaskCall: Sendable {
             }
         }
 
-        /// Dask lost the task, or the cluster or the bridge failed.
+        /// The cluster lost the submission, or the cluster or the bridge failed.
         mutating func infrastructureFailure(_ rest: [UInt8], _ submission: Submission) {
-            let error = Bridge.startError(rest)
+            let code = BridgeFailure(rawValue: rest.first ?? BridgeFailure.bridgeFailed.rawValue)
             var submission = submission
-            if let dask = error as? DaskError, dask.code == .taskLost {
-                // Dask gave up on this task alone: its tasks fail, the call goes on (or fails fast).
+            if code == .taskLost {
+                // The cluster gave up on this submission alone: its tasks fail, the call goes on
+                // (or fails fast).
                 for index in submission.pending {
                     submission.completed += 1
-                    var failure = dask
-                    failure.taskIndex = index
-                    if !deliver(index, .failure(failure), submission.batch) { break }
+                    if !deliver(index, .failure(settings.failure(frame: rest, taskIndex: index)), submission.batch) { break }
                 }
             } else {
-                if let dask = error as? DaskError, dask.code == .schedulerLost || dask.code == .bridgeFailed {
+                if code == .clusterLost || code == .bridgeFailed {
                     bridge.broken.store(true, ordering: .relaxed)
                 }
-                submission.batch.failCall(error)
+                submission.batch.failCall(settings.failure(frame: rest))
             }
             finish(submission.batch, submission.completed)
         }
@@ -287,11 +311,11 @@ final class DaskCall: Sendable {
         }
 
         mutating func failMalformed(_ submission: Submission) {
-            submission.batch.failCall(DaskError(.bridgeFailed, "a result from the Dask bridge is malformed"))
+            submission.batch.failCall(settings.failure(.bridgeFailed, "a result from the \(settings.backendName) bridge is malformed"))
             finish(submission.batch, submission.completed)
         }
 
-        /// The call stopped (an error, a cancellation): cancel the Dask tasks still in flight.
+        /// The call stopped (an error, a cancellation): cancel the submissions still in flight.
         mutating func abandonAll() {
             var body = [UInt8]()
             for id in inFlight.keys { withUnsafeBytes(of: id.littleEndian) { body.append(contentsOf: $0) } }
