@@ -14,6 +14,9 @@ package enum RemoteEvent {
     /// The transport's answer for the tasks sent is complete (a relayed batch returned): tasks
     /// with no outcome in it get an error instead of being waited for.
     case answered
+    /// The transport gave up on the tasks sent (a cluster lost them): each fails with the error
+    /// for its index, and the call goes on (unless that fails it).
+    case tasksLost((Int) -> any Error)
     /// The transport lost the tasks sent (a broken bridge, a lost cluster): the call fails.
     case lost(any Error)
 }
@@ -124,6 +127,13 @@ package struct RemoteBatch {
             return timedOut(index)
         case .answered:
             return answered()
+        case .tasksLost(let error):
+            let lost = sent + (held?.indices ?? [])
+            clearSent()
+            for index in lost {
+                guard deliver(index, .failure(error(index))) else { return .done }
+            }
+            return nextSlice()
         case .lost(let error):
             batch.failCall(error)
             clearSent()

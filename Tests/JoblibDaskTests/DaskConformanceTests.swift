@@ -20,6 +20,12 @@ extension DaskTests.DaskBackendTests {
             try await BackendConformance(backend: dask, capabilities: .cluster).run(check)
         }
 
+        /// The crash matrix (JoblibTestSupport): every stage × kind × entry point.
+        @Test(arguments: CrashCase.all(for: .cluster))
+        func crashes(_ check: CrashCase) async throws {
+            try await CrashMatrix(backend: dask, capabilities: .cluster).run(check)
+        }
+
         // MARK: - A Swift worker that dies in the middle of a batch
 
         /// Tasks 0–2 of the batch finished and their results were sent (each takes 30 ms, over the

@@ -77,6 +77,16 @@ import Testing
         }
     }
 
+    /// A transport that gave up on the tasks sent fails each of them with its own error; the
+    /// call goes on.
+    @Test func lostTasksFailAlone() {
+        let script = Script { _, _ in [.ok([0, 1]), .tasksLost] }
+        let outcomes = script.results(count: 6)
+        #expect(script.sends == [[0, 1, 2, 3, 4, 5]])
+        #expect([0, 1].map { try? outcomes[$0].get() } == [0, 2])
+        #expect((2..<6).map { outcomes[$0].failure as? ScriptError } == (2..<6).map { ScriptError(index: $0) })
+    }
+
     /// Fail-fast: the first error fails `run`, and the tasks still sent are abandoned (the driver
     /// is told to stop them); nothing more is sent.
     @Test func anErrorStopsTheBatchInAFailFastCall() {
@@ -174,6 +184,7 @@ enum ScriptedEvent {
     case died(running: Int?)
     case timedOut(Int)
     case answered
+    case tasksLost
     case lost
 
     var event: RemoteEvent {
@@ -189,6 +200,7 @@ enum ScriptedEvent {
             return .died(status: .signaled(9), runningTask: running, stage: .running, stderrTail: "")
         case .timedOut(let index): return .timedOut(index)
         case .answered: return .answered
+        case .tasksLost: return .tasksLost { ScriptError(index: $0) }
         case .lost: return .lost(ScriptError(index: -1))
         }
     }
@@ -266,7 +278,7 @@ final class Script: Sendable {
                 log.withLock { $0.steps.append("event") }
                 // A worker that ended sends nothing more.
                 switch event {
-                case .died, .timedOut, .lost: queue.removeAll()
+                case .died, .timedOut, .lost, .tasksLost: queue.removeAll()
                 default: break
                 }
                 step = state.handle(event.event)

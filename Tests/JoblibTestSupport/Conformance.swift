@@ -33,6 +33,9 @@ public struct BackendConformance: Sendable {
         /// The report's running time is measured where tasks run (a worker elsewhere sends its
         /// own decoding, running and encoding time with the outcomes).
         public static let measuresRunningTime = Capabilities(rawValue: 64)
+        /// A worker's death names the stage it died in (decoding the task, running it, encoding
+        /// its result), not only the task.
+        public static let namesTheCrashStage = Capabilities(rawValue: 128)
 
         /// `.sequential`.
         public static let sequential: Capabilities = [.runsClosures, .stopsRunningBatches, .measuresRunningTime]
@@ -44,10 +47,10 @@ public struct BackendConformance: Sendable {
         /// `.processes`.
         public static let processes: Capabilities = [
             .runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches, .splitsBusyBatches,
-            .measuresRunningTime,
+            .measuresRunningTime, .namesTheCrashStage,
         ]
         /// `.dask`.
-        public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere]
+        public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .measuresRunningTime]
     }
 
     public var backend: Backend
