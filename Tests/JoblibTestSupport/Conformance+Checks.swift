@@ -87,6 +87,20 @@ extension BackendConformance {
         }
     }
 
+    /// A failure in one batch stops the batch another worker is running: with batches of 4 on
+    /// 2 workers, task 0 fails at once while the other batch's tasks take 0.5 s each; 2.5 s
+    /// later at most one more of them has started (none would be stopped: all four).
+    func failureStopsOtherBatches(_ style: CallStyle) async throws {
+        guard capabilities.contains(.stopsRunningBatches) else { return }
+        try await withScratchDirectory { directory in
+            let tasks = (0..<8).map { ConformanceMarked(directory: directory, index: $0, failAt: 0, seconds: 0.5) }
+            await #expect(throws: ConformanceError(index: 0)) { try await run(parallel(batchSize: .fixed(4)), tasks, style) }
+            try await _Concurrency.Task.sleep(for: .milliseconds(2_500))
+            let started = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            #expect(started.count <= 3, "started after the failure: \(started.sorted())")
+        }
+    }
+
     /// Cancelling the calling task stops the call soon with `CancellationError`; few tasks start
     /// after the cancellation.
     func cancellation(_ style: CallStyle) async throws {
