@@ -128,12 +128,7 @@ package struct RemoteBatch {
         case .answered:
             return answered()
         case .tasksLost(let error):
-            let lost = sent + (held?.indices ?? [])
-            clearSent()
-            for index in lost {
-                guard deliver(index, .failure(error(index))) else { return .done }
-            }
-            return nextSlice()
+            return failSent { error($0) }
         case .lost(let error):
             batch.failCall(error)
             clearSent()
@@ -240,14 +235,21 @@ package struct RemoteBatch {
 
     /// The answer is complete: a task still waiting for its outcome will not get one.
     private mutating func answered() -> RemoteStep {
-        let missing = sent
-        sent = []
-        slices = []
-        for index in missing {
-            let error = RemoteTaskError(
+        failSent { index in
+            RemoteTaskError(
                 taskIndex: index, stage: .running, typeName: "JoblibParallel.MissingOutcome",
                 errorDescription: "the worker's answer held no outcome for this task")
-            guard deliver(index, .failure(error)) else { return .done }
+        }
+    }
+
+    /// The tasks sent without an outcome fail, each with `error(index)`; a held slice (never
+    /// sent) goes out next.
+    private mutating func failSent(_ error: (Int) -> any Error) -> RemoteStep {
+        let failed = sent
+        sent = []
+        slices = []
+        for index in failed {
+            guard deliver(index, .failure(error(index))) else { return .done }
         }
         if let (indices, _) = held {
             held = nil
