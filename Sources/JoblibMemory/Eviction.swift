@@ -89,23 +89,28 @@ extension CacheStore {
                 return nil
             }
             entries.reserveCapacity(entries.count + found.count)
-            var functionSeen: [MetadataSizes.Key: MetadataSizes.Known] = [:]
-            functionSeen.reserveCapacity(found.count)
+            var recorded = 0
             for entry in found {
                 if let output = entry.first {
-                    functionSeen[MetadataSizes.Key(high: entry.high, low: entry.low)] = MetadataSizes.Known(
+                    seen[MetadataSizes.Key(high: entry.high, low: entry.low)] = MetadataSizes.Known(
                         outputInode: output.inode, outputModified: output.modificationTime, size: entry.secondSize)
+                    recorded += 1
                 }
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
                 entries.append(EntryInfo(
                     functionDirectory: directory, found: entry, size: (entry.first?.size ?? 0) + entry.secondSize,
                     lastAccess: entry.first?.accessTime ?? 0))
             }
-            let staleIndex = index.map { $0.count != functionSeen.count } ?? false
+            let staleIndex = index.map { $0.count != recorded } ?? false
             if indexMissed || staleIndex {
-                do { try MetadataSizeIndex.write(functionSeen, to: directory) } catch { indexError = indexError ?? error }
+                var records: [MetadataSizes.Key: MetadataSizes.Known] = [:]
+                records.reserveCapacity(recorded)
+                for entry in found {
+                    let key = MetadataSizes.Key(high: entry.high, low: entry.low)
+                    if entry.first != nil { records[key] = seen[key] }
+                }
+                do { try MetadataSizeIndex.write(records, to: directory) } catch { indexError = indexError ?? error }
             }
-            seen.merge(functionSeen) { _, new in new }
         }
         return (entries, indexError)
     }
