@@ -100,32 +100,21 @@ private final class SectionHasher: @unchecked Sendable {
 }
 
 /// A thread that runs a `SectionHasher` behind the reads of another.
-private final class HashingThread: @unchecked Sendable {
-    // @unchecked: the fields are only used under `condition`'s lock.
-    private let condition = ThreadCondition()
-    private var readable = 0
-    private var stopping = false
-    private var running = true
+private final class HashingThread: Sendable {
+    /// How far the buffer is filled, whether the reader is done, whether the thread still runs.
+    private let state = ConditionLock((readable: 0, stopping: false, running: true))
 
     init?(_ hasher: SectionHasher) {
         do {
-            try startDetachedThread(name: "joblib-hash") { [self] in
+            try startDetachedThread(name: "joblib-hash") { [state] in
                 var hashed = 0
-                while true {
-                    condition.lock()
-                    while readable == hashed && !stopping { condition.wait() }
-                    let target = readable, stop = stopping
-                    condition.unlock()
-                    if target > hashed {
-                        hasher.hash(upTo: target)
-                        hashed = target
-                    } else if stop {
-                        break
-                    }
+                while let target = Self.nextTarget(state, after: hashed) {
+                    hasher.hash(upTo: target)
+                    hashed = target
                 }
-                condition.withLock {
-                    running = false
-                    condition.broadcast()
+                state.withLock { locked in
+                    locked.state.running = false
+                    locked.broadcast()
                 }
             }
         } catch {
@@ -133,21 +122,32 @@ private final class HashingThread: @unchecked Sendable {
         }
     }
 
+    /// Waits until more than `hashed` bytes are readable (returns how many) or the reader is
+    /// done with nothing left (nil).
+    private static func nextTarget(
+        _ state: ConditionLock<(readable: Int, stopping: Bool, running: Bool)>, after hashed: Int
+    ) -> Int? {
+        state.withLock { locked in
+            while locked.state.readable == hashed && !locked.state.stopping { locked.wait() }
+            return locked.state.readable > hashed ? locked.state.readable : nil
+        }
+    }
+
     /// Tells the thread that the buffer is filled up to `end`.
     func readable(upTo end: Int) {
-        condition.withLock {
-            readable = end
-            condition.broadcast()
+        state.withLock { locked in
+            locked.state.readable = end
+            locked.broadcast()
         }
     }
 
     /// Waits until the thread has hashed everything readable and ended; call before using the
     /// digests and before the buffer may go away. Idempotent.
     func finish() {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        while running { condition.wait() }
-        condition.unlock()
+        state.withLock { locked in
+            locked.state.stopping = true
+            locked.broadcast()
+            while locked.state.running { locked.wait() }
+        }
     }
 }
