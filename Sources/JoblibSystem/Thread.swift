@@ -63,6 +63,50 @@ package final class ThreadCondition: @unchecked Sendable {
     package func broadcast() { pthread_cond_broadcast(condition) }
 }
 
+/// A ``ThreadCondition`` that owns the state it guards: the state is reachable only while the
+/// lock is held, through the ``Locked`` handle `withLock` hands to its body, so the compiler
+/// (not a comment) keeps every access under the lock.
+// @unchecked Sendable: `protected` is only read or written between lock() and unlock().
+package final class ConditionLock<State>: @unchecked Sendable {
+    private let condition = ThreadCondition()
+    private var protected: State
+
+    package init(_ state: State) { protected = state }
+
+    /// Runs `body` holding the lock. `body` reaches the state, and waits for a change, through
+    /// the handle it is given, which must not outlive the call.
+    package func withLock<R>(_ body: (Locked) throws -> R) rethrows -> R {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body(Locked(owner: self))
+    }
+
+    /// The locked state of a ``ConditionLock``, valid during one `withLock` call. Each access to
+    /// ``state`` is a short one, so that waiting (which lets other threads in) never happens in
+    /// the middle of an access.
+    package struct Locked {
+        fileprivate unowned(unsafe) let owner: ConditionLock
+
+        /// The guarded state.
+        package var state: State {
+            get { owner.protected }
+            nonmutating _modify { yield &owner.protected }
+        }
+
+        /// Sleeps until signalled (spurious wake-ups possible: re-check the state).
+        package func wait() { owner.condition.wait() }
+
+        /// Sleeps until signalled or until `deadline` (``monotonicNanoseconds()``); false on timeout.
+        @discardableResult
+        package func wait(untilNanoseconds deadline: UInt64) -> Bool { owner.condition.wait(untilNanoseconds: deadline) }
+
+        /// Wakes one waiting thread.
+        package func signal() { owner.condition.signal() }
+        /// Wakes every waiting thread.
+        package func broadcast() { owner.condition.broadcast() }
+    }
+}
+
 /// Nanoseconds of `CLOCK_MONOTONIC`: for durations and deadlines, never for dates.
 @inline(__always)
 package func monotonicNanoseconds() -> UInt64 {
