@@ -30,7 +30,8 @@ test-consumer:
 # Every product built in release (what a user's `swift build -c release` does), failing on any
 # compiler warning in our own sources; dependencies' warnings are theirs.
 release-check: setup
-	$(SWIFT) build -c release 2>&1 | tee .build-release-check.log
+	$(SWIFT) build -c release >.build-release-check.log 2>&1; status=$$?; cat .build-release-check.log; \
+		if [ $$status -ne 0 ]; then rm -f .build-release-check.log; echo "release-check: the release build failed" >&2; exit $$status; fi
 	@if grep -E "^$(CURDIR)/(Sources|Examples|Tests)/.*: warning:" .build-release-check.log; then \
 		echo "release-check: compiler warnings in our sources (above)" >&2; rm -f .build-release-check.log; exit 1; fi
 	@rm -f .build-release-check.log
