@@ -35,11 +35,22 @@ package final class BridgePool: Sendable {
         }
     }
 
-    /// An idle bridge that still works, or a new one.
+    /// An idle bridge that still works, or a new one (after stopping the idle bridges that hold
+    /// the capacity it needs).
     package func checkOut() throws -> Bridge {
         while let bridge = idle.withLock({ $0.popLast() }) {
             if bridge.isUsable { return bridge }
             bridge.shutDown(grace: .milliseconds(200))
+        }
+        if let group = settings.capacityGroup {
+            let all = Self.pools.withLock { Array($0.values) }
+            let holders = all.filter { $0 !== self && $0.settings.capacityGroup == group }.flatMap { pool in
+                pool.idle.withLock { idle -> [Bridge] in
+                    defer { idle.removeAll() }
+                    return idle
+                }
+            }
+            for bridge in holders { bridge.shutDown() }
         }
         return try Bridge(settings: settings)
     }
