@@ -121,7 +121,7 @@ let package = Package(
             name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport", "joblib-test-helper"]),
-        .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibTestSupport"]),
+        .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibCoding", "JoblibTestSupport"]),
         .testTarget(
             name: "JoblibProcessesTests",
             dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),

@@ -5,7 +5,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <spawn.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -46,8 +45,6 @@ int joblib_affinity_cpu_count(void) {
     errno = EINVAL;
     return -1;
 }
-
-int joblib_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
 
 int joblib_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 

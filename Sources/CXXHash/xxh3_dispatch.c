@@ -85,11 +85,3 @@ void joblib_xxh3_stream_free(joblib_xxh3_stream *s) {
     free(s);
 }
 
-const char *joblib_xxh3_implementation(void) {
-    if (use_avx2()) return "avx2";
-#if defined(__x86_64__) || defined(__aarch64__)
-    return "sse2/neon";
-#else
-    return "scalar";
-#endif
-}

@@ -20,16 +20,6 @@ package final class BridgeCall: Sendable {
         self.pool = pool
     }
 
-    /// A submission in flight: part of one batch (the rest of a batch is resubmitted after a task
-    /// crashed its Swift worker).
-    struct Submission {
-        let batch: ParallelBatch
-        var pending: [Int]
-        /// Outcomes of the batch delivered so far, over all its submissions.
-        var completed: Int
-        var retriesUsed: [Int: Int]
-    }
-
     private static let pollInterval = Duration.milliseconds(50)
 
     /// Starts a call of `job` on a bridge for `settings`, driven by a thread of its own; the
@@ -74,14 +64,21 @@ package final class BridgeCall: Sendable {
         loop.flushFinished()
     }
 
-    /// The state of the driving thread.
+    /// The state of the driving thread. Each batch is one ``RemoteBatch`` (JoblibParallel), which
+    /// decides what to submit, whom a death blames, retries, timeouts and when the batch is over;
+    /// this loop turns the bridge's replies into its events. A batch goes out whole (one
+    /// submission at a time): submissions run on any cluster worker, in any order.
     private struct Loop {
         let call: BridgeCall
         let bridge: Bridge
-        var inFlight: [UInt64: Submission] = [:]
+        /// Batches in flight, by a key of this loop.
+        var batches: [Int: RemoteBatch] = [:]
+        var nextKey = 0
+        /// The batch (key) of each submission in flight.
+        var submissions: [UInt64: Int] = [:]
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
         /// bridge went back to the pool, for the last ones).
-        var finished: [(ParallelBatch, Int)] = []
+        var finished: [RemoteBatch] = []
         let limit: Int
         let timeoutSeconds: Double
 
@@ -94,10 +91,13 @@ package final class BridgeCall: Sendable {
 
         mutating func run() {
             while true {
-                while inFlight.count < limit, let batch = call.job.nextBatch() {
-                    submit(Submission(batch: batch, pending: Array(batch.indices), completed: 0, retriesUsed: [:]))
+                while batches.count < limit, let batch = call.job.nextBatch() {
+                    let key = nextKey
+                    nextKey += 1
+                    batches[key] = RemoteBatch(batch, sliceSize: batch.indices.count)
+                    perform(batches[key]!.start(), key)
                 }
-                guard let any = inFlight.first?.value else { return }
+                guard let any = batches.values.first else { return }
                 flushFinished()
                 if any.batch.callStopped {
                     abandonAll()
@@ -129,50 +129,52 @@ package final class BridgeCall: Sendable {
 
         var settings: any BridgeSettings { bridge.settings }
 
-        /// Encodes the submission's tasks (in one pass) and sends them as one submission.
-        mutating func submit(_ submission: Submission) {
-            var submission = submission
-            var encoded = try? call.remote.encodeBatch(submission.pending, nil)
-            if encoded == nil {
-                // Find the tasks that cannot be encoded: they fail alone, before anything is sent.
-                var encodable: [Int] = []
-                for index in submission.pending {
-                    do {
-                        _ = try call.remote.encode(index, nil)
-                        encodable.append(index)
-                    } catch {
-                        submission.completed += 1
-                        guard deliver(index, .failure(error), submission.batch) else { break }
+        /// Does what the batch's state machine says until it waits for the bridge.
+        mutating func perform(_ first: RemoteStep, _ key: Int) {
+            var step = first
+            while true {
+                switch step {
+                case .wait:
+                    return
+                case .send(let indices, let tasks):
+                    guard let id = submit(indices, tasks) else {
+                        batches[key]!.batch.failCall(settings.failure(.bridgeFailed, "could not send a task to the \(settings.backendName) bridge"))
+                        step = .done
+                        continue
                     }
+                    submissions[id] = key
+                    step = batches[key]!.sentSlice()
+                case .abandon:
+                    cancel(submissions.filter { $0.value == key }.map(\.key))
+                    step = .done
+                case .done:
+                    for (id, owner) in submissions where owner == key { submissions[id] = nil }
+                    if let state = batches.removeValue(forKey: key) { finished.append(state) }
+                    return
                 }
-                submission.pending = encodable
-                encoded = try? call.remote.encodeBatch(encodable, nil)
             }
-            guard let tasks = encoded, !submission.pending.isEmpty, !submission.batch.callStopped else {
-                finish(submission.batch, submission.completed)
-                return
-            }
+        }
+
+        /// Sends tasks as one submission; its id, or nil when the bridge cannot take it (broken).
+        mutating func submit(_ indices: [Int], _ tasks: [UInt8]) -> UInt64? {
             // Unique over the bridge's life, not just this call: the bridge outlives calls, and a
             // reused id would pick up a cancelled call's late result (and Dask would hand back
             // the old future for a reused key; Ray names nothing after it, but the rule costs nothing).
             let id = bridge.nextSubmissionID()
             do {
-                let payload = try BinaryEncoder().encode(
-                    BatchMessage(typeName: call.typeName, indices: submission.pending, tasks: tasks))
+                let payload = try BinaryEncoder().encode(BatchMessage(typeName: call.typeName, indices: indices, tasks: tasks))
                 var body = [UInt8]()
                 body.reserveCapacity(20 + payload.count)
                 withUnsafeBytes(of: id.littleEndian) { body.append(contentsOf: $0) }
-                withUnsafeBytes(of: UInt32(submission.pending.count).littleEndian) { body.append(contentsOf: $0) }
+                withUnsafeBytes(of: UInt32(indices.count).littleEndian) { body.append(contentsOf: $0) }
                 withUnsafeBytes(of: timeoutSeconds.bitPattern.littleEndian) { body.append(contentsOf: $0) }
                 body.append(contentsOf: payload)
                 try bridge.send(BridgeFrame.submit, body)
+                return id
             } catch {
                 bridge.broken.store(true, ordering: .relaxed)
-                submission.batch.failCall(settings.failure(.bridgeFailed, "could not send a task to the \(settings.backendName) bridge: \(error)"))
-                finish(submission.batch, submission.completed)
-                return
+                return nil
             }
-            inFlight[id] = submission
         }
 
         mutating func handle(_ kind: UInt8, _ body: [UInt8]) {
@@ -183,169 +185,99 @@ package final class BridgeCall: Sendable {
             }
             guard kind == BridgeFrame.result, body.count >= 9 else { return }
             let id = body.loadLittleEndian(UInt64.self, at: 0)
-            // A result of a task cancelled earlier (this call or a previous one) is ignored.
-            guard var submission = inFlight.removeValue(forKey: id) else { return }
-            let status = body[8]
-            let rest = Array(body[9...])
+            // A result of a submission cancelled earlier (this call or a previous one) is ignored.
+            guard let key = submissions.removeValue(forKey: id), batches[key] != nil else { return }
+            var step = RemoteStep.wait
+            for event in events(status: body[8], Array(body[9...])) {
+                step = batches[key]!.handle(event)
+                if step != .wait { break }
+            }
+            perform(step, key)
+        }
+
+        /// The bridge's answer for one submission, as the batch's events.
+        func events(status: UInt8, _ rest: [UInt8]) -> [RemoteEvent] {
             switch status {
             case 0:
-                deliverFrames(rest, into: &submission)
-                finish(submission.batch, submission.completed)
+                // Everything the worker sent; then the answer is complete (missing outcomes fail).
+                guard let frames = results(rest) else { return [malformed()] }
+                return frames + [.answered]
             case 1:
-                workerDied(rest, submission)
-            default:
-                infrastructureFailure(rest, submission)
-            }
-        }
-
-        /// Delivers the outcomes in the relayed `results` frames; returns how many there were.
-        @discardableResult
-        mutating func deliverFrames(_ bytes: [UInt8], into submission: inout Submission) -> Int {
-            let batches: [ResultBatch]
-            do {
-                batches = try FrameChannel.frames(in: bytes).map { try ResultBatch.parse(frameBody: $0.body) }
-            } catch {
-                submission.batch.failCall(settings.failure(.bridgeFailed, "a result from a Swift worker is malformed: \(error)"))
-                return 0
-            }
-            var received = 0
-            for results in batches {
-                var delivered = 0
-                do {
-                    try call.remote.deliverBatch(results.indices, results.decodedErrors(), results.outputs, &delivered)
-                } catch {
-                    submission.completed += delivered + 1
-                    submission.batch.failCall(error)
-                    return received + delivered + 1
+                // The Swift worker died or overran: the outcomes it sent first, then its death
+                // record. Its status word names the task it was running.
+                guard rest.count >= 4 else { return [malformed()] }
+                let framesLength = Int(rest.loadLittleEndian(UInt32.self, at: 0))
+                guard rest.count >= 4 + framesLength + 21, let frames = results(Array(rest[4..<(4 + framesLength)])) else {
+                    return [malformed()]
                 }
-                received += delivered
-                submission.completed += delivered
-            }
-            return received
-        }
-
-        /// The Swift worker running the submission died or overran the timeout on the cluster.
-        /// Its status words named the task it was running; the tasks before that one finished but
-        /// their outcomes died with it, so they run again.
-        mutating func workerDied(_ rest: [UInt8], _ submission: Submission) {
-            var submission = submission
-            guard rest.count >= 4 else { return failMalformed(submission) }
-            let framesLength = Int(rest.loadLittleEndian(UInt32.self, at: 0))
-            guard rest.count >= 4 + framesLength + 21 else { return failMalformed(submission) }
-            let received = deliverFrames(Array(rest[4..<(4 + framesLength)]), into: &submission)
-            let info = 4 + framesLength
-            let code = Int32(bitPattern: rest.loadLittleEndian(UInt32.self, at: info))
-            let signal = Int32(bitPattern: rest.loadLittleEndian(UInt32.self, at: info + 4))
-            let timedOut = rest[info + 8] != 0
-            let running = rest.loadLittleEndian(UInt64.self, at: info + 13)
-            let tail = String(decoding: rest[(info + 21)...], as: UTF8.self)
-            guard received < submission.pending.count, !submission.batch.callStopped else {
-                finish(submission.batch, submission.completed)
-                return
-            }
-            let unreported = Array(submission.pending[received...])
-            let culprit = running > 0 ? unreported.firstIndex(of: Int(running - 1)) : nil
-            let position = culprit ?? 0
-            let index = unreported[position]
-            var remaining = Array(unreported[..<position])
-            let after = Array(unreported[(position + 1)...])
-            if timedOut {
-                let limit = call.job.taskTimeout ?? .zero
-                let error = ParallelError(
-                    .timeout,
-                    "task \(index) ran longer than the timeout of \(limit); its Swift worker on the \(settings.backendName) cluster was "
-                        + "killed and will be replaced",
-                    taskIndex: index)
-                submission.completed += 1
-                guard deliver(index, .failure(error), submission.batch) else {
-                    finish(submission.batch, submission.completed)
-                    return
-                }
-            } else if submission.retriesUsed[index, default: 0] < call.job.retries {
-                submission.retriesUsed[index, default: 0] += 1
-                remaining.append(index)
-            } else {
+                let info = 4 + framesLength
+                let code = Int32(bitPattern: rest.loadLittleEndian(UInt32.self, at: info))
+                let signal = Int32(bitPattern: rest.loadLittleEndian(UInt32.self, at: info + 4))
+                let timedOut = rest[info + 8] != 0
+                let running = rest.loadLittleEndian(UInt64.self, at: info + 13)
+                let tail = String(decoding: rest[(info + 21)...], as: UTF8.self)
+                let runningTask = running > 0 ? Int(running - 1) : nil
+                if timedOut, let runningTask { return frames + [.timedOut(runningTask)] }
                 let status: ProcessExitStatus = signal > 0 ? .signaled(signal) : .exited(code)
-                submission.completed += 1
-                guard deliver(index, .failure(ParallelError.workerDied(taskIndex: index, status: status, stderrTail: tail)), submission.batch) else {
-                    finish(submission.batch, submission.completed)
-                    return
+                return frames + [.died(status: status, runningTask: runningTask, stage: nil, stderrTail: tail)]
+            default:
+                // The cluster lost the submission (its tasks fail, the call goes on), or the
+                // cluster or the bridge failed (the call fails).
+                let code = BridgeFailure(rawValue: rest.first ?? BridgeFailure.bridgeFailed.rawValue)
+                if code == .taskLost {
+                    let settings = settings
+                    return [.tasksLost { settings.failure(frame: rest, taskIndex: $0) }]
                 }
-            }
-            remaining += after
-            submission.pending = remaining
-            if remaining.isEmpty {
-                finish(submission.batch, submission.completed)
-            } else {
-                submit(submission)
+                if code == .clusterLost || code == .bridgeFailed { bridge.broken.store(true, ordering: .relaxed) }
+                return [.lost(settings.failure(frame: rest))]
             }
         }
 
-        /// The cluster lost the submission, or the cluster or the bridge failed.
-        mutating func infrastructureFailure(_ rest: [UInt8], _ submission: Submission) {
-            let code = BridgeFailure(rawValue: rest.first ?? BridgeFailure.bridgeFailed.rawValue)
-            var submission = submission
-            if code == .taskLost {
-                // The cluster gave up on this submission alone: its tasks fail, the call goes on
-                // (or fails fast).
-                for index in submission.pending {
-                    submission.completed += 1
-                    if !deliver(index, .failure(settings.failure(frame: rest, taskIndex: index)), submission.batch) { break }
-                }
-            } else {
-                if code == .clusterLost || code == .bridgeFailed {
-                    bridge.broken.store(true, ordering: .relaxed)
-                }
-                submission.batch.failCall(settings.failure(frame: rest))
+        /// The relayed `results` frames as events; nil when they are malformed.
+        func results(_ bytes: [UInt8]) -> [RemoteEvent]? {
+            guard let batches = try? FrameChannel.frames(in: bytes).map({ try ResultBatch.parse(frameBody: $0.body) }) else {
+                return nil
             }
-            finish(submission.batch, submission.completed)
+            return batches.map { results in
+                .results(indices: results.indices, errors: results.decodedErrors(), outputs: results.outputs, timing: results.timing)
+            }
         }
 
-        mutating func finish(_ batch: ParallelBatch, _ completed: Int) {
-            finished.append((batch, completed))
+        func malformed() -> RemoteEvent {
+            .lost(settings.failure(.bridgeFailed, "a result from the \(settings.backendName) bridge is malformed"))
         }
 
         mutating func flushFinished() {
-            for (batch, completed) in finished { batch.finishRemotely(completed: completed) }
+            for index in finished.indices { finished[index].finish() }
             finished.removeAll()
         }
 
-        mutating func failMalformed(_ submission: Submission) {
-            submission.batch.failCall(settings.failure(.bridgeFailed, "a result from the \(settings.backendName) bridge is malformed"))
-            finish(submission.batch, submission.completed)
+        /// Tells the bridge the results of these submissions are no longer wanted.
+        mutating func cancel(_ ids: [UInt64]) {
+            guard !ids.isEmpty else { return }
+            var body = [UInt8]()
+            for id in ids { withUnsafeBytes(of: id.littleEndian) { body.append(contentsOf: $0) } }
+            if (try? bridge.send(BridgeFrame.cancel, body)) == nil { bridge.broken.store(true, ordering: .relaxed) }
         }
 
         /// The call stopped (an error, a cancellation): cancel the submissions still in flight.
         mutating func abandonAll() {
-            var body = [UInt8]()
-            for id in inFlight.keys { withUnsafeBytes(of: id.littleEndian) { body.append(contentsOf: $0) } }
-            if (try? bridge.send(BridgeFrame.cancel, body)) == nil { bridge.broken.store(true, ordering: .relaxed) }
-            for submission in inFlight.values { finish(submission.batch, submission.completed) }
-            inFlight.removeAll()
+            cancel(Array(submissions.keys))
+            submissions.removeAll()
+            finished += batches.values
+            batches.removeAll()
         }
 
         /// The bridge is gone or broken: the call fails with `error`.
         mutating func failAll(_ error: any Error) {
-            for submission in inFlight.values {
-                submission.batch.failCall(error)
-                finish(submission.batch, submission.completed)
-            }
-            inFlight.removeAll()
+            for state in batches.values { state.batch.failCall(error) }
+            submissions.removeAll()
+            finished += batches.values
+            batches.removeAll()
             // Batches not handed out yet are not: the call has stopped.
             if let batch = call.job.nextBatch() {
                 batch.failCall(error)
-                finish(batch, 0)
-            }
-        }
-
-        /// Hands an outcome to the call; false when it failed the call (stop the batch).
-        func deliver(_ index: Int, _ outcome: Result<[UInt8], any Error>, _ batch: ParallelBatch) -> Bool {
-            do {
-                try call.remote.deliver(index, outcome)
-                return true
-            } catch {
-                batch.failCall(error)
-                return false
+                finished.append(RemoteBatch(batch, sliceSize: batch.indices.count))
             }
         }
     }

@@ -36,7 +36,7 @@ public struct BinaryEncoder: Sendable {
 
     /// Encodes with large arrays offered to `sections` for storage out of line.
     package func encode<T: Encodable>(_ value: T, sections: (any BulkSectionWriter)?) throws -> [UInt8] {
-        let state = EncodingState(canonical: false, hasher: nil, sections: sections, userInfo: userInfo)
+        let state = EncodingState(canonical: false, hashing: false, sections: sections, userInfo: userInfo)
         defer { state.finish() }
         try state.encodeValue(value, path: .root)
         return state.bytes

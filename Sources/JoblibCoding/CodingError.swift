@@ -1,13 +1,11 @@
 /// Why a value could not be encoded or decoded by ``BinaryEncoder``, ``BinaryDecoder`` or ``hash(_:)``.
-public struct CodingError: Error, CustomStringConvertible, Sendable {
+public struct CodingError: Error, CustomStringConvertible, Sendable, JoblibError {
     /// A stable identifier of the kind of failure; match on it rather than on the message.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: JoblibErrorCode {
         /// The stable name of the code, for example `"truncated"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// The input ended before the value did.
         public static let truncated = Code(rawValue: "truncated")
@@ -56,9 +54,6 @@ public struct CodingError: Error, CustomStringConvertible, Sendable {
 
     /// `"CodingError.<code>: <message>"`, with the offset and coding path when known.
     public var description: String {
-        var text = "CodingError.\(code): \(message)"
-        if !codingPath.isEmpty { text += " (at \(path))" }
-        if let offset { text += " (byte \(offset))" }
-        return text
+        describe(codingPath.isEmpty ? nil : "(at \(path))", offset.map { "(byte \($0))" })
     }
 }

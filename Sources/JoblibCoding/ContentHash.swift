@@ -52,12 +52,13 @@ public func hash<T: Encodable>(_ value: T) throws -> String {
 
 /// The 128-bit form of ``hash(_:)``.
 public func hashDigest<T: Encodable>(_ value: T) throws -> HashDigest {
-    let hasher = XXH3Stream()
-    let state = EncodingState(canonical: true, hasher: hasher, sections: nil)
-    defer { state.finish() }
+    let state = HashingStatePool.shared.take()
+    var succeeded = false
+    defer { HashingStatePool.shared.give(state, reusable: succeeded) }
     state.append(0x4A)  // "J", then the scheme version: a digest of ours is never another's
     state.append(hashSchemeVersion)
     try state.encodeValue(value, path: .root)
-    state.finishHashing()
-    return hasher.digest()
+    let digest = state.finishHashing()
+    succeeded = true
+    return digest
 }

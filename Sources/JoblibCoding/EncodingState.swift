@@ -17,7 +17,7 @@ final class EncodingState {
     private static let stageCapacity = 1024
     /// Writes at most this long go through the stage; longer ones go to `storage` directly.
     private static let stagedWriteLimit = 256
-    /// Bytes already handed to `hasher` and dropped from `storage`.
+    /// Bytes already handed to `stream` and dropped from `storage`.
     @exclusivity(unchecked) private var flushedCount = 0
     @exclusivity(unchecked) private var openContainers: [Int] = []
     @exclusivity(unchecked) private var nextContainerID = 1
@@ -26,21 +26,39 @@ final class EncodingState {
     @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
     /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
     let canonical: Bool
-    let hasher: XXH3Stream?
+    /// Whether the bytes are hashed (`finishHashing`) rather than kept.
+    let hashing: Bool
+    /// The incremental hash, made only once an encoding outgrows 64 KiB: a small one (a cache
+    /// key) is hashed in one call at the end, without allocating the 576-byte stream state.
+    @exclusivity(unchecked) private var stream: XXH3Stream?
     let sections: (any BulkSectionWriter)?
     let userInfo: [CodingUserInfoKey: any Sendable]
 
     init(
-        canonical: Bool, hasher: XXH3Stream?, sections: (any BulkSectionWriter)?,
+        canonical: Bool, hashing: Bool, sections: (any BulkSectionWriter)?,
         userInfo: [CodingUserInfoKey: any Sendable] = [:]
     ) {
         self.canonical = canonical
-        self.hasher = hasher
+        self.hashing = hashing
         self.sections = sections
         self.userInfo = userInfo
     }
 
     deinit { stage.deallocate() }
+
+    /// Makes the state ready for a new hashing run, keeping its buffers and spare encoders
+    /// (`HashingStatePool`). Only for a state whose last run ended without throwing.
+    func resetForReuse() {
+        storage.removeAll(keepingCapacity: true)
+        staged = 0
+        flushedCount = 0
+        openContainers.removeAll(keepingCapacity: true)
+        nextContainerID = 1
+        stream = nil
+    }
+
+    /// The capacity of the byte buffer, for the pool's size limit.
+    var bufferCapacity: Int { storage.capacity }
 
     /// Drops the spare encoders (they refer back to the state); call when the encoding is over.
     func finish() {
@@ -52,7 +70,7 @@ final class EncodingState {
         }
     }
 
-    /// Everything written (but what was handed to the hasher).
+    /// Everything written (but what was handed to the hash stream).
     var bytes: [UInt8] {
         drainStage()
         return storage
@@ -83,9 +101,10 @@ final class EncodingState {
     @inline(__always) func append(_ tag: Tag) { append(tag.rawValue) }
 
     func append(raw: UnsafeRawBufferPointer) {
-        if let hasher, raw.count >= 1 << 16 {
-            flush(into: hasher)
-            hasher.update(raw)
+        if hashing, raw.count >= 1 << 16 {
+            let stream = hashStream()
+            flush(into: stream)
+            stream.update(raw)
             flushedCount += raw.count
         } else if raw.count <= Self.stagedWriteLimit {
             guard let source = raw.baseAddress else { return }
@@ -131,9 +150,16 @@ final class EncodingState {
         }
     }
 
-    /// Hands buffered bytes to the hasher once they are many, to keep memory flat while hashing.
+    /// Hands buffered bytes to the hash stream once they are many, to keep memory flat while hashing.
     func flushIfLarge() {
-        if let hasher, storage.count >= 1 << 16 { flush(into: hasher) }
+        if hashing, storage.count >= 1 << 16 { flush(into: hashStream()) }
+    }
+
+    private func hashStream() -> XXH3Stream {
+        if let stream { return stream }
+        let made = XXH3Stream()
+        stream = made
+        return made
     }
 
     private func flush(into hasher: XXH3Stream) {
@@ -144,9 +170,15 @@ final class EncodingState {
         storage.removeAll(keepingCapacity: true)
     }
 
-    /// Writes what is still buffered into the hasher (the end of a hashing run).
-    func finishHashing() {
-        if let hasher { flush(into: hasher) }
+    /// The digest of everything written (the end of a hashing run). XXH3-128 gives the same
+    /// digest in one call as streamed, so a run that never needed the stream hashes its buffer.
+    func finishHashing() -> HashDigest {
+        guard let stream else {
+            drainStage()
+            return storage.withUnsafeBytes { xxh3Digest($0) }
+        }
+        flush(into: stream)
+        return stream.digest()
     }
 
     // MARK: Containers
@@ -271,7 +303,7 @@ protocol CanonicallyUnordered {
 
 /// One value in canonical form, on its own (the bytes of one dictionary entry or set element).
 func canonicalBytes<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> [UInt8] {
-    let state = EncodingState(canonical: true, hasher: nil, sections: nil)
+    let state = EncodingState(canonical: true, hashing: false, sections: nil)
     defer { state.finish() }
     try state.encodeValue(value, path: CodingPath(codingPath))
     return state.bytes

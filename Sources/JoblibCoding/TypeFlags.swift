@@ -1,8 +1,12 @@
+import Synchronization
+
 /// What the coders need to know about a type before coding a value of it, cached per coding run.
 ///
 /// Asking the runtime whether a type conforms to a protocol (`value as? any BulkArrayCodable`)
 /// costs a conformance-cache lookup on every value; an array of records asks the same question
-/// about the same type 100,000 times. Four recently seen types are remembered.
+/// about the same type 100,000 times. Four recently seen types are remembered, and every type
+/// classified once in this process is remembered process-wide (`classify`): small runs, such as
+/// a cache key's hash or a small cached result's decode, meet each of their types only once.
 struct TypeFlagsCache {
     /// `[T]` of a `BulkCodable` with bulk layout, or `Data`: coded as raw bytes.
     static let bulk: UInt8 = 1
@@ -35,7 +39,20 @@ struct TypeFlagsCache {
         return value
     }
 
+    /// The flags of `type`, from the process-wide table or computed once. Type metadata lives as
+    /// long as the process, so its identifier is never reused and the table only grows by the
+    /// number of distinct types coded.
     static func classify(_ type: Any.Type) -> UInt8 {
+        let id = ObjectIdentifier(type)
+        if let known = classified.withLock({ $0[id] }) { return known }
+        let flags = computeFlags(type)
+        classified.withLock { $0[id] = flags }
+        return flags
+    }
+
+    private static let classified = Mutex<[ObjectIdentifier: UInt8]>([:])
+
+    private static func computeFlags(_ type: Any.Type) -> UInt8 {
         var flags: UInt8 = 0
         if let bulkType = type as? any BulkArrayCodable.Type, bulkType.hasBulkLayout { flags |= bulk }
         if type is any CanonicallyUnordered.Type { flags |= unordered }

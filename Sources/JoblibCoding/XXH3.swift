@@ -34,6 +34,3 @@ package func xxh3Digest(_ bytes: UnsafeRawBufferPointer) -> HashDigest {
 package func xxh3Digest64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     joblib_xxh3_64(bytes.baseAddress, bytes.count, 0)
 }
-
-/// Which vector unit the hash uses on this machine (`"avx2"` or `"sse2/neon"`), for benchmarks.
-package var xxh3Implementation: String { String(cString: joblib_xxh3_implementation()) }

@@ -47,6 +47,8 @@ class SwiftWorkerPlugin(WorkerPlugin):
         self.lock = threading.Lock()
         self.idle = []
         self.busy = set()
+        # The Swift worker running each submission (by the driver's id), so a cancel can kill it.
+        self.running = {}
         self.closed = False
         self.error = None
         self.worker_name = "%s (%s)" % (worker.name, worker.address)
@@ -74,7 +76,15 @@ class SwiftWorkerPlugin(WorkerPlugin):
         for process in busy:
             process.terminate()
 
-    def run(self, payload, count, timeout):
+    def cancel(self, idents):
+        """The driver no longer wants these submissions (its call failed or was cancelled): their
+        Swift workers are killed, so that the tasks after the running one never start."""
+        with self.lock:
+            processes = [self.running[ident] for ident in idents if ident in self.running]
+        for process in processes:
+            process.terminate()
+
+    def run(self, payload, count, timeout, ident=None):
         if self.error:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode()
         with self.lock:
@@ -92,6 +102,7 @@ class SwiftWorkerPlugin(WorkerPlugin):
             closed = self.closed
             if not closed:
                 self.busy.add(process)
+                self.running[ident] = process
         if closed:
             process.stop()
             return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"the Swift worker plugin was removed"
@@ -100,6 +111,7 @@ class SwiftWorkerPlugin(WorkerPlugin):
         finally:
             with self.lock:
                 self.busy.discard(process)
+                self.running.pop(ident, None)
                 keep = process.alive() and not self.closed
                 if keep:
                     self.idle.append(process)
@@ -139,7 +151,7 @@ class SessionGuard(SchedulerPlugin):
             pass  # not on the scheduler's loop: it is shutting down, and its workers with it
 
 
-def run_swift_batch(plugin_name, payload, count, timeout):
+def run_swift_batch(plugin_name, payload, count, timeout, ident=None):
     """The Dask task: one batch, run by this worker's plugin. Returns (status, bytes), never raises
     for a task's own failure, so that Dask does not retry it."""
     worker = get_worker()
@@ -149,7 +161,14 @@ def run_swift_batch(plugin_name, payload, count, timeout):
         # a connection that broke and came back). This bridge must not be trusted any more.
         message = "the Swift worker plugin is gone from Dask worker %s: the scheduler lost this client" % worker.address
         return INFRASTRUCTURE, struct.pack("<B", CLUSTER_LOST) + message.encode()
-    return plugin.run(payload, count, timeout)
+    return plugin.run(payload, count, timeout, ident)
+
+
+def cancel_swift_batches(plugin_name, idents, dask_worker=None):
+    """Run on every Dask worker when the driver cancels submissions: kills their Swift workers."""
+    plugin = dask_worker.plugins.get(plugin_name)
+    if plugin is not None:
+        plugin.cancel(idents)
 
 
 def plugin_error(plugin_name, dask_worker=None):
@@ -259,7 +278,7 @@ class Bridge(BridgeChannel):
             if len(payload) > self.options.scatter_threshold:
                 data = self.client.scatter(payload, hash=False)
             future = self.client.submit(
-                run_swift_batch, self.plugin_name, data, count, timeout,
+                run_swift_batch, self.plugin_name, data, count, timeout, ident,
                 key="swift-joblib-%s-%d" % (self.session, ident), pure=False)
         except Exception as error:  # never let one bad submit kill the bridge (it would hang the driver)
             self.infrastructure(ident, self.loss_code(), "could not submit the task to Dask: %r" % (error,))
@@ -351,6 +370,12 @@ class Bridge(BridgeChannel):
                         self.client.cancel(futures, force=True)
                     except Exception as error:
                         log("could not cancel %d tasks: %r" % (len(futures), error))
+                    # Dask does not interrupt a running task: its Swift worker is killed instead
+                    # (Client.run returns once every worker did; wait=False is for coroutines only).
+                    try:
+                        self.client.run(cancel_swift_batches, self.plugin_name, list(idents), on_error="ignore")
+                    except Exception as error:
+                        log("could not stop the Swift workers of %d cancelled tasks: %r" % (len(futures), error))
 
     def close(self):
         if self.client is None:

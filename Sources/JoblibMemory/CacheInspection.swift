@@ -206,6 +206,12 @@ package func pruneCache(location: FilePath, bytesLimit: Int?, itemsLimit: Int?, 
     let store = CacheStore(location: root.removingLastComponent(), compression: .none, mapping: nil)
     do {
         let result = try store.reduceSize(bytesLimit: bytesLimit, itemsLimit: itemsLimit, ageLimit: ageLimit)
+        if let error = result.indexError {
+            // A command-line run has no warning handler: one line on standard error, as Memory's default.
+            MemoryWarning.standardError(MemoryWarning(
+                .sizeIndexNotSaved, "the index of entry sizes could not be saved; the next scan will read every entry's metadata",
+                path: root.string, underlying: error))
+        }
         return CacheRemoval(
             entriesBefore: result.entriesBefore, bytesBefore: result.bytesBefore,
             removedEntries: result.removedEntries, removedBytes: result.removedBytes)

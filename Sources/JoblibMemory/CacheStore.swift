@@ -20,7 +20,12 @@ struct CacheStore: Sendable {
     static let metadataName = "metadata.json"
     static let functionFileName = "function.json"
     /// Hits within this many seconds of an entry's last recorded access do not touch it again.
-    static let accessTimeResolution = 1.0
+    ///
+    /// Least-recently-used eviction needs no finer order than this, and a fresh entry (its access
+    /// time is its creation) is then not touched by its first hits: setting an access time costs
+    /// an ext4 journal update (`futimens`, ~1.3 µs, a fifth of a hit). joblib relies on the
+    /// kernel's `relatime`, which records at most one access a day.
+    static let accessTimeResolution = 10.0
 
     init(location: FilePath, compression: Compression, mapping: MappingMode?) {
         root = location.appending("joblib")
@@ -96,24 +101,53 @@ struct CacheStore: Sendable {
         }
     }
 
+    /// What a lookup found, its value (if any) handed to the caller's `decode`: the hit path
+    /// uses this form, which is not generic, so that a hit instantiates no generic types.
+    enum RawLookup {
+        case hit
+        case miss
+        case expired
+        case unreadable(any Error & Sendable)
+    }
+
     /// Loads the entry's output through `directory`, an open function directory, and
     /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache.
-    ///
-    /// One `openat`, `fstat`, `read` and `close`, plus `futimens` when the entry was last
-    /// touched more than a second ago; the bytes are decoded in place from a temporary buffer. `entry` builds the entry's path for warnings only.
     func read<Value: Decodable>(
         _ type: Value.Type, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
         maximumAge: Double?, warn: (MemoryWarning) -> Void
     ) -> Lookup<Value> {
+        var value: Value?
+        let found = read(in: directory, relativePath: relativePath, entry: entry, maximumAge: maximumAge, warn: warn) { bytes in
+            value = try load(type, fromBorrowed: bytes)
+        }
+        switch found {
+        case .hit: return value.map { .hit($0) } ?? .miss
+        case .miss: return .miss
+        case .expired: return .expired
+        case .unreadable(let error): return .unreadable(error)
+        }
+    }
+
+    /// `read(_:in:relativePath:…)` with the decoding left to `decode`, which receives the file's
+    /// bytes (valid during the call only) and returns normally exactly when the result is `.hit`.
+    ///
+    /// One `openat`, `fstat`, `read` and `close`, plus `futimens` when the entry was last
+    /// touched more than `accessTimeResolution` ago; the bytes are decoded in place from a
+    /// temporary buffer. `entry` builds the entry's path for warnings only.
+    func read(
+        in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
+        maximumAge: Double?, warn: (MemoryWarning) -> Void, decode: (UnsafeRawBufferPointer) throws -> Void
+    ) -> RawLookup {
         do {
             let found = try withSmallFile(
                 in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution, limit: defaultMaximumLoadSize.bytes
-            ) { bytes, read -> Lookup<Value> in
+            ) { bytes, read -> RawLookup in
                 if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge { return .expired }
                 if let error = read.touchError {
                     warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: entry().appending(Self.outputName).string, underlying: error))
                 }
-                return .hit(try load(type, fromBorrowed: bytes))
+                try decode(bytes)
+                return .hit
             }
             return found ?? .miss
         } catch let error as PersistenceError {

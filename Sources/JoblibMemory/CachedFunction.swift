@@ -23,10 +23,11 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
 
     /// Whether a call with these arguments would be answered from the cache, without calling.
     ///
-    /// - Throws: ``MemoryError`` with code `argumentNotHashable` or `invalidArgument`.
+    /// - Throws: ``MemoryError`` with code `argumentNotHashable` or `invalidArgument`; `io` when
+    ///   the entry cannot be examined (no permission, a symbolic-link loop, an I/O error).
     public func checkCallInCache(_ argument: repeat each Argument) throws -> Bool {
         guard let call = try core.prepare(argumentList(repeat each argument)) else { return false }
-        return core.isCached(call)
+        return try core.isCached(call)
     }
 
     /// Computes (or finds) the result and returns a small reference to the stored entry, to be
@@ -40,7 +41,7 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
         guard let call = try core.prepare(argumentList(repeat each argument)) else {
             return MemorizedResult(value: try function(repeat each argument), function: core.name)
         }
-        if core.isCached(call) { return core.shelved(call, as: Result.self) }
+        if core.isKnownCached(call) { return core.shelved(call, as: Result.self) }
         let (value, stored) = try compute(call, repeat each argument)
         return stored ? core.shelved(call, as: Result.self) : MemorizedResult(value: value, function: core.name)
     }
@@ -91,7 +92,7 @@ public struct AsyncCachedFunction<each Argument: Encodable, Result: Codable & Se
     /// - Throws: as ``CachedFunction/checkCallInCache(_:)``.
     public func checkCallInCache(_ argument: repeat each Argument) throws -> Bool {
         guard let call = try core.prepare(argumentList(repeat each argument)) else { return false }
-        return core.isCached(call)
+        return try core.isCached(call)
     }
 
     /// Computes (or finds) the result and returns a reference to it; see
@@ -100,7 +101,7 @@ public struct AsyncCachedFunction<each Argument: Encodable, Result: Codable & Se
         guard let call = try core.prepare(argumentList(repeat each argument)) else {
             return MemorizedResult(value: try await function(repeat each argument), function: core.name)
         }
-        if core.isCached(call) { return core.shelved(call, as: Result.self) }
+        if core.isKnownCached(call) { return core.shelved(call, as: Result.self) }
         let (value, stored) = try await compute(call, repeat each argument)
         return stored ? core.shelved(call, as: Result.self) : MemorizedResult(value: value, function: core.name)
     }

@@ -148,10 +148,23 @@ final class CachedFunctionCore: Sendable {
         guard let store else { return .compute(replace: false) }
         // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
         let start = log.level > 1 ? ContinuousClock.now : nil
-        let found = store.mapping == nil
-            ? readRelative(store, call, as: type)
-            : store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning)
-        switch found {
+        if store.mapping == nil {
+            // The hit path: no generic type but `Value?` and `Outcome<Value>` is instantiated.
+            var value: Value?
+            switch readRelative(store, call, decode: { value = try load(type, fromBorrowed: $0) }) {
+            case .hit:
+                guard let value else { return .compute(replace: false) }
+                if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
+                return .hit(value)
+            case .miss:
+                return .compute(replace: false)
+            case .expired:
+                return .compute(replace: true)
+            case .unreadable(let error):
+                return unreadable(call, error)
+            }
+        }
+        switch store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
         case .hit(let value):
             if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
             return .hit(value)
@@ -160,21 +173,25 @@ final class CachedFunctionCore: Sendable {
         case .expired:
             return .compute(replace: true)
         case .unreadable(let error):
-            memory.onWarning(MemoryWarning(.corruptEntry, "the cached result of '\(name)' could not be loaded; recomputing it", path: call.entry.string, underlying: error))
-            return .compute(replace: true)
+            return unreadable(call, error)
         }
+    }
+
+    private func unreadable<Value>(_ call: PreparedCall, _ error: any Error & Sendable) -> Outcome<Value> {
+        memory.onWarning(MemoryWarning(.corruptEntry, "the cached result of '\(name)' could not be loaded; recomputing it", path: call.entry.string, underlying: error))
+        return .compute(replace: true)
     }
 
     /// Reads the entry through the open function directory. A miss there is confirmed by
     /// reopening the directory by path (it may have been cleared and made again since), so the
     /// open descriptor never hides an entry that the path would find.
-    private func readRelative<Value: Decodable>(_ store: CacheStore, _ call: PreparedCall, as type: Value.Type) -> CacheStore.Lookup<Value> {
+    private func readRelative(_ store: CacheStore, _ call: PreparedCall, decode: (UnsafeRawBufferPointer) throws -> Void) -> CacheStore.RawLookup {
         let generation = memory.clearCount
         var handle: DirectoryHandle?
         if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }
         if let handle {
             let found = call.withRelativeOutputPath { path in
-                store.read(type, in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning)
+                store.read(in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)
             }
             guard case .miss = found else { return found }
         }
@@ -189,7 +206,7 @@ final class CachedFunctionCore: Sendable {
         handleGeneration.store(generation, ordering: .releasing)
         guard let reopened else { return .miss }
         return call.withRelativeOutputPath { path in
-            store.read(type, in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning)
+            store.read(in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)
         }
     }
 
@@ -240,10 +257,27 @@ final class CachedFunctionCore: Sendable {
 
     /// Whether a call with these arguments would be answered from the cache: its output is a
     /// regular file, not expired. One `stat`: the output is not read (its access time stays).
-    func isCached(_ call: PreparedCall) -> Bool {
-        guard let status = try? fileStatus(call.entry.appending(CacheStore.outputName)), status.isRegularFile else { return false }
+    ///
+    /// - Throws: ``MemoryError`` `io` when the output cannot be examined (no permission to search
+    ///   the entry's directory, a symbolic-link loop, an I/O error): whether it is cached is then
+    ///   unknown, which is not the same as "not cached".
+    func isCached(_ call: PreparedCall) throws(MemoryError) -> Bool {
+        let status: FileStatus?
+        do {
+            status = try fileStatus(call.entry.appending(CacheStore.outputName))
+        } catch {
+            throw MemoryError(.io, "cannot tell whether '\(name)' has this call cached: \(error.reason)", path: error.path, underlying: error)
+        }
+        guard let status, status.isRegularFile else { return false }
         if let maximumAge, wallClockSeconds() - status.modificationTime > maximumAge { return false }
         return true
+    }
+
+    /// `isCached` for `callAndShelve`, which computes when the answer is not a clear yes: an
+    /// output that cannot be examined is then met again by the lookup before computing, which
+    /// reports it (`corruptEntry`) and replaces the entry, as a call would.
+    func isKnownCached(_ call: PreparedCall) -> Bool {
+        do { return try isCached(call) } catch { return false }
     }
 
     /// Removes this function's entries.

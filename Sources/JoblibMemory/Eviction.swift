@@ -18,13 +18,13 @@ struct EntryInfo: Sendable {
 }
 
 /// The sizes of `metadata.json` files that earlier scans of this location saw, so that a scan
-/// stats one file per entry (the output) instead of two.
+/// stats one file per entry (the output) instead of two (on disk too: `MetadataSizeIndex`).
 ///
 /// `metadata.json` is written once, before its entry is published, and never changed; an entry
 /// that is replaced gets a new output file (another inode, another modification time), which
 /// makes the remembered size unused. Each scan keeps only the entries it saw, so this holds at
 /// most one small record per entry of the cache. A `metadata.json` edited by hand in place is
-/// the one change not seen (until the process ends): its old size keeps being counted.
+/// the one change not seen (until the entry's output changes): its old size keeps being counted.
 final class MetadataSizes: Sendable {
     struct Key: Hashable {
         var high: UInt64
@@ -50,14 +50,21 @@ struct EvictionResult: Sendable {
     var bytesBefore: Int
     var removedEntries: Int
     var removedBytes: Int
+    /// Why a function's size index could not be saved (eviction went on without it).
+    var indexError: (any Error)?
 }
 
 extension CacheStore {
     /// Every entry of every function: one directory stream per function and one `fstatat` per
     /// entry (its output) relative to the function directory, plus one for its metadata when
-    /// this location's earlier scans in this process have not seen that entry (`MetadataSizes`).
-    func scanEntries() throws -> [EntryInfo] {
+    /// neither this location's earlier scans in this process (`MetadataSizes`) nor the function's
+    /// size index on disk (`MetadataSizeIndex`) know that entry. A function whose index missed
+    /// entries, or named entries that are gone, gets a new index.
+    ///
+    /// - Returns: the entries, and why an index could not be saved (the scan itself succeeded).
+    func scan() throws -> (entries: [EntryInfo], indexError: (any Error)?) {
         var entries: [EntryInfo] = []
+        var indexError: (any Error)?
         let known = metadataSizes.current
         var seen: [MetadataSizes.Key: MetadataSizes.Known] = [:]
         seen.reserveCapacity(known.count)
@@ -65,34 +72,60 @@ extension CacheStore {
         let functions = try scanSubdirectories(root, files: [], filter: { !$0.hasPrefix(".") })
         for function in functions {
             let directory = root.appending(function.name)
+            // Read only when this process's own record misses an entry: a warm scan reads nothing.
+            var index: [MetadataSizes.Key: MetadataSizes.Known]?
+            var indexMissed = false
             let found = try scanEntryDirectories(directory, first: Self.outputName, second: Self.metadataName) { entry in
-                guard let output = entry.first, let metadata = known[MetadataSizes.Key(high: entry.high, low: entry.low)],
-                      metadata.outputInode == output.inode, metadata.outputModified == output.modificationTime
-                else { return nil }
-                return metadata.size
+                guard let output = entry.first else { return nil }
+                let key = MetadataSizes.Key(high: entry.high, low: entry.low)
+                func matching(_ record: MetadataSizes.Known?) -> Int? {
+                    guard let record, record.outputInode == output.inode, record.outputModified == output.modificationTime else { return nil }
+                    return record.size
+                }
+                if let size = matching(known[key]) { return size }
+                if index == nil { index = MetadataSizeIndex.read(directory) }
+                if let size = matching(index?[key]) { return size }
+                indexMissed = true
+                return nil
             }
             entries.reserveCapacity(entries.count + found.count)
+            var recorded = 0
             for entry in found {
                 if let output = entry.first {
                     seen[MetadataSizes.Key(high: entry.high, low: entry.low)] = MetadataSizes.Known(
                         outputInode: output.inode, outputModified: output.modificationTime, size: entry.secondSize)
+                    recorded += 1
                 }
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
                 entries.append(EntryInfo(
                     functionDirectory: directory, found: entry, size: (entry.first?.size ?? 0) + entry.secondSize,
                     lastAccess: entry.first?.accessTime ?? 0))
             }
+            let staleIndex = index.map { $0.count != recorded } ?? false
+            if indexMissed || staleIndex {
+                var records: [MetadataSizes.Key: MetadataSizes.Known] = [:]
+                records.reserveCapacity(recorded)
+                for entry in found {
+                    let key = MetadataSizes.Key(high: entry.high, low: entry.low)
+                    if entry.first != nil { records[key] = seen[key] }
+                }
+                do { try MetadataSizeIndex.write(records, to: directory) } catch { indexError = indexError ?? error }
+            }
         }
-        return entries
+        return (entries, indexError)
     }
+
+    /// The entries of `scan()`, for callers that only count them (tests, the byte estimate).
+    func scanEntries() throws -> [EntryInfo] { try scan().entries }
 
     /// Removes least recently accessed entries until all limits hold: at most `bytesLimit` bytes,
     /// at most `itemsLimit` entries, and none last accessed more than `ageLimit` seconds ago.
     /// With `onlyIfOver`, nothing is evicted unless the cache holds more than that many bytes.
     func reduceSize(bytesLimit: Int?, itemsLimit: Int?, ageLimit: Double?, onlyIfOver: Int? = nil) throws -> EvictionResult {
-        let entries = try scanEntries()
+        let (entries, indexError) = try scan()
         let totalBytes = entries.reduce(0) { $0 + $1.size }
-        var result = EvictionResult(entriesBefore: entries.count, bytesBefore: totalBytes, removedEntries: 0, removedBytes: 0)
+        var result = EvictionResult(
+            entriesBefore: entries.count, bytesBefore: totalBytes, removedEntries: 0, removedBytes: 0, indexError: indexError)
         if let onlyIfOver, totalBytes <= onlyIfOver { return result }
         let bytesToFree = bytesLimit.map { max(0, totalBytes - $0) } ?? 0
         let itemsToFree = itemsLimit.map { max(0, entries.count - $0) } ?? 0

@@ -42,11 +42,15 @@ public struct MemorizedResult<Value: Codable & Sendable>: Codable, Sendable, Cus
         }
     }
 
-    /// Loads the result (memory-mapped if the `Memory` maps results).
+    /// Loads the result (memory-mapped if the `Memory` maps results) and records the access
+    /// (the entry's last use, for `reduceSize`).
     ///
+    /// - Parameter onWarning: receives an `accessTimeNotUpdated` warning when the access could
+    ///   not be recorded (a read-only cache, say); the result is returned all the same. By
+    ///   default, one line on standard error.
     /// - Throws: ``MemoryError`` with code `notInCache` (the entry was cleared or evicted) or
     ///   `corruptEntry` (unreadable, truncated, or holding another type).
-    public func get() throws -> Value {
+    public func get(onWarning: (MemoryWarning) -> Void = MemoryWarning.standardError) throws -> Value {
         if let value { return value }
         guard let entryPath else { throw MemoryError(.notInCache, "the reference holds neither a value nor an entry") }
         let output = FilePath(entryPath).appending(CacheStore.outputName)
@@ -55,7 +59,7 @@ public struct MemorizedResult<Value: Codable & Sendable>: Codable, Sendable, Cus
                 throw MemoryError(.notInCache, "the result of '\(function)' is no longer in the cache (cleared or evicted)", path: entryPath)
             }
             let loaded = try load(Value.self, from: output, mapping: mapping) { _ in }
-            try? touchAccessTime(output)
+            recordAccess(output, warn: onWarning)
             return loaded
         } catch let error as MemoryError {
             throw error
@@ -66,6 +70,21 @@ public struct MemorizedResult<Value: Codable & Sendable>: Codable, Sendable, Cus
             throw MemoryError(.corruptEntry, "the cached result of '\(function)' cannot be loaded: \(error.message)", path: entryPath, underlying: error)
         } catch {
             throw MemoryError(.corruptEntry, "the cached result of '\(function)' cannot be loaded: \(error)", path: entryPath, underlying: error)
+        }
+    }
+
+    /// Sets the output's access time; a failure is a warning (the value was loaded), except
+    /// when the entry vanished since (evicted by another process: nothing left to record).
+    func recordAccess(
+        _ output: FilePath, warn: (MemoryWarning) -> Void,
+        touch: (FilePath) throws(SystemError) -> Void = touchAccessTime
+    ) {
+        do {
+            try touch(output)
+        } catch where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
+            return
+        } catch {
+            warn(MemoryWarning(.accessTimeNotUpdated, "the last access of '\(function)' could not be recorded", path: output.string, underlying: error))
         }
     }
 

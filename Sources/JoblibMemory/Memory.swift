@@ -143,6 +143,8 @@ public final class Memory: Sendable {
     ///
     /// Entries are removed oldest access first until the cache holds at most `bytesLimit`
     /// bytes, at most `itemsLimit` entries, and no entry last used longer than `ageLimit` ago.
+    /// A hit records its use only when the recorded one is more than 10 s old (recording costs
+    /// a write), so last use is known to within 10 s.
     ///
     /// - Throws: ``MemoryError`` with code `invalidArgument` (a negative limit) or `io`.
     public func reduceSize(bytesLimit: ByteCount? = nil, itemsLimit: Int? = nil, ageLimit: Duration? = nil) throws {
@@ -156,6 +158,7 @@ public final class Memory: Sendable {
         do {
             let result = try store.reduceSize(bytesLimit: bytesLimit?.bytes, itemsLimit: itemsLimit, ageLimit: ageLimit.map(seconds))
             estimatedBytes.withLock { $0 = result.bytesBefore - result.removedBytes }
+            warnIfIndexNotSaved(result)
         } catch let error as SystemError {
             throw MemoryError.io(error)
         }
@@ -179,6 +182,7 @@ public final class Memory: Sendable {
             let scan = try store.reduceSize(
                 bytesLimit: bytesLimit.bytes / 10 * 9, itemsLimit: nil, ageLimit: nil, onlyIfOver: bytesLimit.bytes)
             estimatedBytes.withLock { $0 = scan.bytesBefore - scan.removedBytes }
+            warnIfIndexNotSaved(scan)
         } catch {
             onWarning(MemoryWarning(.evictionFailed, "the cache could not be kept under \(bytesLimit)", path: store.root.string, underlying: error))
         }
@@ -186,6 +190,13 @@ public final class Memory: Sendable {
 }
 
 extension Memory {
+    func warnIfIndexNotSaved(_ result: EvictionResult) {
+        guard let error = result.indexError, let store else { return }
+        onWarning(MemoryWarning(
+            .sizeIndexNotSaved, "the index of entry sizes could not be saved; the next process's first reduceSize will read every entry's metadata",
+            path: store.root.string, underlying: error))
+    }
+
     /// Reports `warning` unless a warning with `code` was reported by this `Memory` already.
     func warnOnce(_ code: MemoryWarning.Code, _ warning: MemoryWarning) {
         let first = warnedOnce.withLock { $0.insert(code).inserted }

@@ -1,3 +1,4 @@
+import JoblibCoding
 import JoblibPersistence
 import JoblibSystem
 
@@ -5,15 +6,13 @@ import JoblibSystem
 ///
 /// Errors thrown by the cached function itself are not wrapped: they reach the caller as they
 /// are, and nothing is stored. Match on ``code`` (stable across releases).
-public struct MemoryError: Error, CustomStringConvertible, Sendable {
+public struct MemoryError: Error, CustomStringConvertible, Sendable, JoblibError {
     /// A stable identifier of the kind of failure.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: JoblibErrorCode {
         /// The stable name of the code, for example `"corruptEntry"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// An argument of `cache`, `reduceSize` or of the call can never work (an ignored
         /// argument that does not exist, an empty function name, a negative limit).
@@ -37,9 +36,9 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
     /// The file or directory concerned, if any.
     public var path: String?
     /// The error that caused this one, if any.
-    public var underlying: (any Error & Sendable)?
+    public var underlying: (any Error)?
 
-    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.path = path
@@ -48,9 +47,7 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
 
     /// `"MemoryError.<code>: <message>"`, then the path and the underlying error when the
     /// message does not already say them.
-    public var description: String {
-        describe("MemoryError.\(code): \(message)", message: message, path: path, underlying: underlying)
-    }
+    public var description: String { describe(pathDetail(path, message: message, cause: underlying), cause: underlying) }
 
     static func io(_ error: SystemError) -> MemoryError {
         let what = error.path.map { "cannot \(error.operation) '\($0)'" } ?? "\(error.operation) failed"
@@ -65,13 +62,11 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
 /// warning handler (by default one line on standard error).
 public struct MemoryWarning: Sendable, CustomStringConvertible {
     /// A stable identifier of the kind of warning.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        /// The stable name of the code.
+    public struct Code: JoblibErrorCode {
+        /// The stable name of the code, for example `"writeFailed"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// The result was computed but could not be stored (read-only location, full disk…).
         public static let writeFailed = Code(rawValue: "writeFailed")
@@ -92,6 +87,9 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
         /// Another caller computed the same call for longer than `computationWait`; this one
         /// computed it too.
         public static let waitTimedOut = Code(rawValue: "waitTimedOut")
+        /// `reduceSize` could not save a function's index of entry sizes (full disk, read-only
+        /// location); eviction went on, and the next process's first scan is slower.
+        public static let sizeIndexNotSaved = Code(rawValue: "sizeIndexNotSaved")
     }
 
     /// What kind of warning this is.
@@ -101,9 +99,9 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
     /// The file or directory concerned, if any.
     public var path: String?
     /// The error behind the warning, if any.
-    public var underlying: (any Error & Sendable)?
+    public var underlying: (any Error)?
 
-    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.path = path
@@ -112,7 +110,8 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
 
     /// The warning as one line: code, message, path and underlying error (each said once).
     public var description: String {
-        describe("[Memory] warning \(code): \(message)", message: message, path: path, underlying: underlying)
+        let path = pathDetail(path, message: message, cause: underlying).map { " " + $0 } ?? ""
+        return "[Memory] warning \(code): \(message)" + path + causeSuffix(underlying, after: message)
     }
 
     /// The default handler: one line on standard error.
@@ -121,13 +120,9 @@ public struct MemoryWarning: Sendable, CustomStringConvertible {
     }
 }
 
-/// `text`, then ` ('path')` and ` [underlying]` unless `message` (or, for the path, the
-/// underlying error) already says them, so that nothing is printed twice.
-private func describe(_ text: String, message: String, path: String?, underlying: (any Error & Sendable)?) -> String {
-    var text = text
-    var cause = underlying.map { "\($0)" }
-    if let shown = cause, message.contains(shown) { cause = nil }
-    if let path, !message.contains(path), !(cause?.contains(path) ?? false) { text += " ('\(path)')" }
-    if let cause { text += " [\(cause)]" }
-    return text
+/// `('path')`, unless the message or the cause printed after it already names the path, so that
+/// nothing is printed twice.
+private func pathDetail(_ path: String?, message: String, cause: (any Error)?) -> String? {
+    guard let path, !message.contains(path) else { return nil }
+    return causeSuffix(cause, after: message).contains(path) ? nil : "('\(path)')"
 }

@@ -25,7 +25,8 @@ public final class ParallelBatch: Sendable {
     /// Offsets into `indices`: the next task to start (low 32 bits) and the end (high 32 bits),
     /// which a split lowers. One atomic word, so that running and splitting never both take a task.
     @usableFromInline let claims: Atomic<UInt64>
-    /// Set when the batch runs here (``run()``): only such batches can be split.
+    /// Set when the batch's tasks are claimed as they start (``run()`` here, or sent elsewhere in
+    /// slices, ``claimSlice(_:)``): only such batches can be split.
     private let runsHere = Atomic<Bool>(false)
     /// The task running now and when it started (0: none), for timeouts.
     @usableFromInline let currentIndex = Atomic<Int>(-1)
@@ -57,12 +58,14 @@ public final class ParallelBatch: Sendable {
     public func run() {
         let job = self.job
         runsHere.store(true, ordering: .releasing)
+        let start = job.recorder.isActive ? monotonicNanoseconds() : 0
         let completed: Int
         if let runBatch = job.runBatch {
             completed = ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { runBatch(self) }
         } else {
             completed = runAsyncBlocking()
         }
+        if start != 0 { job.recorder.ran(worker, nanoseconds: monotonicNanoseconds() - start) }
         job.batchFinished(self, completed: completed)
     }
 
@@ -70,10 +73,12 @@ public final class ParallelBatch: Sendable {
     func runAsync() async {
         let job = self.job
         runsHere.store(true, ordering: .releasing)
+        let start = job.recorder.isActive ? monotonicNanoseconds() : 0
         var completed = 0
         if let runBatch = job.runBatchAsync {
             completed = await ParallelConfiguration.$storage.withValue(job.nestedConfiguration) { await runBatch(self) }
         }
+        if start != 0 { job.recorder.ran(worker, nanoseconds: monotonicNanoseconds() - start) }
         job.batchFinished(self, completed: completed)
     }
 
@@ -118,8 +123,17 @@ public final class ParallelBatch: Sendable {
     /// only the tasks claimed with it.
     @usableFromInline let claimStep: Int
 
+    /// For backends that send tasks elsewhere: the next `count` tasks (fewer at the batch's end),
+    /// claimed as a local run claims them, so that an idle worker can split off the tasks not
+    /// claimed yet; nil when none is left.
+    package func claimSlice(_ count: Int) -> Range<Int>? {
+        runsHere.store(true, ordering: .releasing)
+        return claim(count)
+    }
+
     /// Takes the second half of the tasks not started yet (all of them when one is left), for
-    /// an idle worker; nil when the batch does not run here or has nothing left to give.
+    /// an idle worker; nil when the batch's tasks are not claimed as they start or it has nothing
+    /// left to give.
     func split() -> Range<Int>? {
         guard runsHere.load(ordering: .acquiring) else { return nil }
         var old = claims.load(ordering: .relaxed)

@@ -1,3 +1,4 @@
+import JoblibCoding
 import JoblibSystem
 
 /// The one error type of `JoblibParallel`: a stable ``code``, a message a user can act on, the task
@@ -5,15 +6,13 @@ import JoblibSystem
 ///
 /// Errors thrown by your own tasks are not wrapped: a failing task's error is rethrown as it was
 /// thrown. Cancelling the calling task throws `CancellationError`.
-public struct ParallelError: Error, Sendable, CustomStringConvertible {
+public struct ParallelError: Error, CustomStringConvertible, Sendable, JoblibError {
     /// What went wrong, stable across releases (compare codes, not messages).
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: JoblibErrorCode {
         /// The stable name of the code, for example `"timeout"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// `jobs: 0`: joblib gives it no meaning and neither do we.
         public static let invalidWorkerCount = Code(rawValue: "invalidWorkerCount")
@@ -62,12 +61,9 @@ public struct ParallelError: Error, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
-    /// `"ParallelError.<code>: <message>"`, then the underlying error if any.
-    public var description: String {
-        var text = "ParallelError.\(code): \(message)"
-        if let underlying { text += " (\(underlying))" }
-        return text
-    }
+    /// `"ParallelError.<code>: <message>"`, then the underlying error in brackets unless the
+    /// message already says it.
+    public var description: String { describe(cause: underlying) }
 
     /// The worker running task `taskIndex` died with `status` after printing `stderrTail`, at
     /// `stage` when the worker said which. The message is one or two lines: what died when, the

@@ -54,6 +54,8 @@ public final class ParallelJob: Sendable {
         var error: (any Error)?
         var finished = false
         var sizer: AutoBatchSizer
+        /// Seconds per task of the last batch that finished (from hand-out to completion).
+        var secondsPerTask: Double?
     }
 
     init(
@@ -83,6 +85,9 @@ public final class ParallelJob: Sendable {
     /// The number of tasks in the call: known at once for a collection, and for another
     /// sequence once it has been read to its end (nil until then).
     public var taskCount: Int? { state.withLock { $0.total } }
+
+    /// Seconds per task of the last batch that finished, overheads included (nil before one did).
+    package var recentSecondsPerTask: Double? { state.withLock { $0.secondsPerTask } }
 
     /// The error the call failed with (the first one), if any.
     var error: (any Error)? { state.withLock { $0.error } }
@@ -215,6 +220,7 @@ public final class ParallelJob: Sendable {
             if !batch.wasSplit {
                 state.sizer.record(size: batch.indices.count, duration: Double(now - batch.handedOutAt) / 1e9)
             }
+            if completed > 0 { state.secondsPerTask = Double(now - batch.handedOutAt) / 1e9 / Double(completed) }
             let progress = Progress(
                 completed: state.completedTasks, total: state.total, dispatchedBatches: state.dispatchedBatches,
                 dispatchedTasks: state.nextIndex, dispatching: state.total.map { state.nextIndex < $0 } ?? true)

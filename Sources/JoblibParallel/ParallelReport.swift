@@ -8,7 +8,9 @@ import Synchronization
 /// the call (a thread, the thread that drives a worker process, a task for `async` closures, the
 /// thread that drives a Dask call), and a worker is *busy* while it holds at least one batch,
 /// whether the batch runs there or elsewhere. So `busy` never exceeds ``wall``, and the workers'
-/// `tasks` add up to the tasks that completed.
+/// `tasks` add up to the tasks that completed. Where tasks run in a worker process, that process
+/// measures its own decoding, running and encoding and sends it with the outcomes, so `coding`
+/// and `running` mean the same on every backend (both at most `busy`).
 ///
 /// ```swift
 /// let parallel = Parallel(jobs: 2, report: { report in
@@ -31,9 +33,13 @@ public struct ParallelReport: Sendable, CustomStringConvertible {
         /// From the start of the call to the worker's first request for work (starting a thread,
         /// checking out or starting a worker process, connecting to a cluster).
         public var startUp: Duration
-        /// Time spent encoding its tasks and decoding their outcomes (part of ``busy``); zero
-        /// when tasks run in this process, where nothing is encoded.
+        /// Time spent encoding and decoding its tasks and their outcomes (part of ``busy``): in
+        /// this process, and in the worker process that ran them (as it measured). Zero when tasks
+        /// run in this process, where nothing is encoded.
         public var coding: Duration
+        /// Time running its tasks (part of ``busy``): measured where they run, around the tasks'
+        /// bodies in a worker process, around the batches run in this process.
+        public var running: Duration
     }
 
     /// The backend's name, as in progress lines.
@@ -69,7 +75,8 @@ public struct ParallelReport: Sendable, CustomStringConvertible {
         for (number, worker) in workers.enumerated() {
             lines.append(
                 "worker \(number): \(worker.tasks) tasks in \(worker.batches) batches, busy \(format(worker.busy)), "
-                    + "waiting \(format(worker.waiting)), start-up \(format(worker.startUp)), coding \(format(worker.coding))")
+                    + "running \(format(worker.running)), coding \(format(worker.coding)), waiting \(format(worker.waiting)), "
+                    + "start-up \(format(worker.startUp))")
         }
         return lines.joined(separator: "\n")
     }
@@ -98,6 +105,7 @@ final class ReportRecorder: Sendable {
         var busySince: UInt64 = 0
         var busy: UInt64 = 0
         var coding: UInt64 = 0
+        var running: UInt64 = 0
     }
 
     private struct State {
@@ -166,6 +174,22 @@ final class ReportRecorder: Sendable {
         state.withLock { state in state.workers[worker]?.coding += nanoseconds }
     }
 
+    /// What a worker elsewhere measured for the tasks of one of `worker`'s batches: its decoding
+    /// and encoding count as that worker's coding time, its running as its running time.
+    func workerTimed(_ worker: UInt, _ timing: RemoteTiming) {
+        guard isActive else { return }
+        state.withLock { state in
+            state.workers[worker]?.coding += timing.decoding + timing.encoding
+            state.workers[worker]?.running += timing.running
+        }
+    }
+
+    /// `worker` ran one of its batches in this process for `nanoseconds`.
+    func ran(_ worker: UInt, nanoseconds: UInt64) {
+        guard isActive else { return }
+        state.withLock { state in state.workers[worker]?.running += nanoseconds }
+    }
+
     /// Builds the report, prints it from `verbose: 11` and hands it to the handler (once).
     func deliver(tasks: Int, failed: Bool, verbose: Int, output: ProgressOutput, jobs: String) {
         guard isActive else { return }
@@ -181,7 +205,7 @@ final class ReportRecorder: Sendable {
                 return ParallelReport.Worker(
                     tasks: record.tasks, batches: record.batches, busy: .nanoseconds(busy),
                     waiting: .nanoseconds(wall - startUp - busy), startUp: .nanoseconds(startUp),
-                    coding: .nanoseconds(min(record.coding, busy)))
+                    coding: .nanoseconds(min(record.coding, busy)), running: .nanoseconds(min(record.running, busy)))
             }
             return ParallelReport(
                 backend: state.backend, wall: .nanoseconds(wall), tasks: tasks, failed: failed, workers: workers,

@@ -16,13 +16,26 @@ package final class ThreadPool: Sendable {
 
     let name: String
     let idleTimeout: Duration
-    private let condition = ThreadCondition()
-    // Guarded by `condition`'s mutex.
-    private nonisolated(unsafe) var queue: [@Sendable () -> Void] = []
-    private nonisolated(unsafe) var queueHead = 0
-    private nonisolated(unsafe) var live = 0
-    private nonisolated(unsafe) var idle = 0
-    private nonisolated(unsafe) var shuttingDown = false
+    private struct State {
+        var queue: [@Sendable () -> Void] = []
+        var queueHead = 0
+        var live = 0
+        var idle = 0
+        var shuttingDown = false
+
+        /// The next queued piece of work, taken off the queue.
+        mutating func take() -> (@Sendable () -> Void)? {
+            guard queueHead < queue.count else { return nil }
+            let work = queue[queueHead]
+            queueHead += 1
+            if queueHead == queue.count {
+                queue.removeAll(keepingCapacity: true)
+                queueHead = 0
+            }
+            return work
+        }
+    }
+    private let state = ConditionLock(State())
     private let abandoned = Atomic<Int>(0)
 
     package init(name: String, idleTimeout: Duration) {
@@ -31,10 +44,10 @@ package final class ThreadPool: Sendable {
     }
 
     /// Threads alive in this pool, idle or working.
-    package var liveThreads: Int { condition.withLock { live } }
+    package var liveThreads: Int { state.withLock { $0.state.live } }
 
     /// Threads waiting for work.
-    package var idleThreads: Int { condition.withLock { idle } }
+    package var idleThreads: Int { state.withLock { $0.state.idle } }
 
     /// Threads this pool has given up on because a task overran its timeout.
     package var abandonedThreads: Int { abandoned.load(ordering: .relaxed) }
@@ -43,13 +56,13 @@ package final class ThreadPool: Sendable {
     ///
     /// - Throws: ``ParallelError/Code/workerUnavailable`` when no thread could run the work.
     package func submit(count: Int, _ work: @escaping @Sendable () -> Void) throws(ParallelError) {
-        let toStart = condition.withLock { () -> Int in
-            precondition(!shuttingDown, "ThreadPool.submit after shutdown()")
-            for _ in 0..<count { queue.append(work) }
-            let pending = queue.count - queueHead
-            let missing = max(0, pending - idle)
-            for _ in 0..<min(count, idle) { condition.signal() }
-            live += missing
+        let toStart = state.withLock { locked -> Int in
+            precondition(!locked.state.shuttingDown, "ThreadPool.submit after shutdown()")
+            for _ in 0..<count { locked.state.queue.append(work) }
+            let pending = locked.state.queue.count - locked.state.queueHead
+            let missing = max(0, pending - locked.state.idle)
+            for _ in 0..<min(count, locked.state.idle) { locked.signal() }
+            locked.state.live += missing
             return missing
         }
         guard toStart > 0 else { return }
@@ -62,7 +75,7 @@ package final class ThreadPool: Sendable {
                 failure = error
                 let notStarted = toStart - started
                 Self.allLive.subtract(notStarted, ordering: .relaxed)
-                condition.withLock { live -= notStarted }
+                state.withLock { $0.state.live -= notStarted }
                 break
             }
         }
@@ -78,38 +91,34 @@ package final class ThreadPool: Sendable {
 
     /// Stops every thread once the queued work is done, and waits for them to exit.
     package func shutdown() {
-        condition.withLock {
-            shuttingDown = true
-            condition.broadcast()
-            while live > 0 { condition.wait() }
+        state.withLock { locked in
+            locked.state.shuttingDown = true
+            locked.broadcast()
+            while locked.state.live > 0 { locked.wait() }
         }
     }
 
     private func workerLoop() {
-        condition.lock()
-        while true {
-            if queueHead < queue.count {
-                let work = queue[queueHead]
-                queueHead += 1
-                if queueHead == queue.count {
-                    queue.removeAll(keepingCapacity: true)
-                    queueHead = 0
-                }
-                condition.unlock()
-                work()
-                condition.lock()
-                continue
+        while let work = nextWork() { work() }
+    }
+
+    /// The next piece of work, waiting for it while idle; nil when this thread should exit (the
+    /// pool shuts down, or nothing came for `idleTimeout`), after it stopped counting as live.
+    private func nextWork() -> (@Sendable () -> Void)? {
+        state.withLock { locked in
+            while true {
+                if let work = locked.state.take() { return work }
+                if locked.state.shuttingDown { break }
+                locked.state.idle += 1
+                let woken = locked.wait(untilNanoseconds: monotonicNanoseconds() + UInt64(ParallelJob.nanoseconds(idleTimeout)))
+                locked.state.idle -= 1
+                if !woken && locked.state.queueHead == locked.state.queue.count { break }
             }
-            if shuttingDown { break }
-            idle += 1
-            let woken = condition.wait(untilNanoseconds: monotonicNanoseconds() + UInt64(ParallelJob.nanoseconds(idleTimeout)))
-            idle -= 1
-            if !woken && queueHead == queue.count { break }
+            locked.state.live -= 1
+            Self.allLive.subtract(1, ordering: .relaxed)
+            locked.broadcast()
+            return nil
         }
-        live -= 1
-        Self.allLive.subtract(1, ordering: .relaxed)
-        condition.broadcast()
-        condition.unlock()
     }
 }
 

@@ -7,43 +7,41 @@ import JoblibSystem
 final class Watchdog: Sendable {
     static let shared = Watchdog()
 
-    private let condition = ThreadCondition()
-    // Guarded by `condition`'s mutex.
-    private nonisolated(unsafe) var jobs: [ParallelJob] = []
-    private nonisolated(unsafe) var started = false
+    private let state = ConditionLock((jobs: [ParallelJob](), started: false))
 
     func register(_ job: ParallelJob) {
-        condition.withLock {
-            jobs.append(job)
-            if !started {
-                started = true
+        state.withLock { locked in
+            locked.state.jobs.append(job)
+            if !locked.state.started {
+                locked.state.started = true
                 // Without the thread no timeout fires; the tasks' own overrun check still reports them.
                 try? startDetachedThread(name: "joblib-watchdog") { [self] in loop() }
             }
-            condition.signal()
+            locked.signal()
         }
     }
 
     func unregister(_ job: ParallelJob) {
-        condition.withLock { jobs.removeAll { $0 === job } }
+        state.withLock { $0.state.jobs.removeAll { $0 === job } }
     }
 
     private func loop() {
-        condition.lock()
         while true {
-            if jobs.isEmpty {
-                condition.wait()
-                continue
-            }
-            // Check ten times per timeout, between every millisecond and every 20 ms.
-            let shortest = jobs.compactMap(\.timeoutNanoseconds).min() ?? 20_000_000
-            let interval = min(max(shortest / 10, 1_000_000), 20_000_000)
-            condition.wait(untilNanoseconds: monotonicNanoseconds() + interval)
-            let watched = jobs
-            condition.unlock()
+            let watched = nextRound()
             let now = monotonicNanoseconds()
             for job in watched { job.checkTimeouts(now: now) }
-            condition.lock()
+        }
+    }
+
+    /// Waits for the next check (ten times per shortest timeout, between every millisecond and
+    /// every 20 ms; forever while no call is watched) and returns the calls to check.
+    private func nextRound() -> [ParallelJob] {
+        state.withLock { locked in
+            while locked.state.jobs.isEmpty { locked.wait() }
+            let shortest = locked.state.jobs.compactMap(\.timeoutNanoseconds).min() ?? 20_000_000
+            let interval = min(max(shortest / 10, 1_000_000), 20_000_000)
+            locked.wait(untilNanoseconds: monotonicNanoseconds() + interval)
+            return locked.state.jobs
         }
     }
 }

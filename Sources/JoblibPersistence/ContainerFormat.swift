@@ -1,4 +1,5 @@
 import JoblibCoding
+import JoblibSystem
 
 // The byte layout of a container, described for people in FileFormat.md next to this file.
 // Change both together, and bump `containerFormatVersion` when old readers would misread a file.
@@ -47,6 +48,29 @@ struct Trailer: Equatable {
     var fileLength: Int
     /// The low 64 bits of XXH3-128 over the value bytes followed by the section table.
     var metadataChecksum: UInt64
+}
+
+// MARK: Reading
+
+extension Trailer {
+    /// The trailer's fields as stored at `start` (where the last `trailerSize` bytes begin): the
+    /// one reader of the trailer's layout. Each offset and length must fit in `Int`; nothing else
+    /// is checked here (``parseContainer(_:)`` checks them against each other and the file).
+    init(fieldsIn bytes: UnsafeRawBufferPointer, at start: Int) throws(PersistenceError) {
+        valueOffset = try bytes.readLength(at: start, "value offset")
+        valueLength = try bytes.readLength(at: start + 8, "value length")
+        tableOffset = try bytes.readLength(at: start + 16, "table offset")
+        sectionCount = try bytes.readLength(at: start + 24, "section count")
+        fileLength = try bytes.readLength(at: start + 32, "file length")
+        metadataChecksum = bytes.readLittleEndian(UInt64.self, at: start + 40)
+    }
+}
+
+/// Where the section that table entry `index` describes lies: the one reader of an entry's
+/// offset and length (unchecked but for fitting in `Int`).
+func sectionSpan(in bytes: UnsafeRawBufferPointer, tableOffset: Int, index: Int) throws(PersistenceError) -> (offset: Int, byteCount: Int) {
+    let at = tableOffset + index * sectionEntrySize
+    return (try bytes.readLength(at: at, "section offset"), try bytes.readLength(at: at + 8, "section length"))
 }
 
 /// What the start of a container says: the preamble, and for version 2 the type name after it.
@@ -116,6 +140,20 @@ func truncatedTypeName(_ name: String) -> String {
         cut.append(character)
     }
     return cut + "…"
+}
+
+/// Sets the *checksums stale* flag of a container mapped read-write, with the checksums that
+/// cover the flags (the trailer's, and the header's from version 2 on).
+func markChecksumsStale(_ region: MemoryMapping, layout: ContainerLayout) {
+    let flags = layout.flags | ContainerFlags.checksumsStale
+    let trailerStart = region.count - trailerSize
+    let checksum = trailerChecksum(region.bytes[trailerStart..<trailerStart + 48], version: layout.header.version, flags: flags)
+    region.mutableBytes.storeBytes(of: flags.littleEndian, toByteOffset: 10, as: UInt16.self)
+    region.mutableBytes.storeBytes(of: checksum.littleEndian, toByteOffset: trailerStart + 48, as: UInt64.self)
+    if layout.header.version >= 2 {
+        let header = headerChecksum(region.bytes[0..<56], name: region.bytes[preambleSize..<layout.header.end])
+        region.mutableBytes.storeBytes(of: header.littleEndian, toByteOffset: 56, as: UInt64.self)
+    }
 }
 
 func entryBytes(_ entry: SectionEntry) -> [UInt8] {

@@ -93,13 +93,7 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     guard flags & ~ContainerFlags.known == 0 else {
         throw PersistenceError(.newerFormatVersion, "the file uses feature flags 0x\(String(flags, radix: 16)) that this version does not know")
     }
-    let trailer = Trailer(
-        valueOffset: try bytes.readLength(at: trailerStart, "value offset"),
-        valueLength: try bytes.readLength(at: trailerStart + 8, "value length"),
-        tableOffset: try bytes.readLength(at: trailerStart + 16, "table offset"),
-        sectionCount: try bytes.readLength(at: trailerStart + 24, "section count"),
-        fileLength: try bytes.readLength(at: trailerStart + 32, "file length"),
-        metadataChecksum: bytes.readLittleEndian(UInt64.self, at: trailerStart + 40))
+    let trailer = try Trailer(fieldsIn: bytes, at: trailerStart)
     guard trailer.fileLength == bytes.count else {
         let code: PersistenceError.Code = trailer.fileLength > bytes.count ? .truncated : .corruptHeader
         throw PersistenceError(code, "the trailer records \(trailer.fileLength) bytes but there are \(bytes.count)")
@@ -119,9 +113,8 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
             "the trailer's offsets are inconsistent (value \(trailer.valueOffset)+\(trailer.valueLength), table \(trailer.tableOffset), \(trailer.sectionCount) sections, file \(bytes.count) bytes)")
     }
     let metadata = UnsafeRawBufferPointer(rebasing: bytes[trailer.valueOffset..<trailerStart])
-    let hasher = XXH3Stream()
-    hasher.update(metadata)
-    guard hasher.digest().low == trailer.metadataChecksum else {
+    // One call, the same digest as streamed: no hash state allocated per load (a cache hit).
+    guard xxh3Digest(metadata).low == trailer.metadataChecksum else {
         throw PersistenceError(.checksumMismatch, "the stored value or section table does not match its checksum: the file is corrupt")
     }
     var entries: [SectionEntry] = []
@@ -129,8 +122,7 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     var previousEnd = header.end
     for index in 0..<trailer.sectionCount {
         let at = trailer.tableOffset + index * sectionEntrySize
-        let offset = try bytes.readLength(at: at, "section offset")
-        let byteCount = try bytes.readLength(at: at + 8, "section length")
+        let (offset, byteCount) = try sectionSpan(in: bytes, tableOffset: trailer.tableOffset, index: index)
         let count = try bytes.readLength(at: at + 16, "section element count")
         guard let elementType = BulkElementType(code: bytes[at + 24]),
               bytes[(at + 25)..<(at + 32)].allSatisfy({ $0 == 0 })

@@ -30,18 +30,23 @@ enum ExpectedContent {
 }
 
 /// Decompresses a whole stream that `next` hands out in pieces (each valid until the next call,
-/// nil at the end of the input), bounded as described above.
+/// nil at the end of the input), bounded as described above, into `output`.
+///
+/// With `stopAfter`, it is a probe of what the stream starts with: it returns as soon as that
+/// many bytes came out (or the stream ended), and neither decompresses nor checks the rest.
+/// `output` holds what came out also when it throws (a probe may look at it).
 ///
 /// - Throws: `notOurFile` (not a container), `tooLarge` (over `maximumSize`, or declared so),
 ///   `outOfMemory`, `truncated` (the stream stops early), `decompressionFailed` (invalid, longer
 ///   than declared, or followed by other bytes), `checksumMismatch` (a damaged header).
+@discardableResult
 func decompress(
     _ algorithm: Compression.Algorithm, maximumSize: Int, expecting content: ExpectedContent = .container,
-    next: () throws -> UnsafeRawBufferPointer?
+    stopAfter: Int? = nil, into output: ByteBuffer = ByteBuffer(), next: () throws -> UnsafeRawBufferPointer?
 ) throws -> ByteBuffer {
     guard let decompressor = try makeDecompressor(algorithm) else { preconditionFailure("no decompressor for 'none'") }
-    let output = ByteBuffer()
-    output.limit = maximumSize
+    // A probe's decompressor writes little more than it asked for (see ByteBuffer.boundedFreeSpace).
+    output.limit = min(maximumSize, stopAfter ?? .max)
     output.limitError = { limit in
         PersistenceError(
             .tooLarge,
@@ -92,6 +97,7 @@ func decompress(
         let before = output.count
         let (consumed, finished) = try decompressor.decompress(UnsafeRawBufferPointer(rebasing: input[used...]), into: output)
         used += consumed
+        if let stopAfter, output.count >= stopAfter { return output }
         try output.checkLimit()
         try inspect(finished: finished)
         if finished {
@@ -112,16 +118,18 @@ func decompress(
     }
 }
 
-/// Decompresses the file open as `fd` (of `size` bytes), reading it in pieces.
+/// Decompresses the file open as `fd` (of `size` bytes), reading it in pieces (small ones for a
+/// probe, which `stopAfter` makes it; see the function above).
+@discardableResult
 func decompress(
     fd: FileDescriptor, size: Int, _ algorithm: Compression.Algorithm, maximumSize: Int,
-    expecting content: ExpectedContent = .container
+    expecting content: ExpectedContent = .container, stopAfter: Int? = nil, into output: ByteBuffer = ByteBuffer()
 ) throws -> ByteBuffer {
-    let pieceSize = 4 << 20
+    let pieceSize = stopAfter == nil ? 4 << 20 : 64 << 10
     let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: min(pieceSize, max(size, 1)), alignment: 64)
     defer { piece.deallocate() }
     var offset = 0
-    return try decompress(algorithm, maximumSize: maximumSize, expecting: content) {
+    return try decompress(algorithm, maximumSize: maximumSize, expecting: content, stopAfter: stopAfter, into: output) {
         guard offset < size else { return nil }
         let count = try fd.readFully(into: UnsafeMutableRawBufferPointer(rebasing: piece[0..<min(piece.count, size - offset)]), at: offset)
         guard count > 0 else { return nil }
@@ -130,13 +138,14 @@ func decompress(
     }
 }
 
-/// Decompresses a whole stream held in memory.
+/// Decompresses a whole stream held in memory (or probes it, with `stopAfter`).
+@discardableResult
 func decompress(
     _ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm, maximumSize: Int,
-    expecting content: ExpectedContent = .container
+    expecting content: ExpectedContent = .container, stopAfter: Int? = nil, into output: ByteBuffer = ByteBuffer()
 ) throws -> ByteBuffer {
     var handed = false
-    return try decompress(algorithm, maximumSize: maximumSize, expecting: content) {
+    return try decompress(algorithm, maximumSize: maximumSize, expecting: content, stopAfter: stopAfter, into: output) {
         guard !handed else { return nil }
         handed = true
         return bytes
@@ -146,14 +155,8 @@ func decompress(
 /// The first `count` bytes (or fewer) that a compressed stream held in memory decompresses to,
 /// whatever happens after them (damage later in the stream is not an error here).
 func decompressedPrefix(_ bytes: UnsafeRawBufferPointer, _ algorithm: Compression.Algorithm, count: Int) -> [UInt8] {
-    guard let decompressor = try? makeDecompressor(algorithm) else { return [] }
     let output = ByteBuffer()
-    var used = 0
-    while output.count < count && used < bytes.count {
-        let before = output.count
-        guard let (consumed, finished) = try? decompressor.decompress(UnsafeRawBufferPointer(rebasing: bytes[used...]), into: output) else { break }
-        used += consumed
-        if finished || (consumed == 0 && output.count == before) { break }
-    }
+    // The answer is what came out before any failure, so the failure itself is not needed.
+    _ = try? decompress(bytes, algorithm, maximumSize: .max, expecting: .anything, stopAfter: count, into: output)
     return Array(output.bytes.prefix(count))
 }

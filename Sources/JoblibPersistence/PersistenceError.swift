@@ -5,15 +5,13 @@ import SystemPackage
 /// Why `dump`, `load` or the `.npy` functions failed.
 ///
 /// Match on ``code`` (stable across releases); ``message`` is a sentence for people.
-public struct PersistenceError: Error, CustomStringConvertible, Sendable {
+public struct PersistenceError: Error, CustomStringConvertible, Sendable, JoblibError {
     /// A stable identifier of the kind of failure.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: JoblibErrorCode {
         /// The stable name of the code, for example `"checksumMismatch"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// The file is not a swift-joblib container (nor a compressed one), or not a `.npy` file.
         public static let notOurFile = Code(rawValue: "notOurFile")
@@ -58,9 +56,9 @@ public struct PersistenceError: Error, CustomStringConvertible, Sendable {
     /// The file concerned, if any.
     public var path: String?
     /// The error that caused this one (a system or coding error), if any.
-    public var underlying: (any Error & Sendable)?
+    public var underlying: (any Error)?
 
-    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.path = path
@@ -70,14 +68,11 @@ public struct PersistenceError: Error, CustomStringConvertible, Sendable {
     /// `"PersistenceError.<code>: <message>"`, then the file and the underlying error when the
     /// message does not already say them.
     public var description: String {
-        var text = "PersistenceError.\(code): \(message)"
-        if let path, !message.contains(path) { text += " (file '\(path)')" }
-        // System and coding errors are summarised in the message when wrapped: not repeated.
-        if let underlying, !(underlying is SystemError), !(underlying is CodingError) {
-            let cause = "\(underlying)"
-            if !message.contains(cause) { text += " [\(cause)]" }
-        }
-        return text
+        // A wrapped system or coding error is summarised in the message (`wrapping`): its own
+        // description would say the same thing again.
+        let summarised = underlying is SystemError || underlying is CodingError
+        return describe(
+            path.flatMap { message.contains($0) ? nil : "(file '\($0)')" }, cause: summarised ? nil : underlying)
     }
 
     /// The same error, naming `path` if it does not name a file yet.

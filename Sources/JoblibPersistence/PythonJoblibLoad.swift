@@ -57,21 +57,19 @@ package func readPythonJoblib(at path: FilePath) throws -> PythonJoblibFile {
     }
 }
 
-/// Whether a file starts like a Python joblib file, compressed or not (reads at most a few KiB).
+/// Whether a file starts like a Python joblib file, compressed or not: a probe that decompresses
+/// only the stream's first bytes. A file it cannot open or decompress is not one (whoever opens
+/// it next reports why).
 package func isPythonJoblibFile(at path: FilePath) -> Bool {
     (try? withRegularFile(path, .readOnly) { fd -> Bool in
+        let size = try fd.fileSize()
         var prefix = [UInt8](repeating: 0, count: 8)
         let got = try prefix.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
         let head = prefix.prefix(got)
         if isPythonPickle(head) { return true }
-        guard !head.starts(with: containerMagic), let algorithm = Compression.detect(head),
-              let decompressor = try makeDecompressor(algorithm)
-        else { return false }
-        var input = [UInt8](repeating: 0, count: 64 << 10)
-        let count = try input.withUnsafeMutableBytes { try fd.readFully(into: $0, at: 0) }
+        guard !head.starts(with: containerMagic), let algorithm = Compression.detect(head) else { return false }
         let output = ByteBuffer()
-        output.limit = 1 << 20
-        _ = try? input.withUnsafeBytes { try decompressor.decompress(UnsafeRawBufferPointer(rebasing: $0[..<count]), into: output) }
+        _ = try? decompress(fd: fd, size: size, algorithm, maximumSize: .max, expecting: .anything, stopAfter: 2, into: output)
         return isPythonPickle(output.bytes.prefix(2))
     }) ?? false
 }

@@ -1,16 +1,16 @@
+import JoblibCoding
+
 /// Why reading or writing a Python pickle (a file of Python's `joblib.dump`) failed.
 ///
 /// Match on ``code`` (stable across releases); ``message`` is a sentence for people. Loading
 /// through `load(_:from:)` reports these as `PersistenceError`, with this error as the cause.
-public struct PickleError: Error, CustomStringConvertible, Sendable {
+public struct PickleError: Error, CustomStringConvertible, Sendable, JoblibError {
     /// A stable identifier of the kind of failure.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: JoblibErrorCode {
         /// The stable name of the code, for example `"truncated"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// The stream ends before its `STOP` opcode or inside an argument or an array's bytes.
         public static let truncated = Code(rawValue: "truncated")
@@ -42,9 +42,5 @@ public struct PickleError: Error, CustomStringConvertible, Sendable {
     }
 
     /// `"PickleError.<code>: <message>"`, then the offset if any.
-    public var description: String {
-        var text = "PickleError.\(code): \(message)"
-        if let offset { text += " (at byte \(offset))" }
-        return text
-    }
+    public var description: String { describe(offset.map { "(at byte \($0))" }) }
 }

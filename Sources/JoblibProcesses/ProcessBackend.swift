@@ -79,7 +79,7 @@ struct ProcessBackend: ParallelBackend {
         let workers = try pool.checkOut(workers)
         let arena = SharedArgumentArena(threshold: maxNBytes)
         let drivers = workers.map {
-            WorkerDriver(pool: pool, worker: $0, job: job, remote: remote, typeName: typeName, running: running, arena: arena)
+            WorkerDriver(pool: pool, worker: $0, job: job, typeName: typeName, running: running, arena: arena)
         }
         // The call returns only after every worker is back in the pool and the shared memory is
         // freed, so the next call reuses them and nothing outlives the call.

@@ -21,7 +21,7 @@ package enum FrameKind: UInt8 {
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.
-package let workerProtocolVersion = 1
+package let workerProtocolVersion = 2
 
 package struct ReadyMessage: Codable {
     package var protocolVersion: Int
@@ -60,6 +60,8 @@ package struct ResultBatch: Codable {
     var errorOffsets: [Int] = [0]
     var errors: [UInt8] = []
     package var outputs: [UInt8] = []
+    /// The worker's time on these outcomes since its previous `results` frame.
+    package var timing: RemoteTiming?
 
     package var count: Int { indices.count }
 

@@ -132,6 +132,8 @@ enum WorkerRuntime {
         // the stage (decoding, running, encoding its result): a death at any point blames it alone.
         if let first = batch.indices.first { status.begin(first, .decodingTask) }
         var lastFlush = monotonicNanoseconds()
+        // Where the current task's decoding began: the time until it runs is decoding time.
+        var decodingSince = lastFlush
         var position = 0
         // Tasks are decoded one at a time, right before they run: a batch of tasks that each
         // carry a large array never has them all in memory at once.
@@ -161,15 +163,19 @@ enum WorkerRuntime {
             var failed = true
             switch decoded {
             case .failure(let error):
+                pending.timing.decoding += monotonicNanoseconds() - decodingSince
                 pending.fail(index, errorMessage(error, stage: .decodingTask))
             case .success(let task):
                 status.advance(to: .running)
+                let runningSince = monotonicNanoseconds()
+                pending.timing.decoding += runningSince - decodingSince
                 do {
                     pending.succeed(index, try ParallelConfiguration.withinTask { try task.run() })
                     failed = false
                 } catch {
                     pending.fail(index, errorMessage(error, stage: .running))
                 }
+                pending.timing.running += monotonicNanoseconds() - runningSince
             }
             // What the task printed is out before its outcome (and survives a later crash).
             flushStandardOutput()
@@ -182,6 +188,7 @@ enum WorkerRuntime {
             }
             // The next task's decoding starts when this returns.
             if position < batch.indices.count { status.begin(batch.indices[position], .decodingTask) } else { status.idle() }
+            decodingSince = monotonicNanoseconds()
         }
     }
 
@@ -230,6 +237,8 @@ struct PendingOutcomes<Output: Encodable> {
     private var failures: [ErrorMessage] = []
     private var outputs: [Output] = []
     private(set) var errorBytes = 0
+    /// The worker's time on these outcomes (the encoding is added when they are taken).
+    var timing = RemoteTiming(decoding: 0, running: 0, encoding: 0)
 
     var isEmpty: Bool { indices.isEmpty }
 
@@ -249,6 +258,8 @@ struct PendingOutcomes<Output: Encodable> {
     /// The outcomes as a ``ResultBatch``; an output that cannot be encoded fails its task alone.
     /// While an output is encoded, `status` names its task (its `encode(to:)` may crash).
     mutating func take(_ status: WorkerStatus? = nil) -> ResultBatch {
+        let start = monotonicNanoseconds()
+        var timing = self.timing
         defer { self = PendingOutcomes() }
         var batch = ResultBatch()
         var encoded: [UInt8]
@@ -287,6 +298,8 @@ struct PendingOutcomes<Output: Encodable> {
             batch.errorOffsets.append(batch.errors.count)
         }
         batch.outputs = encoded
+        timing.encoding += monotonicNanoseconds() - start
+        batch.timing = timing
         return batch
     }
 }

@@ -20,13 +20,9 @@ package func writeFileAtomically<R>(
     let directory = path.removingLastComponent()
     let name = path.lastComponent?.string ?? "file"
     let temporary = directory.appending(".\(name).tmp-\(getpid())-\(UInt64.random(in: 0 ... .max))")
-    let fd: FileDescriptor
-    do {
-        fd = try FileDescriptor.open(
-            temporary, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: permissions)
-    } catch let error as Errno {
-        throw SystemError("open", path: temporary.string, errno: error)
-    }
+    let fd = FileDescriptor(rawValue: try systemCall("open", path: temporary.string) {
+        open(temporary.string, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions.rawValue)
+    })
     var renamed = false
     defer {
         if !renamed { _ = unlink(temporary.string) }

@@ -44,7 +44,7 @@ package struct CPUCountSources {
         }
         return CPUCountSources(
             onlineCPUs: max(online, 1), affinityCPUs: affinity > 0 ? affinity : nil,
-            environment: environment, readFile: readSmallFile)
+            environment: environment, readFile: { readSystemFile($0) })
     }
 
     package var cpuCount: Int {
@@ -112,22 +112,6 @@ package struct CPUCountSources {
         }
         return directories
     }
-}
-
-/// Reads a file of at most 64 KiB (procfs and cgroupfs files report size 0, so read until EOF).
-package func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while bytes.count < 1 << 16 {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && Errno.current == .interrupted { continue }
-        if count <= 0 { break }
-        bytes += chunk[..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 extension String {

@@ -33,7 +33,7 @@ package final class DirectoryHandle: Sendable {
 }
 
 /// `O_NOATIME` (Linux, same value on every architecture Swift supports): reads do not update the
-/// access time, which the cache sets itself only when it is over a second old. Refused (`EPERM`)
+/// access time, which the cache sets itself only when it is older than its resolution. Refused (`EPERM`)
 /// for files owned by another user, after which it is not tried again.
 private let openNoAccessTime: CInt = 0o1000000
 private let noAccessTimeRefused = Atomic<Bool>(false)

@@ -42,10 +42,8 @@ package func wallClockSeconds() -> Double {
 /// The status of `path` (following symbolic links), or nil when nothing is there.
 package func fileStatus(_ path: FilePath) throws(SystemError) -> FileStatus? {
     var info = stat()
-    if stat(path.string, &info) == 0 { return FileStatus(info) }
-    let error = Errno.current
-    if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-    throw SystemError("stat", path: path.string, errno: error)
+    let found = try systemCall("stat", path: path.string, nilOn: [.noSuchFileOrDirectory, .notDirectory]) { stat(path.string, &info) }
+    return found == nil ? nil : FileStatus(info)
 }
 
 /// What `readSmallFile` found.
@@ -69,33 +67,25 @@ package struct FileContents: Sendable {
 /// The file is opened without blocking and must be a regular file (a FIFO or a device throws,
 /// with `notRegularFile` set) of at most `limit` bytes (`fileTooLarge` otherwise).
 package func readSmallFile(_ path: FilePath, touchOlderThan: Double?, limit: Int = 64 << 20) throws(SystemError) -> FileContents? {
-    let fd = joblib_open_nonblocking(path.string, O_RDONLY, 0)
-    if fd < 0 {
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-        throw SystemError("open", path: path.string, errno: error)
-    }
+    guard let fd = try systemCall("open", path: path.string, nilOn: [.noSuchFileOrDirectory, .notDirectory], {
+        joblib_open_nonblocking(path.string, O_RDONLY, 0)
+    }) else { return nil }
     defer { close(fd) }
     var info = stat()
     _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }
     try requireRegularFile(info, path: path.string)
     let status = FileStatus(info)
-    guard status.size <= limit else { throw SystemError("read", path: path.string, errno: .fileTooLarge) }
-    var bytes = [UInt8](repeating: 0, count: status.size)
-    let count: Int
-    do {
-        count = try bytes.withUnsafeMutableBytes { try FileDescriptor(rawValue: fd).readFully(into: $0, at: 0) }
-    } catch let error as SystemError {
-        throw error
-    } catch {
-        throw SystemError("read", path: path.string, errno: .ioError)
-    }
-    if count < bytes.count { bytes.removeLast(bytes.count - count) }
+    let bytes = try FileDescriptor(rawValue: fd).readWholeFile(size: status.size, limit: limit, path: path.string)
     var touched = false
     var touchError: SystemError?
     if let touchOlderThan, wallClockSeconds() - status.accessTime > touchOlderThan {
         var times = [timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
-        if futimens(fd, &times) == 0 { touched = true } else { touchError = SystemError("futimens", path: path.string, errno: .current) }
+        do throws(SystemError) {
+            _ = try systemCall("futimens", path: path.string) { futimens(fd, &times) }
+            touched = true
+        } catch {
+            touchError = error
+        }
     }
     return FileContents(bytes: bytes, status: status, touched: touched, touchError: touchError)
 }
@@ -106,19 +96,16 @@ private let utimeOmit = (1 << 30) - 2
 
 /// Creates a directory and any missing parents; an existing directory is not an error.
 package func makeDirectories(_ path: FilePath, permissions: mode_t = 0o755) throws(SystemError) {
-    if mkdir(path.string, permissions) == 0 { return }
-    var error = Errno.current
-    if error == .fileExists {
+    do {
+        _ = try systemCall("mkdir", path: path.string) { mkdir(path.string, permissions) }
+    } catch where error.errno == .fileExists {
         if let status = try fileStatus(path), status.isDirectory { return }
         throw SystemError("mkdir", path: path.string, errno: .notDirectory)
-    }
-    if error == .noSuchFileOrDirectory, !path.removingLastComponent().isEmpty {
+    } catch where error.errno == .noSuchFileOrDirectory && !path.removingLastComponent().isEmpty {
         try makeDirectories(path.removingLastComponent(), permissions: permissions)
-        if mkdir(path.string, permissions) == 0 { return }
-        error = Errno.current
-        if error == .fileExists { return }
+        // Someone else may create it meanwhile: that is success too.
+        _ = try systemCall("mkdir", path: path.string, nilOn: [.fileExists]) { mkdir(path.string, permissions) }
     }
-    throw SystemError("mkdir", path: path.string, errno: error)
 }
 
 /// Renames a directory to a name that must not hold a non-empty directory yet.
@@ -126,18 +113,14 @@ package func makeDirectories(_ path: FilePath, permissions: mode_t = 0o755) thro
 /// Returns false, leaving both in place, when `target` already exists and is not empty (someone
 /// else published it first); other failures throw.
 package func publishDirectory(_ source: FilePath, as target: FilePath) throws(SystemError) -> Bool {
-    if rename(source.string, target.string) == 0 { return true }
-    let error = Errno.current
-    if error == .directoryNotEmpty || error == .fileExists { return false }
-    throw SystemError("rename", path: target.string, errno: error)
+    try systemCall("rename", path: target.string, nilOn: [.directoryNotEmpty, .fileExists]) {
+        rename(source.string, target.string)
+    } != nil
 }
 
 /// Renames `source` to `target`; false when `source` does not exist.
 package func renameIfPresent(_ source: FilePath, to target: FilePath) throws(SystemError) -> Bool {
-    if rename(source.string, target.string) == 0 { return true }
-    let error = Errno.current
-    if error == .noSuchFileOrDirectory { return false }
-    throw SystemError("rename", path: source.string, errno: error)
+    try systemCall("rename", path: source.string, nilOn: [.noSuchFileOrDirectory]) { rename(source.string, target.string) } != nil
 }
 
 /// One subdirectory found by `scanSubdirectories`, with the status of chosen files inside it.
@@ -153,43 +136,23 @@ package struct SubdirectoryScan: Sendable {
 package func scanSubdirectories(
     _ path: FilePath, files: [String], filter: (String) -> Bool
 ) throws(SystemError) -> [SubdirectoryScan] {
-    guard let dir = opendir(path.string) else {
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory { return [] }
-        throw SystemError("opendir", path: path.string, errno: error)
-    }
-    defer { closedir(dir) }
-    let dirFD = dirfd(dir)
     var found: [SubdirectoryScan] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+    do {
+        try forEachDirectoryEntry(path) { entry in
+            let name = entry.nameString
+            guard filter(name), entry.isDirectory else { return }
+            var statuses: [FileStatus?] = []
+            statuses.reserveCapacity(files.count)
+            for file in files {
+                var fileInfo = stat()
+                statuses.append(fstatat(entry.directory, "\(name)/\(file)", &fileInfo, AT_SYMLINK_NOFOLLOW) == 0 ? FileStatus(fileInfo) : nil)
+            }
+            found.append(SubdirectoryScan(name: name, files: statuses))
         }
-        guard name != ".", name != "..", filter(name) else { continue }
-        // readdir's d_type says "directory" without a stat on ext4, xfs, btrfs and tmpfs; only
-        // file systems that report DT_UNKNOWN cost one fstatat more.
-        let type = entry.pointee.d_type
-        if type != UInt8(DT_DIR) {
-            var info = stat()
-            guard type == UInt8(DT_UNKNOWN), fstatat(dirFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
-                  info.st_mode & S_IFMT == S_IFDIR else { continue }
-        }
-        var statuses: [FileStatus?] = []
-        statuses.reserveCapacity(files.count)
-        for file in files {
-            var fileInfo = stat()
-            statuses.append(fstatat(dirFD, "\(name)/\(file)", &fileInfo, AT_SYMLINK_NOFOLLOW) == 0 ? FileStatus(fileInfo) : nil)
-        }
-        found.append(SubdirectoryScan(name: name, files: statuses))
+    } catch where error.errno == .noSuchFileOrDirectory && error.operation == "opendir" {
+        return []
     }
     return found
-}
-
-/// Whether the file system holding `path` is mounted read-only (statvfs), nil if unknown.
-package func isReadOnlyFileSystem(_ path: FilePath) -> Bool? {
-    var info = statvfs()
-    guard statvfs(path.string, &info) == 0 else { return nil }
-    return info.f_flag & UInt(ST_RDONLY) != 0
 }
 
 /// Sets the access time of `path` to now, leaving its modification time alone.

@@ -154,7 +154,7 @@ package final class ChildProcess: Sendable {
     /// an error, and no other process that reuses its pid can receive the signal.
     /// The process's resident memory in bytes, from `/proc/PID/statm` (nil once it is gone).
     package var residentBytes: Int? {
-        guard let text = readSmallFile("/proc/\(pid)/statm") else { return nil }
+        guard let text = readSystemFile("/proc/\(pid)/statm") else { return nil }
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
         return pages * systemPageSize

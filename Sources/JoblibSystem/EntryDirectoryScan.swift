@@ -46,18 +46,6 @@ package func scanEntryDirectories(
     _ directory: FilePath, first: String, second: String?,
     knownSecondSize: (EntryDirectoryStatus) -> Int? = { _ in nil }
 ) throws(SystemError) -> [EntryDirectoryStatus] {
-    let fd = open(directory.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if fd < 0 {
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory || error == .notDirectory { return [] }
-        throw SystemError("open", path: directory.string, errno: error)
-    }
-    guard let stream = fdopendir(fd) else {
-        let error = Errno.current
-        close(fd)
-        throw SystemError("fdopendir", path: directory.string, errno: error)
-    }
-    defer { closedir(stream) }
     let firstName = Array(first.utf8)
     let secondName = second.map { Array($0.utf8) } ?? []
     // "<32 hex digits>/<file name>\0", rewritten in place for every entry.
@@ -70,49 +58,43 @@ package func scanEntryDirectories(
     }
     var found: [EntryDirectoryStatus] = []
     var info = stat()
-    while let entry = readdir(stream) {
-        let parsed: (high: UInt64, low: UInt64)? = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            // 32 hex digits then the terminating zero.
-            guard raw.count > 32, raw[32] == 0 else { return nil }
+    do {
+        try forEachDirectoryEntry(directory) { entry in
+            // 32 hex digits then the terminating zero (a NUL is not a hex digit: nothing is read past it).
             var high: UInt64 = 0
             var low: UInt64 = 0
             for index in 0..<32 {
-                let byte = raw[index]
+                let byte = UInt8(bitPattern: entry.name[index])
                 let digit: UInt64
                 switch byte {
                 case 0x30...0x39: digit = UInt64(byte - 0x30)
                 case 0x61...0x66: digit = UInt64(byte - 0x61 + 10)
-                default: return nil
+                default: return
                 }
                 if index < 16 { high = high << 4 | digit } else { low = low << 4 | digit }
                 pathBuffer[index] = CChar(bitPattern: byte)
             }
-            return (high, low)
+            guard entry.name[32] == 0, entry.isDirectory else { return }
+            let fd = entry.directory
+            var status = EntryDirectoryStatus(high: high, low: low, first: nil, secondSize: 0)
+            fileName(firstName)
+            if fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+                status.first = (
+                    Int(info.st_size),
+                    Double(info.st_atim.tv_sec) + Double(info.st_atim.tv_nsec) / 1e9,
+                    Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9,
+                    UInt64(info.st_ino))
+            }
+            if let known = knownSecondSize(status) {
+                status.secondSize = known
+            } else if second != nil {
+                fileName(secondName)
+                if fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0 { status.secondSize = Int(info.st_size) }
+            }
+            found.append(status)
         }
-        guard let parsed else { continue }
-        let type = entry.pointee.d_type
-        if type != UInt8(DT_DIR) {
-            pathBuffer[32] = 0
-            guard type == UInt8(DT_UNKNOWN), fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0,
-                  info.st_mode & S_IFMT == S_IFDIR else { pathBuffer[32] = 0x2F; continue }
-            pathBuffer[32] = 0x2F
-        }
-        var status = EntryDirectoryStatus(high: parsed.high, low: parsed.low, first: nil, secondSize: 0)
-        fileName(firstName)
-        if fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0 {
-            status.first = (
-                Int(info.st_size),
-                Double(info.st_atim.tv_sec) + Double(info.st_atim.tv_nsec) / 1e9,
-                Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9,
-                UInt64(info.st_ino))
-        }
-        if let known = knownSecondSize(status) {
-            status.secondSize = known
-        } else if second != nil {
-            fileName(secondName)
-            if fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0 { status.secondSize = Int(info.st_size) }
-        }
-        found.append(status)
+    } catch where error.operation == "opendir" && (error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory) {
+        return []
     }
     return found
 }

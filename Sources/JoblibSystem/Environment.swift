@@ -4,6 +4,11 @@
 @preconcurrency import Musl
 #endif
 
+/// The value of the environment variable `name`, if set.
+package func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
 /// This process's environment variables, as a dictionary (for a child's environment).
 package func currentEnvironment() -> [String: String] {
     var result: [String: String] = [:]

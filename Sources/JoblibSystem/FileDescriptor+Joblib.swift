@@ -58,11 +58,39 @@ extension FileDescriptor {
     }
 
     /// Reads the whole file from offset 0 into a new array.
-    package func readAllBytes() throws -> [UInt8] {
-        let size = try fileSize()
-        var bytes = [UInt8](repeating: 0, count: size)
-        let count = try bytes.withUnsafeMutableBytes { try readFully(into: $0, at: 0) }
-        if count < size { bytes.removeLast(size - count) }
+    package func readAllBytes() throws(SystemError) -> [UInt8] {
+        try readWholeFile(size: fileSize())
+    }
+
+    /// Reads the whole file from offset 0: the `size` bytes `fstat` reported (fewer if the file
+    /// ends sooner), or, when `size` is 0, until end of file (files the kernel generates, in /proc
+    /// and cgroupfs, claim a size of 0 while producing text). The one whole-file reader:
+    /// ``readAllBytes()``, ``readSystemFile(_:limit:)`` and the cache's `readSmallFile` use it.
+    ///
+    /// - Throws: `SystemError` for a failed `pread`, `fileTooLarge` when there is more than
+    ///   `limit` bytes. Both name `path` when given.
+    package func readWholeFile(size: Int, limit: Int = .max, path: String? = nil) throws(SystemError) -> [UInt8] {
+        guard size <= limit else { throw SystemError("read", path: path, errno: .fileTooLarge) }
+        var bytes = [UInt8](repeating: 0, count: size > 0 ? size : min(limit, 4096))
+        var count = 0
+        do throws(SystemError) {
+            count = try bytes.withUnsafeMutableBytes { buffer in Result { () throws(SystemError) in try readFully(into: buffer, at: 0) } }.get()
+            // Until end of file: a full buffer may not be all of it. One byte past `limit` is
+            // asked for, to tell a file of exactly `limit` bytes from a longer one.
+            while size == 0 && count == bytes.count && count <= limit {
+                bytes.append(contentsOf: repeatElement(0, count: max(1, min(max(count, 4096), limit - count))))
+                let start = count
+                count += try bytes.withUnsafeMutableBytes { buffer in
+                    Result { () throws(SystemError) in try readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]), at: start) }
+                }.get()
+            }
+        } catch {
+            var error = error
+            if error.path == nil { error.path = path }
+            throw error
+        }
+        if count > limit { throw SystemError("read", path: path, errno: .fileTooLarge) }
+        bytes.removeLast(bytes.count - count)
         return bytes
     }
 }
@@ -75,11 +103,7 @@ package func withFileDescriptor<R>(
     permissions: FilePermissions? = nil,
     _ body: (FileDescriptor) throws -> R
 ) throws -> R {
-    let fd: FileDescriptor
-    do {
-        fd = try FileDescriptor.open(path, mode, options: options.union(.closeOnExec), permissions: permissions)
-    } catch let error as Errno {
-        throw SystemError("open", path: path.string, errno: error)
-    }
+    let flags = mode.rawValue | options.union(.closeOnExec).rawValue
+    let fd = FileDescriptor(rawValue: try systemCall("open", path: path.string) { open(path.string, flags, permissions?.rawValue ?? 0) })
     return try fd.closeAfter { try body(fd) }
 }

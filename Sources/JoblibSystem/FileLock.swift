@@ -50,8 +50,7 @@ package final class FileLock {
     package init(_ path: FilePath, offset: Int64 = 0) throws(SystemError) {
         self.path = path
         self.offset = offset
-        let fd = joblib_open_nonblocking(path.string, O_RDWR | O_CREAT, 0o644)
-        if fd < 0 { throw SystemError("open", path: path.string, errno: .current) }
+        let fd = try systemCall("open", path: path.string) { joblib_open_nonblocking(path.string, O_RDWR | O_CREAT, 0o644) }
         var info = stat()
         if fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG {
             close(fd)
@@ -65,16 +64,11 @@ package final class FileLock {
     /// Takes the lock if it is free. False when another holder has it; throws when the file
     /// system does not support locks (`ENOLCK`, `EOPNOTSUPP`, `ENOSYS`, `EINVAL`).
     package func tryLock() throws(SystemError) -> Bool {
-        while true {
-            if joblib_ofd_write_lock(fd, 0, offset) == 0 {
-                isLocked = true
-                return true
-            }
-            let error = Errno.current
-            if error == .interrupted { continue }
-            if error == .resourceTemporarilyUnavailable || error == .permissionDenied { return false }
-            throw SystemError("fcntl(F_OFD_SETLK)", path: path.string, errno: error)
+        let taken = try systemCall("fcntl(F_OFD_SETLK)", path: path.string, nilOn: [.resourceTemporarilyUnavailable, .permissionDenied]) {
+            joblib_ofd_write_lock(fd, 0, offset)
         }
+        isLocked = taken != nil
+        return isLocked
     }
 
     /// Releases the lock (closing the lock also releases it).

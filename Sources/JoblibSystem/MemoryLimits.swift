@@ -24,7 +24,7 @@ package func memoryLimitBytes() -> Int {
     let rlimit = joblib_address_space_limit()
     if rlimit < UInt64(Int.max) { limit = min(limit, Int(rlimit)) }
     for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
-        guard let contents = try? readSmallFileIgnoringKind(FilePath(file)),
+        guard let contents = readSystemFile(file),
               let value = Int(contents.trimmed(of: " \n"))
         else { continue }
         if value > 0 { limit = min(limit, value) }
@@ -36,17 +36,6 @@ package func memoryLimitBytes() -> Int {
 /// fail. For tests run in a child process.
 package func setAddressSpaceLimit(bytes: Int) throws(SystemError) {
     if joblib_set_address_space_limit(UInt64(bytes)) != 0 { throw SystemError("setrlimit(RLIMIT_AS)", errno: .current) }
-}
-
-/// The text of a small /sys file (those are not regular files to `readSmallFile`'s checks).
-private func readSmallFileIgnoringKind(_ path: FilePath) throws -> String {
-    let fd = open(path.string, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard fd >= 0 else { throw SystemError("open", path: path.string, errno: .current) }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 64)
-    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-    guard count > 0 else { throw SystemError("read", path: path.string, errno: .current) }
-    return String(decoding: buffer[0..<count], as: UTF8.self)
 }
 
 extension String {

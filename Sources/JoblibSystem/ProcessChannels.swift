@@ -53,14 +53,7 @@ extension FileDescriptor {
     /// Reads what is available now: the byte count, 0 at end of file, nil when nothing is there
     /// (`EAGAIN` on a non-blocking descriptor).
     package func readAvailable(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int? {
-        while true {
-            let count = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
-            if count >= 0 { return count }
-            let error = Errno.current
-            if error == .interrupted { continue }
-            if error == .resourceTemporarilyUnavailable || error == .wouldBlock { return nil }
-            throw SystemError("read", errno: error)
-        }
+        try systemCall("read", nilOn: [.resourceTemporarilyUnavailable, .wouldBlock]) { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 }
 

@@ -46,8 +46,7 @@ package func requireRegularFile(_ info: stat, path: String) throws(SystemError) 
 /// whose `notRegularFile` says what it is. One `open`, one `fstat` and one `fstatfs`; the
 /// descriptor keeps `O_NONBLOCK`, which regular files ignore.
 package func openRegularFile(_ path: FilePath, _ mode: FileDescriptor.AccessMode) throws(SystemError) -> FileDescriptor {
-    let fd = path.withPlatformString { joblib_open_nonblocking($0, mode.rawValue, 0) }
-    if fd < 0 { throw SystemError("open", path: path.string, errno: .current) }
+    let fd = try systemCall("open", path: path.string) { path.withPlatformString { joblib_open_nonblocking($0, mode.rawValue, 0) } }
     do throws(SystemError) {
         var info = stat()
         _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }

@@ -35,6 +35,9 @@ package struct SystemError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Runs a libc call that returns -1 and sets `errno` on failure, retrying on `EINTR`.
+///
+/// Every system call of this module goes through here, so that failures have one shape and
+/// tests can make any of them fail (``InjectedSystemCallFailures``).
 @inline(__always)
 package func systemCall<Result: FixedWidthInteger>(
     _ operation: String,
@@ -42,11 +45,32 @@ package func systemCall<Result: FixedWidthInteger>(
     _ body: () -> Result
 ) throws(SystemError) -> Result {
     while true {
-        let result = body()
-        if result != -1 { return result }
-        let error = Errno.current
+        let error: Errno
+        if let injected = InjectedSystemCallFailures.next(for: operation) {
+            error = injected
+        } else {
+            let result = body()
+            if result != -1 { return result }
+            error = Errno.current
+        }
         if error == .interrupted { continue }
         throw SystemError(operation, path: path, errno: error)
+    }
+}
+
+/// Runs a libc call as ``systemCall(_:path:_:)`` does, but answers nil when it fails with one
+/// of `expected`: a failure that is an answer (a missing file, a busy lock, nothing to read yet).
+@inline(__always)
+package func systemCall<Result: FixedWidthInteger>(
+    _ operation: String,
+    path: String? = nil,
+    nilOn expected: [Errno],
+    _ body: () -> Result
+) throws(SystemError) -> Result? {
+    do {
+        return try systemCall(operation, path: path, body)
+    } catch where expected.contains(error.errno) {
+        return nil
     }
 }
 

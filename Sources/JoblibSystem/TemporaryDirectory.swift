@@ -12,7 +12,7 @@ package final class TemporaryDirectory: Sendable {
 
     /// Creates the directory with `mkdtemp`; `prefix` helps a person recognise it.
     package init(prefix: String = "joblib") throws(SystemError) {
-        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let base = environmentValue("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let created else { throw SystemError("mkdtemp", path: base, errno: .current) }
@@ -31,10 +31,7 @@ package func withTemporaryDirectory<R>(prefix: String = "joblib", _ body: (FileP
 /// Removes a file, or a directory and everything below it. A missing path is not an error.
 package func removeRecursively(_ path: FilePath) throws(SystemError) {
     var info = stat()
-    if lstat(path.string, &info) != 0 {
-        if Errno.current == .noSuchFileOrDirectory { return }
-        throw SystemError("lstat", path: path.string, errno: .current)
-    }
+    guard try systemCall("lstat", path: path.string, nilOn: [.noSuchFileOrDirectory], { lstat(path.string, &info) }) != nil else { return }
     if info.st_mode & S_IFMT == S_IFDIR {
         for entry in try directoryEntries(path) {
             try removeRecursively(path.appending(entry))
@@ -43,18 +40,4 @@ package func removeRecursively(_ path: FilePath) throws(SystemError) {
     } else {
         _ = try systemCall("unlink", path: path.string) { unlink(path.string) }
     }
-}
-
-/// The names in a directory, without `.` and `..`.
-package func directoryEntries(_ path: FilePath) throws(SystemError) -> [String] {
-    guard let dir = opendir(path.string) else { throw SystemError("opendir", path: path.string, errno: .current) }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }

@@ -63,6 +63,50 @@ package final class ThreadCondition: @unchecked Sendable {
     package func broadcast() { pthread_cond_broadcast(condition) }
 }
 
+/// A ``ThreadCondition`` that owns the state it guards: the state is reachable only while the
+/// lock is held, through the ``Locked`` handle `withLock` hands to its body, so the compiler
+/// (not a comment) keeps every access under the lock.
+// @unchecked Sendable: `protected` is only read or written between lock() and unlock().
+package final class ConditionLock<State>: @unchecked Sendable {
+    private let condition = ThreadCondition()
+    private var protected: State
+
+    package init(_ state: State) { protected = state }
+
+    /// Runs `body` holding the lock. `body` reaches the state, and waits for a change, through
+    /// the handle it is given, which must not outlive the call.
+    package func withLock<R>(_ body: (Locked) throws -> R) rethrows -> R {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body(Locked(owner: self))
+    }
+
+    /// The locked state of a ``ConditionLock``, valid during one `withLock` call. Each access to
+    /// ``state`` is a short one, so that waiting (which lets other threads in) never happens in
+    /// the middle of an access.
+    package struct Locked {
+        fileprivate unowned(unsafe) let owner: ConditionLock
+
+        /// The guarded state.
+        package var state: State {
+            get { owner.protected }
+            nonmutating _modify { yield &owner.protected }
+        }
+
+        /// Sleeps until signalled (spurious wake-ups possible: re-check the state).
+        package func wait() { owner.condition.wait() }
+
+        /// Sleeps until signalled or until `deadline` (``monotonicNanoseconds()``); false on timeout.
+        @discardableResult
+        package func wait(untilNanoseconds deadline: UInt64) -> Bool { owner.condition.wait(untilNanoseconds: deadline) }
+
+        /// Wakes one waiting thread.
+        package func signal() { owner.condition.signal() }
+        /// Wakes every waiting thread.
+        package func broadcast() { owner.condition.broadcast() }
+    }
+}
+
 /// Nanoseconds of `CLOCK_MONOTONIC`: for durations and deadlines, never for dates.
 @inline(__always)
 package func monotonicNanoseconds() -> UInt64 {
@@ -110,42 +154,4 @@ private final class ThreadBody: Sendable {
         self.name = name
         self.body = body
     }
-}
-
-/// Whether `descriptor` is an interactive terminal (`isatty`).
-package func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
-
-/// Writes `text` to standard error in one `write` per call (lines from several threads do not mix).
-package func writeToStandardError(_ text: String) { writeAll(2, text) }
-
-/// Writes raw bytes to standard error (a worker's output, forwarded as it arrives).
-package func writeToStandardError(_ bytes: UnsafeRawBufferPointer) {
-    var offset = 0
-    while offset < bytes.count {
-        let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-        if written < 0 && Errno.current == .interrupted { continue }
-        if written <= 0 { return }
-        offset += written
-    }
-}
-
-/// Writes `text` to standard output, unbuffered.
-package func writeToStandardOutput(_ text: String) { writeAll(1, text) }
-
-private func writeAll(_ descriptor: Int32, _ text: String) {
-    var text = text
-    text.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 && Errno.current == .interrupted { continue }
-            if written <= 0 { return }
-            offset += written
-        }
-    }
-}
-
-/// The value of the environment variable `name`, if set.
-package func environmentValue(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
 }

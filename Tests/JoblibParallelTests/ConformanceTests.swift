@@ -16,4 +16,15 @@ import Testing
     func threads(_ check: ConformanceCase) async throws {
         try await BackendConformance(backend: .threads, capabilities: .threads).run(check)
     }
+
+    /// The crash matrix's cases that apply in this process: a thrown error while running.
+    @Test(arguments: CrashCase.all(for: .sequential))
+    func sequentialCrashMatrix(_ check: CrashCase) async throws {
+        try await CrashMatrix(backend: .sequential, capabilities: .sequential).run(check)
+    }
+
+    @Test(arguments: CrashCase.all(for: .threads))
+    func threadsCrashMatrix(_ check: CrashCase) async throws {
+        try await CrashMatrix(backend: .threads, capabilities: .threads).run(check)
+    }
 }

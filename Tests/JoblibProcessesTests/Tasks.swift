@@ -64,32 +64,12 @@ struct Faulty: ParallelTask {
     }
 }
 
-/// Fails while the worker decodes it (the parent only encodes it).
-struct UndecodableTask: ParallelTask {
-    init() {}
-    init(from decoder: any Decoder) throws { throw ModelError(reason: "cannot decode", index: -1) }
-    func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(1) }
-    func run() throws -> Int { 1 }
-}
-
 /// Fails while the parent encodes it.
 struct UnencodableTask: ParallelTask {
     init() {}
     init(from decoder: any Decoder) throws {}
     func encode(to encoder: any Encoder) throws { throw ModelError(reason: "cannot encode", index: -2) }
     func run() throws -> Int { 1 }
-}
-
-/// Its result cannot be encoded in the worker.
-struct UnencodableResultTask: ParallelTask {
-    var index: Int
-    func run() throws -> UnencodableOutput { UnencodableOutput() }
-}
-
-struct UnencodableOutput: Codable, Sendable {
-    init() {}
-    init(from decoder: any Decoder) throws {}
-    func encode(to encoder: any Encoder) throws { throw ModelError(reason: "cannot encode result", index: -3) }
 }
 
 /// Its result cannot be decoded in the parent.

@@ -87,6 +87,20 @@ extension BackendConformance {
         }
     }
 
+    /// A failure in one batch stops the batch another worker is running: with batches of 4 on
+    /// 2 workers, task 0 fails at once while the other batch's tasks take 0.5 s each; 2.5 s
+    /// later at most one more of them has started (none would be stopped: all four).
+    func failureStopsOtherBatches(_ style: CallStyle) async throws {
+        guard capabilities.contains(.stopsRunningBatches) else { return }
+        try await withScratchDirectory { directory in
+            let tasks = (0..<8).map { ConformanceMarked(directory: directory, index: $0, failAt: 0, seconds: 0.5) }
+            await #expect(throws: ConformanceError(index: 0)) { try await run(parallel(batchSize: .fixed(4)), tasks, style) }
+            try await _Concurrency.Task.sleep(for: .milliseconds(2_500))
+            let started = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            #expect(started.count <= 3, "started after the failure: \(started.sorted())")
+        }
+    }
+
     /// Cancelling the calling task stops the call soon with `CancellationError`; few tasks start
     /// after the cancellation.
     func cancellation(_ style: CallStyle) async throws {
@@ -213,7 +227,8 @@ extension BackendConformance {
         #expect(received == 100)
     }
 
-    /// One report per call, after it ends, whose numbers add up.
+    /// One report per call, after it ends, whose numbers add up: busy ≤ wall per worker, coding
+    /// and running ≤ busy, tasks sum to the count, running covers the tasks' own time.
     func report(_ style: CallStyle) async throws {
         let reports = Mutex<[ParallelReport]>([])
         let parallel = parallel(report: { report in reports.withLock { $0.append(report) } })
@@ -226,9 +241,13 @@ extension BackendConformance {
         #expect(!report.workers.isEmpty && report.workers.count <= jobs, "\(report)")
         #expect(report.wall > .zero && report.batchSizes.reduce(0) { $0 + $1.key * $1.value } >= 400)
         for worker in report.workers {
-            #expect(worker.busy <= report.wall && worker.coding <= worker.busy, "\(report)")
+            #expect(worker.busy <= report.wall && worker.coding <= worker.busy && worker.running <= worker.busy, "\(report)")
             #expect(worker.busy + worker.waiting + worker.startUp <= report.wall + .milliseconds(1), "\(report)")
         }
+        // Every task sleeps 0.5 ms: measured where it ran (in a worker process by the worker
+        // itself), the workers' running time covers those sleeps.
+        let running = report.workers.reduce(Duration.zero) { $0 + $1.running }
+        if capabilities.contains(.measuresRunningTime) { #expect(running >= .milliseconds(195), "\(report)") }
         #expect(report.workers.contains { $0.busy > .zero })
         #expect((0...1).contains(report.overheadShare))
         if capabilities.contains(.runsElsewhere) { #expect(report.workers.contains { $0.coding > .zero }, "\(report)") }

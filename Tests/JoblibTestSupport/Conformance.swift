@@ -27,20 +27,31 @@ public struct BackendConformance: Sendable {
         public static let runsElsewhere = Capabilities(rawValue: 8)
         /// An idle worker takes the unstarted tasks of a busy worker's batch.
         public static let splitsBusyBatches = Capabilities(rawValue: 16)
-        /// A failure stops the other batches running, between two of their tasks (a Dask task
-        /// already running on a worker runs to its end).
+        /// A failure stops the other batches running: between two of their tasks in this
+        /// process; in worker processes the worker running them is killed. (On a cluster a
+        /// batch's outcomes come back when it ends, so a failure is seen too late.)
         public static let stopsRunningBatches = Capabilities(rawValue: 32)
+        /// The report's running time is measured where tasks run (a worker elsewhere sends its
+        /// own decoding, running and encoding time with the outcomes).
+        public static let measuresRunningTime = Capabilities(rawValue: 64)
+        /// A worker's death names the stage it died in (decoding the task, running it, encoding
+        /// its result), not only the task.
+        public static let namesTheCrashStage = Capabilities(rawValue: 128)
 
         /// `.sequential`.
-        public static let sequential: Capabilities = [.runsClosures, .stopsRunningBatches]
+        public static let sequential: Capabilities = [.runsClosures, .stopsRunningBatches, .measuresRunningTime]
         /// `.threads`.
         public static let threads: Capabilities = [
             .runsClosures, .runsInParallel, .stopsOverrunningTasks, .splitsBusyBatches, .stopsRunningBatches,
+            .measuresRunningTime,
         ]
         /// `.processes`.
-        public static let processes: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches]
+        public static let processes: Capabilities = [
+            .runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches, .splitsBusyBatches,
+            .measuresRunningTime, .namesTheCrashStage,
+        ]
         /// `.dask`.
-        public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere]
+        public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .measuresRunningTime]
     }
 
     public var backend: Backend
@@ -59,6 +70,7 @@ public struct BackendConformance: Sendable {
         case .completionOrder: try await completionOrder(check.style)
         case .errorsKeepTheirType: try await errorsKeepTheirType(check.style)
         case .failFast: try await failFast(check.style)
+        case .failureStopsOtherBatches: try await failureStopsOtherBatches(check.style)
         case .cancellation: try await cancellation(check.style)
         case .timeout: try await timeout(check.style)
         case .retries: try await retries(check.style)
@@ -91,7 +103,8 @@ public enum CallStyle: String, CaseIterable, Sendable {
 
 /// One check of ``BackendConformance``.
 public enum ConformanceCheck: String, CaseIterable, Sendable {
-    case inputOrder, completionOrder, errorsKeepTheirType, failFast, cancellation, timeout, retries, progress
+    case inputOrder, completionOrder, errorsKeepTheirType, failFast, failureStopsOtherBatches, cancellation, timeout, retries
+    case progress
     case lazyInput, endlessInput, report, closures, largeBatches
 }
 

@@ -18,12 +18,15 @@ enum Target {
     case atMost(Double)
     /// Ours at least this value (in the row's unit).
     case atLeast(Double)
+    /// None: a figure shown beside the one that is judged.
+    case shownOnly
 
     var text: String {
         switch self {
         case .timesBetter(let ratio): "≥ \(number(ratio))× joblib"
         case .atMost(let value): "≤ \(number(value))"
         case .atLeast(let value): "≥ \(number(value))"
+        case .shownOnly: "none"
         }
     }
 }
@@ -58,12 +61,16 @@ let tableRows: [TableRow] = [
              joblib: .measured("joblib"), unit: "s", higherIsBetter: false, target: .timesBetter(1)),
     TableRow(title: "100 MB argument (NDArray, mapped in workers) to 20 tasks, processes", workload: "processes-large-ndarray",
              ours: "swift-joblib", joblib: .measured("joblib"), unit: "s", higherIsBetter: false, target: .timesBetter(3)),
-    TableRow(title: "peak resident memory of the process tree for that NDArray", workload: "processes-large-ndarray",
-             ours: "tree-peak-rss", joblib: nil, unit: "× the array", higherIsBetter: false, target: .atMost(1.3)),
+    TableRow(title: "peak memory of the process tree for that NDArray (sum of PSS, sampled)", workload: "processes-large-ndarray",
+             ours: "tree-peak-pss", joblib: nil, unit: "× the array", higherIsBetter: false, target: .atMost(1.3)),
+    TableRow(title: "same, as the sum of each process's peak RSS (shared pages counted per process)", workload: "processes-large-ndarray",
+             ours: "tree-peak-rss", joblib: nil, unit: "× the array", higherIsBetter: false, target: .shownOnly),
     TableRow(title: "100 MB NDArray(sharedShape:) argument to 20 tasks, processes", workload: "processes-large-shared-ndarray",
              ours: "swift-joblib", joblib: .measured("joblib"), unit: "s", higherIsBetter: false, target: .timesBetter(3)),
-    TableRow(title: "peak resident memory of the process tree for that shared NDArray", workload: "processes-large-shared-ndarray",
-             ours: "tree-peak-rss", joblib: nil, unit: "× the array", higherIsBetter: false, target: .atMost(1.3)),
+    TableRow(title: "peak memory of the process tree for that shared NDArray (sum of PSS, sampled)", workload: "processes-large-shared-ndarray",
+             ours: "tree-peak-pss", joblib: nil, unit: "× the array", higherIsBetter: false, target: .atMost(1.3)),
+    TableRow(title: "same, as the sum of each process's peak RSS (shared pages counted per process)", workload: "processes-large-shared-ndarray",
+             ours: "tree-peak-rss", joblib: nil, unit: "× the array", higherIsBetter: false, target: .shownOnly),
     TableRow(title: "next call after a worker crash", workload: "processes-after-crash", ours: "swift-joblib",
              joblib: .measured("joblib"), unit: "ms", higherIsBetter: false, target: .atMost(20)),
     TableRow(title: "cache hit, small argument", workload: "memory-small", ours: "hit",
@@ -133,9 +140,10 @@ func benchmarkTable(_ figures: [Figure]) -> String {
         case .timesBetter(let wanted): ratio.map { $0 >= wanted }
         case .atMost(let limit): ours <= limit
         case .atLeast(let floor): ours >= floor
+        case .shownOnly: nil
         }
-        let verdict = met.map { $0 ? "met" : "**missed**" } ?? "unknown"
-        let unit = row.target.isRatio ? "" : " \(row.unit)"
+        let verdict = met.map { $0 ? "met" : "**missed**" } ?? (row.target.isShownOnly ? "shown for comparison" : "unknown")
+        let unit = row.target.isRatio || row.target.isShownOnly ? "" : " \(row.unit)"
         lines.append(
             "| \(row.title) | \(joblibText) | \(number(ours)) \(row.unit) | \(ratio.map { "\(number($0))×" } ?? "—") | \(row.target.text)\(unit): \(verdict) |")
     }
@@ -144,6 +152,7 @@ func benchmarkTable(_ figures: [Figure]) -> String {
 
 extension Target {
     var isRatio: Bool { if case .timesBetter = self { true } else { false } }
+    var isShownOnly: Bool { if case .shownOnly = self { true } else { false } }
 }
 
 /// Three significant digits, without exponent for the sizes seen here.

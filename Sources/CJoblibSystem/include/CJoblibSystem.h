@@ -14,9 +14,6 @@ int joblib_memfd_seal_readonly(int fd);
 /// The number of CPUs in this thread's affinity mask, or -1 and errno.
 int joblib_affinity_cpu_count(void);
 
-/// Asks the kernel to send `signal` to this process when its parent thread exits.
-int joblib_set_parent_death_signal(int signal);
-
 /// pipe2(fds, O_CLOEXEC).
 int joblib_pipe_cloexec(int fds[_Nonnull 2]);
 

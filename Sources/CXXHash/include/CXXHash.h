@@ -26,9 +26,6 @@ void joblib_xxh3_stream_update(joblib_xxh3_stream *_Nonnull stream, const void *
 joblib_xxh128 joblib_xxh3_stream_digest(const joblib_xxh3_stream *_Nonnull stream);
 void joblib_xxh3_stream_free(joblib_xxh3_stream *_Nullable stream);
 
-/// The vector unit in use: "avx2", "sse2" or "scalar" (for diagnostics and benchmarks).
-const char *_Nonnull joblib_xxh3_implementation(void);
-
 #ifdef __cplusplus
 }
 #endif
