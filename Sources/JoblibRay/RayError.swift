@@ -1,3 +1,5 @@
+import JoblibCoding
+
 /// The one error type of `JoblibRay`: what went wrong between this program, its Ray bridge and the
 /// cluster, with a stable ``code`` and a message that says what to do.
 ///
@@ -5,15 +7,13 @@
 /// Swift worker as ``/JoblibParallel/ParallelError`` `workerDied`, an overrun as
 /// ``/JoblibParallel/ParallelError`` `timeout`, and a Swift worker that cannot start on a node as
 /// ``/JoblibParallel/ParallelError`` `workerStartFailed`.
-public struct RayError: Error, Sendable, CustomStringConvertible {
+public struct RayError: Error, CustomStringConvertible, Sendable, JoblibError {
     /// What went wrong, stable across releases (compare codes, not messages).
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: JoblibErrorCode {
         /// The stable name of the code, for example `"noNodes"`.
         public var rawValue: String
         /// A code from its stable name.
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// The name of the code.
-        public var description: String { rawValue }
 
         /// The Python interpreter was not found or could not run the bridge.
         public static let pythonUnavailable = Code(rawValue: "pythonUnavailable")
@@ -41,14 +41,18 @@ public struct RayError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The index, in the input, of the task concerned, if any.
     public var taskIndex: Int?
+    /// The error that caused this one (starting Python, writing to the bridge), if any.
+    public var underlying: (any Error)?
 
     /// An error with a code and message.
-    public init(_ code: Code, _ message: String, taskIndex: Int? = nil) {
+    public init(_ code: Code, _ message: String, taskIndex: Int? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.taskIndex = taskIndex
+        self.underlying = underlying
     }
 
-    /// `"RayError.<code>: <message>"`.
-    public var description: String { "RayError.\(code): \(message)" }
+    /// `"RayError.<code>: <message>"`, then the underlying error in brackets unless the message
+    /// already says it.
+    public var description: String { describe(cause: underlying) }
 }

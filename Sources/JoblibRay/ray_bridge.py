@@ -39,6 +39,12 @@ class SwiftWorkerHost:
         self.handshake_timeout = handshake_timeout
         self.worker = None
         self.error = None
+        # The submission running now (the driver's id), so that a cancel can kill its Swift worker.
+        self.lock = threading.Lock()
+        self.running = None
+        # Cancelled submissions that may still be queued here (never interrupted by Ray: an
+        # interrupted read would leave the Swift worker's channel in the middle of a frame).
+        self.cancelled = collections.deque(maxlen=4096)
         try:
             self.where = "Ray node %s" % ray.util.get_node_ip_address()
         except Exception as error:
@@ -53,7 +59,7 @@ class SwiftWorkerHost:
         """None when the Swift worker runs, else why not; and this actor's pid."""
         return self.error, os.getpid()
 
-    def run(self, payload, count, timeout):
+    def run(self, payload, count, timeout, ident=None):
         if self.error:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode("utf-8", "replace")
         if self.worker is None:
@@ -62,11 +68,29 @@ class SwiftWorkerHost:
             except Exception as error:
                 message = "the Swift worker could not start on %s: %s" % (self.where, error)
                 return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + message.encode("utf-8", "replace")
-        status, body = self.worker.run(payload, count, timeout)
+        with self.lock:
+            if ident is not None and ident in self.cancelled:
+                return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"cancelled by the driver"
+            self.running = (ident, self.worker)
+        try:
+            status, body = self.worker.run(payload, count, timeout)
+        finally:
+            with self.lock:
+                self.running = None
         if not self.worker.alive():
             self.worker.stop()  # closes what it held; the next batch starts a fresh one
             self.worker = None
         return status, body
+
+    def cancel(self, idents):
+        """Runs beside `run` (its own concurrency group): the driver no longer wants these
+        submissions, so the Swift worker running one of them is killed (the tasks after the
+        running one never start) and replaced for the next batch."""
+        with self.lock:
+            self.cancelled.extend(idents)
+            running = self.running
+            if running is not None and running[0] in idents:
+                running[1].terminate()
 
     def stop(self):
         if self.worker is not None:
@@ -189,8 +213,10 @@ class Bridge(BridgeChannel):
             self.fail(WORKER_START_FAILED, "cannot read the Swift worker executable %s here: %s" % (o.executable, error))
             return False
         custom = {name: amount for name, amount in self.need.items() if name != "CPU"}
+        # One batch at a time in the default group; `cancel` has a thread of its own.
         self.actor_class = ray.remote(num_cpus=o.num_cpus, resources=custom or None, max_restarts=0,
-                                      max_task_retries=0, max_concurrency=1)(SwiftWorkerHost)
+                                      max_task_retries=0, max_concurrency=1,
+                                      concurrency_groups={"control": 1})(SwiftWorkerHost)
         actors = [self.new_actor() for _ in range(slots)]
         checks = [actor.started.remote() for actor in actors]
         ready, _ = ray.wait(checks, num_returns=len(checks), timeout=o.start_wait + o.handshake_timeout)
@@ -265,7 +291,7 @@ class Bridge(BridgeChannel):
             self.submissions[ident] = (payload, count, timeout, attempts, None)
             return
         try:
-            reference = slot.actor.run.remote(payload, count, timeout)
+            reference = slot.actor.run.remote(payload, count, timeout, ident)
         except Exception as error:  # never let one bad submit kill the bridge (it would hang the driver)
             self.submissions.pop(ident, None)
             self.infrastructure(ident, TASK_LOST, "could not submit the batch to Ray: %r" % (error,))
@@ -337,16 +363,18 @@ class Bridge(BridgeChannel):
                 self.submit(ident, payload, count, timeout, attempts)
 
     def cancel(self, idents):
+        """Batches waiting here or queued at their actor never start; the Swift worker running
+        one is killed by its actor. (No ray.cancel: see SwiftWorkerHost.cancelled.)"""
         with self.lock:
             for ident in idents:
                 submission = self.submissions.pop(ident, None)
-                if submission is not None and submission[4] is not None:
-                    # Running batches finish (their Swift worker is busy); queued ones never start.
-                    reference = submission[4].running.get(ident)
-                    try:
-                        ray.cancel(reference)
-                    except Exception as error:
-                        log("could not cancel batch %d: %r" % (ident, error))
+                if submission is None or submission[4] is None:
+                    continue
+                slot = submission[4]
+                try:
+                    slot.actor.cancel.options(concurrency_group="control").remote([ident])
+                except Exception as error:
+                    log("could not cancel batch %d: %r" % (ident, error))
 
     def abandon_pending(self, code, message, waited=None):
         """Fails every pending batch; with `waited`, only those that waited longer than the

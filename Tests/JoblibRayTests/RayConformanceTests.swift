@@ -20,6 +20,30 @@ extension RayTests.RayBackendTests {
             try await BackendConformance(backend: ray, capabilities: .cluster).run(check)
         }
 
+        /// The crash matrix (JoblibTestSupport): every stage × kind × entry point.
+        @Test(arguments: CrashCase.all(for: .cluster))
+        func crashes(_ check: CrashCase) async throws {
+            try await CrashMatrix(backend: ray, capabilities: .cluster).run(check)
+        }
+
+        /// Cancelling the caller cancels the submissions in flight and the actors kill the Swift
+        /// workers running them: the tasks after the running ones never start (each takes 1 s;
+        /// 3.5 s after the cancel, running on would have started all 8).
+        @Test func aCancelKillsTheRunningSwiftWorkers() async throws {
+            let directory = NSTemporaryDirectory() + "joblib-ray-cancel-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let tasks = (0..<8).map { ConformanceMarked(directory: directory, index: $0, seconds: 1) }
+            let parallel = Parallel(jobs: 2, backend: ray, batchSize: .fixed(4))
+            let call = Task { try await parallel.run(tasks) }
+            try await Task.sleep(for: .milliseconds(500))
+            call.cancel()
+            await #expect(throws: CancellationError.self) { try await call.value }
+            try await Task.sleep(for: .milliseconds(3_500))
+            let started = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            #expect(started.count <= 4, "started: \(started.sorted())")
+        }
+
         // MARK: - A Swift worker that dies in the middle of a batch
 
         /// Tasks 0–2 of the batch finished and their results were sent (each takes 30 ms, over the

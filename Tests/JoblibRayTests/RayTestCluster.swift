@@ -185,7 +185,13 @@ struct RayClusterTrait: SuiteTrait, TestScoping {
         let groups = cluster.groups
         defer {
             cluster.stop()
-            let left = RayTestCluster.survivors(of: groups)
+            // SIGKILLed processes take a moment to become zombies (reaped by init).
+            let deadline = ContinuousClock.now + .seconds(10)
+            var left = RayTestCluster.survivors(of: groups)
+            while !left.isEmpty && ContinuousClock.now < deadline {
+                usleep(100_000)
+                left = RayTestCluster.survivors(of: groups)
+            }
             #expect(left.isEmpty, "left running after the Ray cluster stopped: \(left)")
         }
         try await RayTestCluster.$current.withValue(cluster) {
