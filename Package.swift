@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module layout (ARCHITECTURE.md). Dependencies point one way, in two branches over a shared base:
-//   running tasks:  JoblibDask → JoblibBridge → JoblibProcesses → JoblibParallel ─┐
+//   running tasks:  JoblibDask, JoblibRay → JoblibBridge → JoblibProcesses → JoblibParallel ─┐
 //   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding, JoblibSystem → C shims
 // and the umbrella `Joblib` re-exports them all.
 let package = Package(
@@ -82,10 +82,16 @@ let package = Package(
             resources: [.embedInCode("dask_bridge.py")]
         ),
         .target(
+            name: "JoblibRay",
+            dependencies: ["JoblibBridge", "JoblibProcesses", "JoblibParallel", "JoblibSystem"],
+            exclude: ["RayBridge.md"],
+            resources: [.embedInCode("ray_bridge.py")]
+        ),
+        .target(
             name: "Joblib",
             dependencies: [
                 "JoblibSystem", "JoblibCoding", "JoblibPickle", "JoblibPersistence", "JoblibParallel",
-                "JoblibProcesses", "JoblibMemory", "JoblibDask",
+                "JoblibProcesses", "JoblibMemory", "JoblibDask", "JoblibRay",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -130,6 +136,11 @@ let package = Package(
         // Starts a real Dask scheduler and workers on 127.0.0.1 (scripts/setup.sh installs Dask).
         .testTarget(name: "JoblibDaskTests", dependencies: [
                 "JoblibDask", "JoblibProcesses", "JoblibTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        // Starts a real Ray head and a second node on 127.0.0.1 (scripts/setup.sh installs Ray).
+        .testTarget(name: "JoblibRayTests", dependencies: [
+                "JoblibRay", "JoblibBridge", "JoblibProcesses", "JoblibTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Runs the demo, the `joblib` tool and the examples as a user would.

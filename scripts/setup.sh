@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing swift-joblib needs on a fresh Debian machine:
-# the C libraries' -dev packages, Dask for the Dask backend's tests, and Chromium (headless) for
+# the C libraries' -dev packages, Dask and Ray for the remote backends' tests, and Chromium (headless) for
 # the documentation check, which opens the built site as a reader would.
 # As root it installs; otherwise it prints the one command to run and fails.
 set -euo pipefail
@@ -53,6 +53,18 @@ if ! python3 -c "import distributed, sys; sys.exit(distributed.__version__ != '$
         "dask[distributed]==$dask_version" "distributed==$dask_version" \
         || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages \
             "dask[distributed]==$dask_version" "distributed==$dask_version"
+fi
+
+# The Ray backend's tests start a real Ray head and a second node: `ray` at the version the bridge
+# is tested with (Sources/JoblibRay/RayBackend.swift, RaySettings.pinnedVersion). The plain package
+# has `ray start` and everything the bridge uses; `ray[default]` (dashboard, runtime_env agents) is
+# for users' clusters, not needed here.
+ray_version=2.60.0
+if ! python3 -c "import ray, sys; sys.exit(ray.__version__ != '$ray_version')" 2>/dev/null; then
+    echo "setup: installing ray==$ray_version for $(command -v python3)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "ray==$ray_version" \
+        || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages \
+            "ray==$ray_version"
 fi
 
 # numpy: the persistence tests check .npy interchange against the real thing.

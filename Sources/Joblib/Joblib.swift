@@ -6,6 +6,7 @@
 @_exported import JoblibPersistence
 @_exported import JoblibPickle
 @_exported import JoblibProcesses
+@_exported import JoblibRay
 @_exported import JoblibSystem
 // `Memory(location:)`, `dump` and `load` take swift-system's `FilePath`: re-exported (the type
 // itself, not a typealias) so that a program that also imports SystemPackage sees one `FilePath`.

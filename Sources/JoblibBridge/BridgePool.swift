@@ -6,6 +6,8 @@ import Synchronization
 package final class BridgePool: Sendable {
     let settings: any BridgeSettings
     private let idle = Mutex<[Bridge]>([])
+    /// Bridges handed out and not yet back.
+    private let busy = Atomic<Int>(0)
     private static let pools = Mutex<[AnyHashable: BridgePool]>([:])
     private static let exitHookInstalled = Atomic<Bool>(false)
 
@@ -35,16 +37,49 @@ package final class BridgePool: Sendable {
         }
     }
 
-    /// An idle bridge that still works, or a new one.
+    /// An idle bridge that still works, or a new one (after stopping the idle bridges that hold
+    /// the capacity it needs).
     package func checkOut() throws -> Bridge {
+        if let bridge = takeIdle() { return bridge }
+        if let group = settings.capacityGroup {
+            // A bridge of this pool still out is usually a call that just ended (an abandoned
+            // stream): waiting a moment for it costs less than a second bridge, which would
+            // find the cluster's capacity held by the first one.
+            let deadline = ContinuousClock.now + Self.busyWait
+            while busy.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+                sleepThread(milliseconds: 10)
+                if let bridge = takeIdle() { return bridge }
+            }
+            let all = Self.pools.withLock { Array($0.values) }
+            let holders = all.filter { $0 !== self && $0.settings.capacityGroup == group }.flatMap { pool in
+                pool.idle.withLock { idle -> [Bridge] in
+                    defer { idle.removeAll() }
+                    return idle
+                }
+            }
+            for bridge in holders { bridge.shutDown() }
+        }
+        let bridge = try Bridge(settings: settings)
+        busy.add(1, ordering: .relaxed)
+        return bridge
+    }
+
+    /// How long a call waits for a busy bridge of its pool when bridges hold cluster capacity.
+    private static let busyWait = Duration.seconds(5)
+
+    private func takeIdle() -> Bridge? {
         while let bridge = idle.withLock({ $0.popLast() }) {
-            if bridge.isUsable { return bridge }
+            if bridge.isUsable {
+                busy.add(1, ordering: .relaxed)
+                return bridge
+            }
             bridge.shutDown(grace: .milliseconds(200))
         }
-        return try Bridge(settings: settings)
+        return nil
     }
 
     package func checkIn(_ bridge: Bridge) {
+        busy.subtract(1, ordering: .relaxed)
         if bridge.isUsable {
             idle.withLock { $0.append(bridge) }
         } else {

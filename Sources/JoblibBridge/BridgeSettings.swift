@@ -23,6 +23,9 @@ package protocol BridgeSettings: Hashable, Sendable {
     func error(_ failure: BridgeFailure, _ message: String, taskIndex: Int?) -> any Error
     /// How many submissions a call keeps in flight, given what the bridge reported at start.
     func inFlightLimit(_ bridge: Bridge) -> Int
+    /// Bridges whose settings share a group hold the same cluster's capacity (Ray's actors
+    /// reserve resources): before a new one starts, the idle ones of its group stop. nil: none.
+    var capacityGroup: String? { get }
 }
 
 /// A Python program compiled into a module (`.embedInCode`), with the file name tracebacks show.
@@ -65,6 +68,8 @@ package struct BridgeFailure: RawRepresentable, Hashable, Sendable, CustomString
 }
 
 extension BridgeSettings {
+    package var capacityGroup: String? { nil }
+
     /// The error for a failure code and message: the backend's type, or ``/JoblibParallel/ParallelError``
     /// `workerStartFailed`.
     package func failure(_ failure: BridgeFailure, _ message: String, taskIndex: Int? = nil) -> any Error {

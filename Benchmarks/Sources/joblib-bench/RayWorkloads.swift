@@ -1,0 +1,95 @@
+import Foundation
+import Joblib
+
+// The Ray backend beside the process backend: 2,000 tasks of ~20 ms CPU on two workers each.
+// The Ray cluster (a head and a second node, one CPU each, small object stores, no dashboard, all
+// on 127.0.0.1) is started here and stopped at the end; it needs python3 with ray (scripts/setup.sh).
+
+let rayWorkloads: [Workload] = [
+    Workload(name: "ray-throughput", summary: "2,000 tasks × ~20 ms on 2 local Ray actors vs .processes: tasks/s, overhead") {
+        let count = 2_000
+        let steps = calibratedSpins(seconds: 0.020)
+        let tasks = (0..<count).map { CalibratedSpinTask(index: $0, steps: steps) }
+        let ideal = Double(count) * 0.020 / 2
+        let processes = Parallel(jobs: 2, backend: .processes)
+        _ = try processes.run(Array(tasks.prefix(4)))  // warm pool
+
+        let cluster = try RayBenchCluster()
+        defer { cluster.stop() }
+        let ray = Parallel(jobs: 2, backend: .ray(address: cluster.address))
+        let coldStart = DispatchTime.now().uptimeNanoseconds
+        _ = try ray.run(Array(tasks.prefix(4)))  // starts the bridge, the actors and their Swift workers
+        let cold = Double(DispatchTime.now().uptimeNanoseconds - coldStart) / 1e9
+        // Alternated, so that both see the same machine (the Ray cluster idles meanwhile).
+        var processTime = Double.infinity
+        var rayTime = Double.infinity
+        for _ in 0..<2 {
+            processTime = min(processTime, try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) })
+            rayTime = min(rayTime, try bestTime(repetitions: 1) { blackHole(try ray.run(tasks)) })
+        }
+        let perTask = { (seconds: Double) in (seconds - ideal) / Double(count) * 2 * 1e3 }
+        return [
+            Figure(workload: "ray-throughput", metric: "processes_tasks_per_s", value: Double(count) / processTime, unit: "tasks/s"),
+            Figure(workload: "ray-throughput", metric: "ray_tasks_per_s", value: Double(count) / rayTime, unit: "tasks/s"),
+            Figure(workload: "ray-throughput", metric: "processes_wall", value: processTime, unit: "s"),
+            Figure(workload: "ray-throughput", metric: "ray_wall", value: rayTime, unit: "s"),
+            Figure(workload: "ray-throughput", metric: "ideal_wall", value: ideal, unit: "s"),
+            Figure(workload: "ray-throughput", metric: "processes_overhead_per_task", value: perTask(processTime), unit: "ms/task/worker"),
+            Figure(workload: "ray-throughput", metric: "ray_overhead_per_task", value: perTask(rayTime), unit: "ms/task/worker"),
+            Figure(workload: "ray-throughput", metric: "ray_first_call", value: cold, unit: "s"),
+            Figure(workload: "ray-throughput", metric: "ray_over_processes", value: rayTime / processTime, unit: "x"),
+        ]
+    },
+]
+
+/// A loopback Ray cluster for the benchmark: each node is `ray start --block` in a session of its
+/// own (`setsid`), stopped by SIGTERM and then, for what is left, SIGKILL to its process group.
+final class RayBenchCluster {
+    let address: String
+    private let directory: String
+    private var nodes: [Process] = []
+
+    init() throws {
+        directory = "/tmp/jrb-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let port = 20_000 + Int(getpid() % 20_000)
+        address = "127.0.0.1:\(port)"
+        do {
+            try launch("head", ["--head", "--port=\(port)", "--include-dashboard=false", "--temp-dir=\(directory)/ray"])
+            try launch("node", ["--address=\(address)"])
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    private func launch(_ name: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = ["ray", "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                             "--object-store-memory=80000000", "--disable-usage-stats"] + arguments
+        let log = "\(directory)/\(name).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        nodes.append(process)
+        for _ in 0..<600 {
+            if (try? String(contentsOfFile: log, encoding: .utf8))?.contains("Ray runtime started") == true { return }
+            if !process.isRunning { throw BenchError("Ray node \(name) ended; see \(log) (is ray installed? scripts/setup.sh)") }
+            usleep(100_000)
+        }
+        throw BenchError("Ray node \(name) did not start in 60 s; see \(log)")
+    }
+
+    func stop() {
+        for process in nodes.reversed() where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            kill(-process.processIdentifier, SIGKILL)
+        }
+        nodes.removeAll()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
