@@ -3,8 +3,8 @@ import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
 
-/// One call on a cluster, driven by one thread: it keeps a few submissions (batches from the job's
-/// auto-batching) in flight through a bridge, hands each result back as it arrives and turns every
+/// One call on a cluster, driven by one thread: it keeps one submission per cluster thread (a
+/// batch from the job's auto-batching, or a slice of one) in flight through a bridge, hands each result back as it arrives and turns every
 /// failure into an error for the task or the call it concerns. The same for every remote backend:
 /// what differs is in the bridge's ``BridgeSettings``.
 package final class BridgeCall: Sendable {
@@ -21,6 +21,28 @@ package final class BridgeCall: Sendable {
     }
 
     private static let pollInterval = Duration.milliseconds(50)
+
+    /// The least work a submission carries when a batch goes out in slices: a cluster's round
+    /// trip (~10 ms on Dask) stays a small share of it, so tiny tasks keep their throughput.
+    static let smallestSubmissionSeconds = 0.2
+
+    /// How many tasks of `batch` go out per submission. A batch goes out in slices, one
+    /// submission at a time, claimed from the batch, so that an idle cluster thread splits off
+    /// its unsent tail (and a fast task does not wait behind a slow one) once the input is
+    /// exhausted, or when its measured work is large (at least two slices of
+    /// ``smallestSubmissionSeconds``); else whole, in one round trip. Slices carry at least
+    /// ``smallestSubmissionSeconds`` of work as the call's last batch measured it (one task each
+    /// when nothing was measured yet).
+    static func sliceSize(of batch: ParallelBatch, in job: ParallelJob) -> Int {
+        let count = batch.indices.count
+        let seconds = job.recentSecondsPerTask ?? 0
+        let perSlice = seconds > 0 ? max(1, Int((smallestSubmissionSeconds / seconds).rounded(.up))) : 1
+        guard perSlice < count else { return count }
+        if job.inputExhausted || (seconds > 0 && seconds * Double(count) >= 2 * smallestSubmissionSeconds) {
+            return perSlice
+        }
+        return count
+    }
 
     /// Starts a call of `job` on a bridge for `settings`, driven by a thread of its own; the
     /// ``/JoblibParallel/ParallelBackend`` `start` of every remote backend.
@@ -66,8 +88,9 @@ package final class BridgeCall: Sendable {
 
     /// The state of the driving thread. Each batch is one ``RemoteBatch`` (JoblibParallel), which
     /// decides what to submit, whom a death blames, retries, timeouts and when the batch is over;
-    /// this loop turns the bridge's replies into its events. A batch goes out whole (one
-    /// submission at a time): submissions run on any cluster worker, in any order.
+    /// this loop turns the bridge's replies into its events. A batch goes out whole or in slices
+    /// (``sliceSize(of:in:)``), one submission at a time: submissions run on any cluster worker, in
+    /// any order, and a batch's outcomes must come back in order.
     private struct Loop {
         let call: BridgeCall
         let bridge: Bridge
@@ -85,7 +108,9 @@ package final class BridgeCall: Sendable {
         init(call: BridgeCall, bridge: Bridge) {
             self.call = call
             self.bridge = bridge
-            limit = bridge.settings.inFlightLimit(bridge)
+            // No more submissions than the cluster has threads: one queued behind a running one
+            // on a cluster worker would wait for it, however fast its own tasks (completion order).
+            limit = max(1, min(bridge.settings.inFlightLimit(bridge), bridge.clusterThreads))
             timeoutSeconds = call.job.taskTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         }
 
@@ -94,7 +119,7 @@ package final class BridgeCall: Sendable {
                 while batches.count < limit, let batch = call.job.nextBatch() {
                     let key = nextKey
                     nextKey += 1
-                    batches[key] = RemoteBatch(batch, sliceSize: batch.indices.count)
+                    batches[key] = RemoteBatch(batch, sliceSize: BridgeCall.sliceSize(of: batch, in: call.job), slicesInFlight: 1)
                     perform(batches[key]!.start(), key)
                 }
                 guard let any = batches.values.first else { return }
@@ -187,8 +212,22 @@ package final class BridgeCall: Sendable {
             let id = body.loadLittleEndian(UInt64.self, at: 0)
             // A result of a submission cancelled earlier (this call or a previous one) is ignored.
             guard let key = submissions.removeValue(forKey: id), batches[key] != nil else { return }
+            var rest = Array(body[9...])
+            if body[8] <= 1 {
+                // Which Swift worker ran it and for how long (its host's measure), for the report.
+                let nameEnd = rest.count >= 10 ? 10 + Int(rest.loadLittleEndian(UInt16.self, at: 8)) : Int.max
+                guard nameEnd <= rest.count else { return handled([malformed()], key) }
+                batches[key]!.ranElsewhere(
+                    on: String(decoding: rest[10..<nameEnd], as: UTF8.self), nanoseconds: rest.loadLittleEndian(UInt64.self, at: 0))
+                rest = Array(rest[nameEnd...])
+            }
+            handled(events(status: body[8], rest), key)
+        }
+
+        /// Hands a reply's events to its batch until it stops waiting, then does what it says.
+        mutating func handled(_ replyEvents: [RemoteEvent], _ key: Int) {
             var step = RemoteStep.wait
-            for event in events(status: body[8], Array(body[9...])) {
+            for event in replyEvents {
                 step = batches[key]!.handle(event)
                 if step != .wait { break }
             }
@@ -277,7 +316,7 @@ package final class BridgeCall: Sendable {
             // Batches not handed out yet are not: the call has stopped.
             if let batch = call.job.nextBatch() {
                 batch.failCall(error)
-                finished.append(RemoteBatch(batch, sliceSize: batch.indices.count))
+                finished.append(RemoteBatch(batch, sliceSize: batch.indices.count, slicesInFlight: 1))
             }
         }
     }
