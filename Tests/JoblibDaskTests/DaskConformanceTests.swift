@@ -66,6 +66,26 @@ extension DaskTests.DaskBackendTests {
             }
         }
 
+        /// A fast task does not wait behind a slow one: task 0 naps 1.5 s, tasks 1–9 2 ms each, on
+        /// 2 one-thread Dask workers. In one batch of 10 (`.fixed(10)`), it goes out in slices and
+        /// the idle worker splits off the unsent tail; in batches of one, no submission is queued
+        /// behind the slow one on its Dask worker. Either way tasks 1–9 arrive well before task 0.
+        @Test(arguments: [10, 1])
+        func aSlowTaskHoldsNoFastOne(batchSize: Int) async throws {
+            let tasks = [ConformanceNap(index: 0, seconds: 1.5)] + (1..<10).map { ConformanceNap(index: $0, seconds: 0.002) }
+            let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(batchSize))
+            _ = try await parallel.run(Array(tasks.suffix(2)))  // Swift workers started on both
+            let start = ContinuousClock.now
+            var arrivals: [(index: Int, at: Duration)] = []
+            for try await (index, value) in parallel.stream(tasks, order: .completion) {
+                #expect(value == index)
+                arrivals.append((index, ContinuousClock.now - start))
+            }
+            let description = arrivals.map { "\($0.index)@\($0.at)" }
+            #expect(arrivals.count == 10 && arrivals.last?.index == 0, "\(description)")
+            #expect(arrivals.filter { $0.index != 0 }.allSatisfy { $0.at < .milliseconds(1_000) }, "\(description)")
+        }
+
         // MARK: - A Swift worker that dies in the middle of a batch
 
         /// Tasks 0–2 of the batch finished and their results were sent (each takes 30 ms, over the
