@@ -26,22 +26,17 @@ package final class BridgeCall: Sendable {
     /// trip (~10 ms on Dask) stays a small share of it, so tiny tasks keep their throughput.
     static let smallestSubmissionSeconds = 0.2
 
-    /// How many tasks of `batch` go out per submission. A batch goes out in slices, one
-    /// submission at a time, claimed from the batch, so that an idle cluster thread splits off
-    /// its unsent tail (and a fast task does not wait behind a slow one) once the input is
-    /// exhausted, or when its measured work is large (at least two slices of
-    /// ``smallestSubmissionSeconds``); else whole, in one round trip. Slices carry at least
-    /// ``smallestSubmissionSeconds`` of work as the call's last batch measured it (one task each
-    /// when nothing was measured yet).
+    /// How many tasks of `batch` go out per submission: slices of at least
+    /// ``smallestSubmissionSeconds`` of work as the call's last batch measured it (one task when
+    /// nothing was measured yet), one submission at a time, claimed from the batch, so that an
+    /// idle cluster thread splits off its unsent tail once the input is exhausted and a fast task
+    /// does not wait behind a slow one. Batches of tiny tasks go out whole (auto-batching sizes
+    /// them at 0.2–2 s of work); the extra round trips of larger ones are hidden by the second
+    /// submission per cluster thread while the input lasts.
     static func sliceSize(of batch: ParallelBatch, in job: ParallelJob) -> Int {
-        let count = batch.indices.count
         let seconds = job.recentSecondsPerTask ?? 0
         let perSlice = seconds > 0 ? max(1, Int((smallestSubmissionSeconds / seconds).rounded(.up))) : 1
-        guard perSlice < count else { return count }
-        if job.inputExhausted || (seconds > 0 && seconds * Double(count) >= 2 * smallestSubmissionSeconds) {
-            return perSlice
-        }
-        return count
+        return min(batch.indices.count, perSlice)
     }
 
     /// Starts a call of `job` on a bridge for `settings`, driven by a thread of its own; the
@@ -102,21 +97,25 @@ package final class BridgeCall: Sendable {
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
         /// bridge went back to the pool, for the last ones).
         var finished: [RemoteBatch] = []
+        /// Submissions in flight at most while the input lasts (the backend's: two per cluster
+        /// thread, so that a thread never idles for a round trip), and once it is exhausted (one
+        /// per cluster thread: a submission queued behind a running one on a cluster worker would
+        /// wait for it however fast its own tasks, and then nobody could split it off).
         let limit: Int
+        let tailLimit: Int
         let timeoutSeconds: Double
 
         init(call: BridgeCall, bridge: Bridge) {
             self.call = call
             self.bridge = bridge
-            // No more submissions than the cluster has threads: one queued behind a running one
-            // on a cluster worker would wait for it, however fast its own tasks (completion order).
-            limit = max(1, min(bridge.settings.inFlightLimit(bridge), bridge.clusterThreads))
+            limit = bridge.settings.inFlightLimit(bridge)
+            tailLimit = max(1, min(limit, bridge.clusterThreads))
             timeoutSeconds = call.job.taskTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         }
 
         mutating func run() {
             while true {
-                while batches.count < limit, let batch = call.job.nextBatch() {
+                while batches.count < (call.job.inputExhausted ? tailLimit : limit), let batch = call.job.nextBatch() {
                     let key = nextKey
                     nextKey += 1
                     batches[key] = RemoteBatch(batch, sliceSize: BridgeCall.sliceSize(of: batch, in: call.job), slicesInFlight: 1)

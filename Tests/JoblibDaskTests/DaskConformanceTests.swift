@@ -66,11 +66,11 @@ extension DaskTests.DaskBackendTests {
             }
         }
 
-        /// A fast task does not wait behind a slow one: task 0 naps 1.5 s, tasks 1–9 2 ms each, on
-        /// 2 one-thread Dask workers. In one batch of 10 (`.fixed(10)`), it goes out in slices and
-        /// the idle worker splits off the unsent tail; in batches of one, no submission is queued
-        /// behind the slow one on its Dask worker. Either way tasks 1–9 arrive well before task 0.
-        @Test(arguments: [10, 1])
+        /// A fast task does not wait behind a slow one in its submission: task 0 naps 1.5 s, tasks
+        /// 1–9 2 ms each, on 2 one-thread Dask workers, in batches of 10 or 5. A batch goes out in
+        /// slices, and once the input is exhausted the idle worker splits off the unsent tail of
+        /// the slow task's batch: tasks 1–9 arrive well before task 0. (Sent whole, they waited.)
+        @Test(arguments: [10, 5])
         func aSlowTaskHoldsNoFastOne(batchSize: Int) async throws {
             let tasks = [ConformanceNap(index: 0, seconds: 1.5)] + (1..<10).map { ConformanceNap(index: $0, seconds: 0.002) }
             let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(batchSize))
