@@ -22,6 +22,9 @@ package final class BridgeCall: Sendable {
 
     private static let pollInterval = Duration.milliseconds(50)
 
+    /// The work left per cluster thread under which a call keeps one submission per thread.
+    static let pipelinedSecondsPerThread = 0.5
+
     /// The least work a submission carries when a batch goes out in slices: a cluster's round
     /// trip (~10 ms on Dask) stays a small share of it, so tiny tasks keep their throughput.
     static let smallestSubmissionSeconds = 0.2
@@ -97,10 +100,10 @@ package final class BridgeCall: Sendable {
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
         /// bridge went back to the pool, for the last ones).
         var finished: [RemoteBatch] = []
-        /// Submissions in flight at most while the input lasts (the backend's: two per cluster
-        /// thread, so that a thread never idles for a round trip), and once it is exhausted (one
-        /// per cluster thread: a submission queued behind a running one on a cluster worker would
-        /// wait for it however fast its own tasks, and then nobody could split it off).
+        /// Submissions in flight at most: the backend's (two per cluster thread, so that a thread
+        /// never idles for a round trip) while much work is left (``pipelines``), else one per
+        /// cluster thread: a submission queued behind a running one on a cluster worker would
+        /// wait for it however fast its own tasks, and nobody could split it off.
         let limit: Int
         let tailLimit: Int
         let timeoutSeconds: Double
@@ -115,7 +118,7 @@ package final class BridgeCall: Sendable {
 
         mutating func run() {
             while true {
-                while batches.count < (call.job.inputExhausted ? tailLimit : limit), let batch = call.job.nextBatch() {
+                while batches.count < (pipelines ? limit : tailLimit), let batch = call.job.nextBatch() {
                     let key = nextKey
                     nextKey += 1
                     batches[key] = RemoteBatch(batch, sliceSize: BridgeCall.sliceSize(of: batch, in: call.job), slicesInFlight: 1)
@@ -152,6 +155,16 @@ package final class BridgeCall: Sendable {
         }
 
         var settings: any BridgeSettings { bridge.settings }
+
+        /// Whether a second submission per cluster thread is worth its risk: the tasks were
+        /// measured, and the input is not exhausted and holds at least
+        /// ``BridgeCall/pipelinedSecondsPerThread`` of their work per thread (or its count is
+        /// unknown). Small calls and a call's tail keep one per thread: completion order.
+        var pipelines: Bool {
+            guard limit > tailLimit, let seconds = call.job.recentSecondsPerTask, seconds > 0 else { return false }
+            guard let left = call.job.tasksNotHandedOut else { return true }
+            return Double(left) * seconds >= BridgeCall.pipelinedSecondsPerThread * Double(tailLimit)
+        }
 
         /// Does what the batch's state machine says until it waits for the bridge.
         mutating func perform(_ first: RemoteStep, _ key: Int) {

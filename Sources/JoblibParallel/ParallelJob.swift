@@ -93,6 +93,9 @@ public final class ParallelJob: Sendable {
     /// running batch by an idle worker).
     package var inputExhausted: Bool { state.withLock { state in state.total.map { state.nextIndex >= $0 } ?? false } }
 
+    /// Tasks not handed out in a batch yet (nil while the count is unknown).
+    package var tasksNotHandedOut: Int? { state.withLock { state in state.total.map { max(0, $0 - state.nextIndex) } } }
+
     /// The error the call failed with (the first one), if any.
     var error: (any Error)? { state.withLock { $0.error } }
 
