@@ -7,8 +7,8 @@ import SystemPackage
 package final class StandardErrorDrain: Sendable {
     private static let tailLimit = 64 * 1024
     private let buffer = Mutex<[UInt8]>([])
-    private let done = Mutex<Bool>(false)
-    private let finished = ThreadCondition()
+    /// Whether the drain reached end of file, under the lock `join` waits on.
+    private let done = ConditionLock(false)
 
     /// Drains `fd` on a thread; `forward: false` only keeps the tail (a helper process whose
     /// chatter is worth showing only when it fails). With `process`, draining stops once that
@@ -61,18 +61,18 @@ package final class StandardErrorDrain: Sendable {
     }
 
     private func markDone() {
-        finished.withLock {
-            done.withLock { $0 = true }
-            finished.broadcast()
+        done.withLock { locked in
+            locked.state = true
+            locked.broadcast()
         }
     }
 
     /// Waits until the worker's standard error reached end of file (at most 1 s after it died).
     package func join() {
         let deadline = monotonicNanoseconds() + 1_000_000_000
-        finished.withLock {
-            while !done.withLock({ $0 }) && monotonicNanoseconds() < deadline {
-                _ = finished.wait(untilNanoseconds: deadline)
+        done.withLock { locked in
+            while !locked.state && monotonicNanoseconds() < deadline {
+                locked.wait(untilNanoseconds: deadline)
             }
         }
     }
