@@ -30,7 +30,8 @@ test-consumer:
 # Every product built in release (what a user's `swift build -c release` does), failing on any
 # compiler warning in our own sources; dependencies' warnings are theirs.
 release-check: setup
-	$(SWIFT) build -c release 2>&1 | tee .build-release-check.log
+	$(SWIFT) build -c release >.build-release-check.log 2>&1; status=$$?; cat .build-release-check.log; \
+		if [ $$status -ne 0 ]; then rm -f .build-release-check.log; echo "release-check: the release build failed" >&2; exit $$status; fi
 	@if grep -E "^$(CURDIR)/(Sources|Examples|Tests)/.*: warning:" .build-release-check.log; then \
 		echo "release-check: compiler warnings in our sources (above)" >&2; rm -f .build-release-check.log; exit 1; fi
 	@rm -f .build-release-check.log
@@ -63,12 +64,13 @@ fuzz: setup
 # sanitized build does not mix with the normal one); the reports are kept in .build-tsan/tsan.log.
 # Reports inside `Synchronization.Mutex.withLock` are false positives: a contended Mutex hands over
 # in the kernel (priority-inheritance futex), where TSan sees no synchronisation. The tests must
-# pass; workers' segfaults stay signals (handle_segv=0), and a startup-time bound that TSan's
-# slowdown breaks is skipped.
+# pass; workers' segfaults stay signals (handle_segv=0). Skipped: two time bounds (startup under
+# 1 s, a timeout honoured within 1.25 s) and the descriptor count settling within 10 s, which
+# TSan's slowdown of every process breaks.
 tsan: setup
 	$(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan
 	TSAN_OPTIONS="handle_segv=0 exitcode=0" $(SWIFT) test --skip-build --sanitize=thread \
 		--build-path .build-tsan --no-parallel --filter 'JoblibParallelTests|JoblibProcessesTests' \
-		--skip aMisstartedWorkerNeverStartsWorkers >.build-tsan/tsan.log 2>&1; status=$$?; \
+		--skip 'aMisstartedWorkerNeverStartsWorkers|runReturnsSoonAfterTheTimeout|noDescriptorOutlivesThePool' >.build-tsan/tsan.log 2>&1; status=$$?; \
 		grep -E '^(✘|✔ Test run)' .build-tsan/tsan.log; \
 		echo "tsan: $$(grep -c 'WARNING: ThreadSanitizer' .build-tsan/tsan.log) report(s) in .build-tsan/tsan.log"; exit $$status

@@ -3,8 +3,8 @@ import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
 
-/// One call on a cluster, driven by one thread: it keeps a few submissions (batches from the job's
-/// auto-batching) in flight through a bridge, hands each result back as it arrives and turns every
+/// One call on a cluster, driven by one thread: it keeps one submission per cluster thread (a
+/// batch from the job's auto-batching, or a slice of one) in flight through a bridge, hands each result back as it arrives and turns every
 /// failure into an error for the task or the call it concerns. The same for every remote backend:
 /// what differs is in the bridge's ``BridgeSettings``.
 package final class BridgeCall: Sendable {
@@ -21,6 +21,26 @@ package final class BridgeCall: Sendable {
     }
 
     private static let pollInterval = Duration.milliseconds(50)
+
+    /// The work left per cluster thread under which a call keeps one submission per thread.
+    static let pipelinedSecondsPerThread = 0.5
+
+    /// The least work a submission carries when a batch goes out in slices: a cluster's round
+    /// trip (~10 ms on Dask) stays a small share of it, so tiny tasks keep their throughput.
+    static let smallestSubmissionSeconds = 0.2
+
+    /// How many tasks of `batch` go out per submission: slices of at least
+    /// ``smallestSubmissionSeconds`` of work as the call's last batch measured it (one task when
+    /// nothing was measured yet), one submission at a time, claimed from the batch, so that an
+    /// idle cluster thread splits off its unsent tail once the input is exhausted and a fast task
+    /// does not wait behind a slow one. Batches of tiny tasks go out whole (auto-batching sizes
+    /// them at 0.2–2 s of work); the extra round trips of larger ones are hidden by the second
+    /// submission per cluster thread while the input lasts.
+    static func sliceSize(of batch: ParallelBatch, in job: ParallelJob) -> Int {
+        let seconds = job.recentSecondsPerTask ?? 0
+        let perSlice = seconds > 0 ? max(1, Int((smallestSubmissionSeconds / seconds).rounded(.up))) : 1
+        return min(batch.indices.count, perSlice)
+    }
 
     /// Starts a call of `job` on a bridge for `settings`, driven by a thread of its own; the
     /// ``/JoblibParallel/ParallelBackend`` `start` of every remote backend.
@@ -66,8 +86,9 @@ package final class BridgeCall: Sendable {
 
     /// The state of the driving thread. Each batch is one ``RemoteBatch`` (JoblibParallel), which
     /// decides what to submit, whom a death blames, retries, timeouts and when the batch is over;
-    /// this loop turns the bridge's replies into its events. A batch goes out whole (one
-    /// submission at a time): submissions run on any cluster worker, in any order.
+    /// this loop turns the bridge's replies into its events. A batch goes out whole or in slices
+    /// (``sliceSize(of:in:)``), one submission at a time: submissions run on any cluster worker, in
+    /// any order, and a batch's outcomes must come back in order.
     private struct Loop {
         let call: BridgeCall
         let bridge: Bridge
@@ -79,22 +100,28 @@ package final class BridgeCall: Sendable {
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
         /// bridge went back to the pool, for the last ones).
         var finished: [RemoteBatch] = []
+        /// Submissions in flight at most: the backend's (two per cluster thread, so that a thread
+        /// never idles for a round trip) while much work is left (``pipelines``), else one per
+        /// cluster thread: a submission queued behind a running one on a cluster worker would
+        /// wait for it however fast its own tasks, and nobody could split it off.
         let limit: Int
+        let tailLimit: Int
         let timeoutSeconds: Double
 
         init(call: BridgeCall, bridge: Bridge) {
             self.call = call
             self.bridge = bridge
             limit = bridge.settings.inFlightLimit(bridge)
+            tailLimit = max(1, min(limit, bridge.clusterThreads))
             timeoutSeconds = call.job.taskTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         }
 
         mutating func run() {
             while true {
-                while batches.count < limit, let batch = call.job.nextBatch() {
+                while batches.count < (pipelines ? limit : tailLimit), let batch = call.job.nextBatch() {
                     let key = nextKey
                     nextKey += 1
-                    batches[key] = RemoteBatch(batch, sliceSize: batch.indices.count)
+                    batches[key] = RemoteBatch(batch, sliceSize: BridgeCall.sliceSize(of: batch, in: call.job), slicesInFlight: 1)
                     perform(batches[key]!.start(), key)
                 }
                 guard let any = batches.values.first else { return }
@@ -128,6 +155,16 @@ package final class BridgeCall: Sendable {
         }
 
         var settings: any BridgeSettings { bridge.settings }
+
+        /// Whether a second submission per cluster thread is worth its risk: the tasks were
+        /// measured, and the input is not exhausted and holds at least
+        /// ``BridgeCall/pipelinedSecondsPerThread`` of their work per thread (or its count is
+        /// unknown). Small calls and a call's tail keep one per thread: completion order.
+        var pipelines: Bool {
+            guard limit > tailLimit, let seconds = call.job.recentSecondsPerTask, seconds > 0 else { return false }
+            guard let left = call.job.tasksNotHandedOut else { return true }
+            return Double(left) * seconds >= BridgeCall.pipelinedSecondsPerThread * Double(tailLimit)
+        }
 
         /// Does what the batch's state machine says until it waits for the bridge.
         mutating func perform(_ first: RemoteStep, _ key: Int) {
@@ -187,8 +224,22 @@ package final class BridgeCall: Sendable {
             let id = body.loadLittleEndian(UInt64.self, at: 0)
             // A result of a submission cancelled earlier (this call or a previous one) is ignored.
             guard let key = submissions.removeValue(forKey: id), batches[key] != nil else { return }
+            var rest = Array(body[9...])
+            if body[8] <= 1 {
+                // Which Swift worker ran it and for how long (its host's measure), for the report.
+                let nameEnd = rest.count >= 10 ? 10 + Int(rest.loadLittleEndian(UInt16.self, at: 8)) : Int.max
+                guard nameEnd <= rest.count else { return handled([malformed()], key) }
+                batches[key]!.ranElsewhere(
+                    on: String(decoding: rest[10..<nameEnd], as: UTF8.self), nanoseconds: rest.loadLittleEndian(UInt64.self, at: 0))
+                rest = Array(rest[nameEnd...])
+            }
+            handled(events(status: body[8], rest), key)
+        }
+
+        /// Hands a reply's events to its batch until it stops waiting, then does what it says.
+        mutating func handled(_ replyEvents: [RemoteEvent], _ key: Int) {
             var step = RemoteStep.wait
-            for event in events(status: body[8], Array(body[9...])) {
+            for event in replyEvents {
                 step = batches[key]!.handle(event)
                 if step != .wait { break }
             }
@@ -277,7 +328,7 @@ package final class BridgeCall: Sendable {
             // Batches not handed out yet are not: the call has stopped.
             if let batch = call.job.nextBatch() {
                 batch.failCall(error)
-                finished.append(RemoteBatch(batch, sliceSize: batch.indices.count))
+                finished.append(RemoteBatch(batch, sliceSize: batch.indices.count, slicesInFlight: 1))
             }
         }
     }

@@ -11,6 +11,7 @@ import mmap
 import os
 import select
 import signal
+import socket
 import struct
 import threading
 import time
@@ -80,6 +81,8 @@ class SwiftWorker:
                 self.status.close()
         self.tasks = task_write
         self.results = result_read
+        # Which worker ran a submission, for the driver's report: host and pid identify this process.
+        self.name = ("%s pid %d" % (socket.gethostname(), self.pid)).encode("utf-8", "replace")[:1024]
         self.tail = bytearray()
         self.tail_lock = threading.Lock()
         self.drain = threading.Thread(target=self._drain, args=(error_read,), daemon=True)
@@ -140,12 +143,18 @@ class SwiftWorker:
             return 0, b""
         return header[4], bytes(header) + bytes(body)
 
+    def ran_by(self, started):
+        """What precedes every reply of run(): u64 nanoseconds it took, u16 length, this worker's name."""
+        return struct.pack("<QH", max(0, time.monotonic_ns() - started), len(self.name)) + self.name
+
     def run(self, payload, count, timeout):
-        """Runs one batch; (OK, frames) or (WORKER_DIED, details) when the process ends or overruns.
+        """Runs one batch; (OK, ran_by + frames) or (WORKER_DIED, ran_by + details) when the process
+        ends or overruns.
 
         A `results` frame holds the outcomes of several tasks; its body starts with their count.
         The worker sends one at least every 20 ms while tasks finish, so waiting `timeout` for the
         next frame bounds the time of one task."""
+        started = time.monotonic_ns()
         frames = bytearray()
         try:
             write_all(self.tasks, struct.pack("<IB", len(payload), 2) + bytes(payload))
@@ -162,13 +171,13 @@ class SwiftWorker:
             timed_out = kind is None
             break
         else:
-            return OK, bytes(frames)
+            return OK, self.ran_by(started) + bytes(frames)
         running = struct.unpack_from("<Q", self.status, 0)[0]
         self.kill()
         code, sig = -1, 0
         if self.returncode is not None:
             code, sig = (self.returncode, 0) if self.returncode >= 0 else (-1, -self.returncode)
-        details = struct.pack("<I", len(frames)) + bytes(frames)
+        details = self.ran_by(started) + struct.pack("<I", len(frames)) + bytes(frames)
         details += struct.pack("<iiBiQ", code, sig, 1 if timed_out else 0, self.pid, running)
         details += self.stderr_tail().encode("utf-8", "replace")
         return WORKER_DIED, details

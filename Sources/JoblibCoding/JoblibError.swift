@@ -2,7 +2,7 @@
 ///
 /// Each error type nests its own `Code` (``CodingError/Code``, `PersistenceError.Code`,
 /// `ParallelError.Code`…) so that its codes are listed, and linked, under the error itself; this
-/// protocol gives them one shape. Codes are compared by their ``rawValue``, which never changes
+/// protocol gives them one shape. Codes are compared by their `rawValue`, which never changes
 /// between releases, and print as it.
 public protocol JoblibErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible
 where RawValue == String {

@@ -31,10 +31,10 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
     }
 
     /// Computes (or finds) the result and returns a small reference to the stored entry, to be
-    /// loaded later with ``MemorizedResult/get()``, also in another process.
+    /// loaded later with ``MemorizedResult/get(onWarning:)``, also in another process.
     ///
     /// When the entry exists the result is not read (its last access does not move): only
-    /// ``MemorizedResult/get()`` loads it. Without a location, or when the result could not be
+    /// ``MemorizedResult/get(onWarning:)`` loads it. Without a location, or when the result could not be
     /// stored, the reference holds the value.
     /// - Throws: as ``callAsFunction(_:)``.
     public func callAndShelve(_ argument: repeat each Argument) throws -> MemorizedResult<Result> {

@@ -3,7 +3,7 @@ import JoblibSystem
 import SystemPackage
 
 /// A reference to a cached result, returned by `callAndShelve`: small, `Codable`, and loadable
-/// later with ``get()``, in this process or another one that can read the cache directory.
+/// later with ``get(onWarning:)``, in this process or another one that can read the cache directory.
 ///
 /// When caching is off (or the result could not be stored) the reference holds the value itself.
 public struct MemorizedResult<Value: Codable & Sendable>: Codable, Sendable, CustomStringConvertible {

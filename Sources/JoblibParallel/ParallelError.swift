@@ -22,6 +22,9 @@ public struct ParallelError: Error, CustomStringConvertible, Sendable, JoblibErr
         public static let invalidRetries = Code(rawValue: "invalidRetries")
         /// A timeout that is zero or negative.
         public static let invalidTimeout = Code(rawValue: "invalidTimeout")
+        /// A worker limit below its minimum, such as `.processes(maxTasksPerWorker: 0)`; the call
+        /// that uses the backend fails with it before any task runs.
+        public static let invalidWorkerLimit = Code(rawValue: "invalidWorkerLimit")
         /// A task ran longer than the per-task `timeout`; ``ParallelError/taskIndex`` names it.
         /// On threads the task cannot be stopped: its thread is abandoned and replaced. On worker
         /// processes its worker is killed and replaced, and in `results(_:)` the timeout costs

@@ -89,6 +89,13 @@ public final class ParallelJob: Sendable {
     /// Seconds per task of the last batch that finished, overheads included (nil before one did).
     package var recentSecondsPerTask: Double? { state.withLock { $0.secondsPerTask } }
 
+    /// Whether every task has been handed out in a batch (what is left runs, or is split off a
+    /// running batch by an idle worker).
+    package var inputExhausted: Bool { state.withLock { state in state.total.map { state.nextIndex >= $0 } ?? false } }
+
+    /// Tasks not handed out in a batch yet (nil while the count is unknown).
+    package var tasksNotHandedOut: Int? { state.withLock { state in state.total.map { max(0, $0 - state.nextIndex) } } }
+
     /// The error the call failed with (the first one), if any.
     var error: (any Error)? { state.withLock { $0.error } }
 

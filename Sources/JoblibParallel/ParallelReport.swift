@@ -5,9 +5,12 @@ import Synchronization
 /// ``Parallel/report`` handler (and printed from `verbose: 11`).
 ///
 /// The engine measures it the same way on every backend: a worker is what pulls batches from
-/// the call (a thread, the thread that drives a worker process, a task for `async` closures, the
-/// thread that drives a Dask call), and a worker is *busy* while it holds at least one batch,
-/// whether the batch runs there or elsewhere. So `busy` never exceeds ``wall``, and the workers'
+/// the call (a thread, the thread that drives a worker process, a task for `async` closures), and
+/// a worker is *busy* while it holds at least one batch, whether the batch runs there or
+/// elsewhere. On a cluster (Dask, Ray) a worker is each Swift worker process that ran tasks
+/// (its host names it and measures the time it ran the call's submissions, which is its busy
+/// time), and the thread driving the call appears only for tasks none of them reported (a
+/// lost submission, a timeout). So `busy` never exceeds ``wall``, and the workers'
 /// `tasks` add up to the tasks that completed. Where tasks run in a worker process, that process
 /// measures its own decoding, running and encoding and sends it with the outcomes, so `coding`
 /// and `running` mean the same on every backend (both at most `busy`).
@@ -115,6 +118,12 @@ final class ReportRecorder: Sendable {
         var workers: [UInt: WorkerRecord] = [:]
         var sizes: [Int: Int] = [:]
         var delivered = false
+        /// Workers elsewhere (a cluster's Swift workers), by the name their host gave, with the
+        /// key of their record (counted down from `UInt.max`: no thread has such an identifier).
+        var remote: [String: UInt] = [:]
+        /// Tasks of each relaying worker (the thread driving a cluster call) that a worker
+        /// elsewhere ran: they count there, not twice.
+        var relayed: [UInt: Int] = [:]
     }
 
     private let handler: ParallelReportHandler?
@@ -184,6 +193,43 @@ final class ReportRecorder: Sendable {
         }
     }
 
+    /// The worker elsewhere named `name` (a cluster's Swift worker, as its host names it) ran a
+    /// submission of `relay`'s for `nanoseconds` (its host's measure), which ended `now`: one more
+    /// batch and busy time of its own. It appears in the report when first seen, and the relay
+    /// only keeps the tasks no worker elsewhere reported (see ``relayed(_:to:tasks:timing:)``).
+    func ranElsewhere(_ name: String, nanoseconds: UInt64, at now: UInt64) {
+        guard isActive else { return }
+        state.withLock { state in
+            guard !state.delivered else { return }
+            let key: UInt
+            if let known = state.remote[name] {
+                key = known
+            } else {
+                key = UInt.max - UInt(state.remote.count)
+                state.remote[name] = key
+                state.order.append(key)
+                state.workers[key] = WorkerRecord(firstRequest: max(state.start, now - min(now, nanoseconds)))
+            }
+            state.workers[key]?.batches += 1
+            state.workers[key]?.busy += nanoseconds
+        }
+    }
+
+    /// `tasks` of `relay`'s batches completed on the worker elsewhere named `name`, which
+    /// measured `timing` for them: they count as that worker's tasks, coding and running time.
+    func relayed(_ relay: UInt, to name: String, tasks: Int, timing: RemoteTiming?) {
+        guard isActive else { return }
+        state.withLock { state in
+            guard let key = state.remote[name] else { return }
+            state.workers[key]?.tasks += tasks
+            state.relayed[relay, default: 0] += tasks
+            if let timing {
+                state.workers[key]?.coding += timing.decoding + timing.encoding
+                state.workers[key]?.running += timing.running
+            }
+        }
+    }
+
     /// `worker` ran one of its batches in this process for `nanoseconds`.
     func ran(_ worker: UInt, nanoseconds: UInt64) {
         guard isActive else { return }
@@ -198,8 +244,13 @@ final class ReportRecorder: Sendable {
             guard !state.delivered else { return nil }
             state.delivered = true
             let wall = end - state.start
-            let workers = state.order.map { id -> ParallelReport.Worker in
-                let record = state.workers[id]!
+            let workers = state.order.compactMap { id -> ParallelReport.Worker? in
+                var record = state.workers[id]!
+                if let moved = state.relayed[id] {
+                    // A relay is shown only for tasks no worker elsewhere reported (lost, timed out).
+                    record.tasks -= moved
+                    if record.tasks <= 0 { return nil }
+                }
                 let startUp = min(record.firstRequest - min(record.firstRequest, state.start), wall)
                 let busy = min(record.busy + (record.holding > 0 ? end - record.busySince : 0), wall - startUp)
                 return ParallelReport.Worker(

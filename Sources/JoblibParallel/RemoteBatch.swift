@@ -79,15 +79,31 @@ package struct RemoteBatch {
     /// Deaths in a row that named no task: the first re-runs everything, the next blames the first.
     private var deathsWithoutCulprit = 0
     private var finished = false
+    /// The worker elsewhere whose events are handled now (a cluster's Swift worker, by the name
+    /// its host gave; nil: the batch's own worker process), for the report.
+    private var remoteWorker: String?
+    /// At most this many slices in flight: 2 for a worker process (it runs them in order), 1 on
+    /// a cluster (each slice is a submission, which any cluster worker may run at any time).
+    private let slicesInFlight: Int
 
     /// A batch of a call of ``ParallelTask`` values (``ParallelJob/remoteTasks`` is not nil).
     /// `sliceSize` tasks go out at a time (default: ``defaultSliceSize(of:)``).
-    package init(_ batch: ParallelBatch, sections: (any BulkSectionWriter)? = nil, sliceSize: Int? = nil) {
+    /// `slicesInFlight` (1 or 2) slices are in flight at once.
+    package init(_ batch: ParallelBatch, sections: (any BulkSectionWriter)? = nil, sliceSize: Int? = nil, slicesInFlight: Int = 2) {
         guard let remote = batch.job.remote else { preconditionFailure("a RemoteBatch needs a call of ParallelTask values") }
         self.batch = batch
         self.remote = remote
         self.sections = sections
         self.sliceSize = max(1, sliceSize ?? Self.defaultSliceSize(of: batch))
+        self.slicesInFlight = min(2, max(1, slicesInFlight))
+    }
+
+    /// The events handled next come from the worker elsewhere named `name` (a cluster's Swift
+    /// worker, as its host names it), which ran the slice for `nanoseconds`: the report counts
+    /// the slice, its tasks and its timing as that worker's, not the driving thread's.
+    package mutating func ranElsewhere(on name: String, nanoseconds: UInt64) {
+        remoteWorker = name
+        batch.job.recorder.ranElsewhere(name, nanoseconds: nanoseconds, at: monotonicNanoseconds())
     }
 
     /// The work a slice of a large batch carries at least, so that the cost of a slice (a few
@@ -110,7 +126,7 @@ package struct RemoteBatch {
 
     /// The step after the driver sent what `.send` said: another slice (two in flight), or wait.
     package mutating func sentSlice() -> RemoteStep {
-        guard sliceSize > 1, slices.count < 2, held == nil, !batch.callStopped, let slice = batch.claimSlice(sliceSize) else {
+        guard sliceSize > 1, slices.count < slicesInFlight, held == nil, !batch.callStopped, let slice = batch.claimSlice(sliceSize) else {
             return .wait
         }
         return send(Array(slice), appending: true)
@@ -146,7 +162,7 @@ package struct RemoteBatch {
     // MARK: - Events
 
     private mutating func received(_ indices: [Int], _ errors: [Int: any Error], _ outputs: [UInt8], _ timing: RemoteTiming?) -> RemoteStep {
-        if let timing { batch.job.recorder.workerTimed(batch.worker, timing) }
+        if let timing, remoteWorker == nil { batch.job.recorder.workerTimed(batch.worker, timing) }
         guard indices.count <= sent.count, Array(sent.prefix(indices.count)) == indices else {
             batch.failCall(ParallelError(
                 .workerDied,
@@ -159,11 +175,15 @@ package struct RemoteBatch {
             try remote.deliverBatch(indices, errors, outputs, &delivered)
         } catch {
             // The outcome failed the call (fail-fast): the one that failed it counts as completed.
+            if let remoteWorker {
+                batch.job.recorder.relayed(batch.worker, to: remoteWorker, tasks: delivered + 1, timing: timing)
+            }
             completed += delivered + 1
             sent.removeFirst(min(delivered + 1, sent.count))
             batch.failCall(error)
             return stopSent()
         }
+        if let remoteWorker { batch.job.recorder.relayed(batch.worker, to: remoteWorker, tasks: delivered, timing: timing) }
         completed += delivered
         sent.removeFirst(delivered)
         var left = delivered

@@ -3,16 +3,19 @@ import JoblibSystem
 
 /// The elements of an ``NDArray``: memory it allocated, or a view into memory kept alive by an
 /// owner (a file mapping, a decompressed buffer).
+/// `@usableFromInline` with `base`, `count`, `writable` and `buffer`: `NDArray`'s inlinable
+/// element accessors read them in the client's module.
+@usableFromInline
 final class NDArrayStorage<Element: BulkCodable>: @unchecked Sendable {
     // @unchecked: the elements are only written through `NDArray`'s mutating members, which first
     // make the storage uniquely referenced (copy-on-write), exactly as `Array` does; shared
     // storage is read-only. `owner` is only retained.
-    let base: UnsafeMutablePointer<Element>?
-    let count: Int
+    @usableFromInline let base: UnsafeMutablePointer<Element>?
+    @usableFromInline let count: Int
     /// What keeps `base` alive; nil when this object allocated `base` and frees it.
     let owner: AnyObject?
     /// Whether the elements may be changed in place (false for read-only mappings).
-    let writable: Bool
+    @usableFromInline let writable: Bool
 
     /// Storage of `count` elements, initialised by `body` (which must initialise all of them).
     init(count: Int, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Void) rethrows {
@@ -48,7 +51,7 @@ final class NDArrayStorage<Element: BulkCodable>: @unchecked Sendable {
         self.writable = writable
     }
 
-    var buffer: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: base, count: count) }
+    @inlinable var buffer: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: base, count: count) }
 
     var isMapped: Bool { owner is MemoryMapping }
 

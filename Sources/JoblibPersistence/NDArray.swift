@@ -24,7 +24,10 @@ import JoblibCoding
 public struct NDArray<Element: BulkCodable>: Sendable {
     /// The length of each dimension, outermost first; the product is ``count``.
     public private(set) var shape: [Int]
-    var storage: NDArrayStorage<Element>
+    // @usableFromInline (not public): the element accessors below are @inlinable so that a
+    // client's loop over an NDArray is specialised and vectorised in the client's module, as
+    // over an Array; they reach the elements through this.
+    @usableFromInline var storage: NDArrayStorage<Element>
 
     /// An array of the given shape holding `elements` in row-major order.
     ///
@@ -74,12 +77,14 @@ public struct NDArray<Element: BulkCodable>: Sendable {
     /// The element at a multi-dimensional index (one entry per dimension).
     ///
     /// - Precondition: `indices.count == shape.count` and each index is within its dimension.
+    @inlinable
     public subscript(_ indices: [Int]) -> Element {
         get { self[flatIndex(indices)] }
         set { self[flatIndex(indices)] = newValue }
     }
 
-    private func flatIndex(_ indices: [Int]) -> Int {
+    @inlinable
+    func flatIndex(_ indices: [Int]) -> Int {
         precondition(indices.count == shape.count, "NDArray index \(indices) does not match shape \(shape)")
         var flat = 0
         for (index, dimension) in zip(indices, shape) {
@@ -98,12 +103,14 @@ public struct NDArray<Element: BulkCodable>: Sendable {
     }
 
     /// Calls `body` with the elements in row-major order.
+    @inlinable
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
         try withExtendedLifetime(storage) { try body(storage.buffer) }
     }
 
     /// Calls `body` with the elements in row-major order, writable (a mapped `.readWrite`
     /// array writes to its file; a `.readOnly` one is copied into memory first).
+    @inlinable
     public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Element>) throws -> R) rethrows -> R {
         makeUniqueAndWritable()
         return try withExtendedLifetime(storage) {
@@ -111,10 +118,16 @@ public struct NDArray<Element: BulkCodable>: Sendable {
         }
     }
 
-    private mutating func makeUniqueAndWritable() {
-        if !isKnownUniquelyReferenced(&storage) || !storage.writable {
-            storage = NDArrayStorage(copying: UnsafeRawBufferPointer(storage.buffer), count: storage.count)
-        }
+    /// Makes the storage this array's own and writable; the check is inlined into every write,
+    /// the copy is not.
+    @inlinable
+    mutating func makeUniqueAndWritable() {
+        if !isKnownUniquelyReferenced(&storage) || !storage.writable { copyStorage() }
+    }
+
+    @usableFromInline
+    mutating func copyStorage() {
+        storage = NDArrayStorage(copying: UnsafeRawBufferPointer(storage.buffer), count: storage.count)
     }
 }
 
@@ -123,11 +136,20 @@ extension NDArray: RandomAccessCollection, MutableCollection {
     public typealias Index = Int
 
     /// Always 0.
-    public var startIndex: Int { 0 }
+    @inlinable public var startIndex: Int { 0 }
     /// The number of elements.
-    public var endIndex: Int { storage.count }
+    @inlinable public var endIndex: Int { storage.count }
+    /// The number of elements.
+    @inlinable public var count: Int { storage.count }
+    /// The position after `i`.
+    @inlinable public func index(after i: Int) -> Int { i + 1 }
+    /// The position before `i`.
+    @inlinable public func index(before i: Int) -> Int { i - 1 }
+    /// `0..<count`.
+    @inlinable public var indices: Range<Int> { 0..<storage.count }
 
     /// The element at `position` in row-major order.
+    @inlinable
     public subscript(position: Int) -> Element {
         get {
             precondition(position >= 0 && position < storage.count, "NDArray index \(position) is out of range 0..<\(storage.count)")
@@ -141,6 +163,7 @@ extension NDArray: RandomAccessCollection, MutableCollection {
     }
 
     /// Calls `body` with the elements in row-major order, contiguous in memory (always available).
+    @inlinable
     public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R? {
         try withUnsafeBufferPointer(body)
     }

@@ -21,7 +21,8 @@ extension Backend {
     ///
     /// - Parameters:
     ///   - maxTasksPerWorker: a worker is replaced after running this many tasks (leaky native
-    ///     code); nil: never.
+    ///     code); nil: never. Below 1, calls on the backend throw
+    ///     ``/JoblibParallel/ParallelError/Code/invalidWorkerLimit`` before any task runs.
     ///   - memoryLimit: a worker whose resident memory exceeds this after a batch is replaced.
     ///   - startTimeout: how long a new worker may take to become ready.
     ///   - maxNBytes: numeric arrays (and `NDArray`s) at least this large travel once through
@@ -30,9 +31,13 @@ extension Backend {
         maxTasksPerWorker: Int? = nil, memoryLimit: ByteCount? = nil, startTimeout: Duration = .seconds(10),
         maxNBytes: ByteCount = .megabytes(1)
     ) -> Backend {
-        precondition(maxTasksPerWorker.map { $0 > 0 } ?? true, "maxTasksPerWorker must be at least 1")
         let limits = WorkerLimits(maxTasks: maxTasksPerWorker, memory: memoryLimit, startTimeout: startTimeout)
         return Backend(name: "processes") {
+            // Bad input is an error of the call, never a trap (ARCHITECTURE.md, "Errors").
+            if let maxTasks = maxTasksPerWorker, maxTasks < 1 {
+                throw ParallelError(
+                    .invalidWorkerLimit, "maxTasksPerWorker: \(maxTasks) must be at least 1 (or nil: workers are never replaced)")
+            }
             let configuration = ParallelConfiguration.current
             if configuration.processesRunThreads { return try Backend.threads.makeBackend() }
             return ProcessBackend(limits: limits, innerMaxThreads: configuration.innerMaxThreads, maxNBytes: maxNBytes)

@@ -42,59 +42,143 @@ private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 /// and nothing is allocated per entry but its place in the result. Subdirectories are recognised
 /// by `d_type` (one `fstatat` more only on file systems that report `DT_UNKNOWN`). A directory
 /// that does not exist has no entries.
+///
+/// The `fstatat` calls are the whole cost (the kernel's path lookup; profiled): with many entries
+/// and more than one usable CPU they run on two threads, each on its half of the entries.
 package func scanEntryDirectories(
     _ directory: FilePath, first: String, second: String?,
     knownSecondSize: (EntryDirectoryStatus) -> Int? = { _ in nil }
 ) throws(SystemError) -> [EntryDirectoryStatus] {
-    let firstName = Array(first.utf8)
-    let secondName = second.map { Array($0.utf8) } ?? []
-    // "<32 hex digits>/<file name>\0", rewritten in place for every entry.
-    let pathBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 34 + max(firstName.count, secondName.count))
-    defer { pathBuffer.deallocate() }
-    pathBuffer[32] = 0x2F  // "/"
-    func fileName(_ name: [UInt8]) {
-        for (index, byte) in name.enumerated() { pathBuffer[33 + index] = CChar(bitPattern: byte) }
-        pathBuffer[33 + name.count] = 0
-    }
-    var found: [EntryDirectoryStatus] = []
-    var info = stat()
+    // First the names (the one directory lister), then the files' status, relative to a
+    // descriptor of the directory that the stat threads share.
+    let fd: Int32
     do {
-        try forEachDirectoryEntry(directory) { entry in
-            // 32 hex digits then the terminating zero (a NUL is not a hex digit: nothing is read past it).
-            var high: UInt64 = 0
-            var low: UInt64 = 0
-            for index in 0..<32 {
-                let byte = UInt8(bitPattern: entry.name[index])
-                let digit: UInt64
-                switch byte {
-                case 0x30...0x39: digit = UInt64(byte - 0x30)
-                case 0x61...0x66: digit = UInt64(byte - 0x61 + 10)
-                default: return
-                }
-                if index < 16 { high = high << 4 | digit } else { low = low << 4 | digit }
-                pathBuffer[index] = CChar(bitPattern: byte)
-            }
-            guard entry.name[32] == 0, entry.isDirectory else { return }
-            let fd = entry.directory
-            var status = EntryDirectoryStatus(high: high, low: low, first: nil, secondSize: 0)
-            fileName(firstName)
-            if fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0 {
-                status.first = (
-                    Int(info.st_size),
-                    Double(info.st_atim.tv_sec) + Double(info.st_atim.tv_nsec) / 1e9,
-                    Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9,
-                    UInt64(info.st_ino))
-            }
-            if let known = knownSecondSize(status) {
-                status.secondSize = known
-            } else if second != nil {
-                fileName(secondName)
-                if fstatat(fd, pathBuffer, &info, AT_SYMLINK_NOFOLLOW) == 0 { status.secondSize = Int(info.st_size) }
-            }
-            found.append(status)
-        }
-    } catch where error.operation == "opendir" && (error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory) {
+        fd = try systemCall("open", path: directory.string) { open(directory.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    } catch where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
         return []
     }
+    defer { close(fd) }
+    var found: [EntryDirectoryStatus] = []
+    try forEachDirectoryEntry(directory) { entry in
+        // 32 hex digits then the terminating zero (a NUL is not a hex digit: nothing is read past it).
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for index in 0..<32 {
+            let byte = UInt8(bitPattern: entry.name[index])
+            let digit: UInt64
+            switch byte {
+            case 0x30...0x39: digit = UInt64(byte - 0x30)
+            case 0x61...0x66: digit = UInt64(byte - 0x61 + 10)
+            default: return
+            }
+            if index < 16 { high = high << 4 | digit } else { low = low << 4 | digit }
+        }
+        guard entry.name[32] == 0, entry.isDirectory else { return }
+        found.append(EntryDirectoryStatus(high: high, low: low, first: nil, secondSize: 0))
+    }
+    let firstName = Array(first.utf8)
+    found.withUnsafeMutableBufferPointer { entries in
+        forEachEntryInParallel(entries) { part in
+            let path = StatPath(fileName: firstName)
+            defer { path.deallocate() }
+            var info = stat()
+            for index in part.indices {
+                path.setEntry(high: part[index].high, low: part[index].low, withFile: true)
+                if fstatat(fd, path.path, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+                    part[index].first = (
+                        Int(info.st_size),
+                        Double(info.st_atim.tv_sec) + Double(info.st_atim.tv_nsec) / 1e9,
+                        Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9,
+                        UInt64(info.st_ino))
+                }
+            }
+        }
+    }
+    guard let second else { return found }
+    // The second file only where the caller does not know its size already.
+    var unknown: [Int] = []
+    for index in found.indices {
+        if let known = knownSecondSize(found[index]) { found[index].secondSize = known } else { unknown.append(index) }
+    }
+    guard !unknown.isEmpty else { return found }
+    let secondName = Array(second.utf8)
+    // Each key travels with its own result slot: a thread's half is rebased (its indices start
+    // at 0), so results must be written into the half itself, never by index into another array.
+    var pending = unknown.map { (high: found[$0].high, low: found[$0].low, size: 0) }
+    pending.withUnsafeMutableBufferPointer { pending in
+        forEachEntryInParallel(pending) { part in
+            let path = StatPath(fileName: secondName)
+            defer { path.deallocate() }
+            var info = stat()
+            for index in part.indices {
+                path.setEntry(high: part[index].high, low: part[index].low, withFile: true)
+                if fstatat(fd, path.path, &info, AT_SYMLINK_NOFOLLOW) == 0 { part[index].size = Int(info.st_size) }
+            }
+        }
+    }
+    for (slot, index) in unknown.enumerated() { found[index].secondSize = pending[slot].size }
     return found
+}
+
+/// "<32 hex digits>/<file name>\0" (or just the digits), rewritten in place for every entry.
+private struct StatPath {
+    let path: UnsafeMutablePointer<CChar>
+    let fileNameCount: Int
+
+    init(fileName: [UInt8]) {
+        path = .allocate(capacity: 34 + fileName.count)
+        fileNameCount = fileName.count
+        path[32] = 0x2F  // "/"
+        for (index, byte) in fileName.enumerated() { path[33 + index] = CChar(bitPattern: byte) }
+        path[33 + fileName.count] = 0
+    }
+
+    func setEntry(high: UInt64, low: UInt64, withFile: Bool) {
+        for index in 0..<16 {
+            let shift = UInt64(60 - 4 * index)
+            path[index] = CChar(bitPattern: hexDigits[Int((high >> shift) & 0xF)])
+            path[16 + index] = CChar(bitPattern: hexDigits[Int((low >> shift) & 0xF)])
+        }
+        path[32] = withFile ? 0x2F : 0
+    }
+
+    func deallocate() { path.deallocate() }
+}
+
+/// Below this many entries a second thread costs more than it saves.
+private let parallelScanMinimum = 1_024
+/// Whether this process may use more than one CPU, read once.
+private let scanMayUseTwoThreads = cpuCount() > 1
+
+/// Runs `body` over `items`: on this thread alone, or (many items, several CPUs) on this thread
+/// over the first half and on a second, joined thread over the second half. The halves are
+/// disjoint, so `body` may write to its part. If no thread can be started, this thread does both.
+private func forEachEntryInParallel<T>(_ items: UnsafeMutableBufferPointer<T>, _ body: (UnsafeMutableBufferPointer<T>) -> Void) {
+    guard items.count >= parallelScanMinimum, scanMayUseTwoThreads else { return body(items) }
+    let middle = items.count / 2
+    let firstHalf = UnsafeMutableBufferPointer(rebasing: items[..<middle])
+    let secondHalf = UnsafeMutableBufferPointer(rebasing: items[middle...])
+    withoutActuallyEscaping(body) { body in
+        let work = ScanWork { body(secondHalf) }
+        let context = Unmanaged.passRetained(work).toOpaque()
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { context in
+            Unmanaged<ScanWork>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        if started != 0 {
+            Unmanaged<ScanWork>.fromOpaque(context).release()
+            body(firstHalf)
+            body(secondHalf)
+            return
+        }
+        body(firstHalf)
+        pthread_join(thread, nil)
+    }
+}
+
+/// The second thread's half of a scan; it only lives until the thread is joined.
+private final class ScanWork: @unchecked Sendable {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
 }

@@ -48,8 +48,20 @@ func runDescriptorLeakScenario() throws {
         _ = try? Parallel(jobs: 2, backend: .processes, timeout: .milliseconds(100)).run([HelperTask(value: 0, sleepSeconds: 30)])
         ProcessPool.shutDownAll()
     }
+    // The count settles before it is taken: a crashed worker's standard error (held by its
+    // backtracer for a moment) may still be open right after the first scenario.
+    func settledDescriptors() -> Int {
+        var last = openDescriptors()
+        for _ in 0..<100 {
+            usleep(50_000)
+            let now = openDescriptors()
+            if now == last { return now }
+            last = now
+        }
+        return last
+    }
     try scenario()
-    let before = openDescriptors()
+    let before = settledDescriptors()
     for _ in 0..<3 { try scenario() }
     // A crashed worker's backtrace (Swift's backtracer, a process of its own) can hold its
     // standard error open for a few seconds after the worker is gone; give it time to finish.

@@ -79,26 +79,51 @@ import Testing
         }
     }
 
+    /// Decodes `type` from `bytes`: success, a `CodingError` (the input is not a valid value) or
+    /// a `DecodingError` (the type's own `init(from:)` refused what it read) are the only outcomes;
+    /// anything else is recorded. Returns the code of a `CodingError`.
+    @discardableResult
+    private func decodeExpectingOnlyDecodingErrors<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) -> CodingError.Code? {
+        do {
+            _ = try BinaryDecoder().decode(type, from: bytes)
+        } catch let error as CodingError {
+            return error.code
+        } catch is DecodingError {
+        } catch {
+            Issue.record("decoding \(type) from \(bytes) threw \(Swift.type(of: error)): \(error)")
+        }
+        return nil
+    }
+
     @Test func randomBytesNeverCrash() throws {
         var generator = SeededGenerator(seed: 0x5EED)
+        var codes: Set<CodingError.Code> = []
         for _ in 0..<5_000 {
             let count = Int.random(in: 0..<64, using: &generator)
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            _ = try? BinaryDecoder().decode(Model.self, from: bytes)
-            _ = try? BinaryDecoder().decode([String: [Double]].self, from: bytes)
-            _ = try? BinaryDecoder().decode(Shape.self, from: bytes)
+            for code in [
+                decodeExpectingOnlyDecodingErrors(Model.self, bytes),
+                decodeExpectingOnlyDecodingErrors([String: [Double]].self, bytes),
+                decodeExpectingOnlyDecodingErrors(Shape.self, bytes),
+            ] {
+                if let code { codes.insert(code) }
+            }
         }
+        // Random bytes are mostly not values at all: the decoder says so with its own codes.
+        #expect(codes.isSuperset(of: [.truncated, .invalidTag]), "codes seen: \(codes)")
     }
 
     @Test func bitFlipsNeverCrash() throws {
         let bytes = try BinaryEncoder().encode(sampleModel())
         var generator = SeededGenerator(seed: 42)
+        var failures = 0
         for _ in 0..<3_000 {
             var corrupt = bytes
             let index = Int.random(in: 0..<corrupt.count, using: &generator)
             corrupt[index] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &generator)
-            _ = try? BinaryDecoder().decode(Model.self, from: corrupt)
+            if decodeExpectingOnlyDecodingErrors(Model.self, corrupt) != nil { failures += 1 }
         }
+        #expect(failures > 0, "no bit flip was noticed")
     }
 
     @Test func invalidUTF8IsAnError() throws {

@@ -17,7 +17,9 @@ extension DaskTests.DaskBackendTests {
 
         @Test(arguments: ConformanceCase.all)
         func conforms(_ check: ConformanceCase) async throws {
-            try await BackendConformance(backend: dask, capabilities: .cluster).run(check)
+            // A cluster call splits a batch's unsent tail for an idle cluster thread (and keeps
+            // no submission queued behind a running one), so completion order holds.
+            try await BackendConformance(backend: dask, capabilities: .cluster.union(.splitsBusyBatches)).run(check)
         }
 
         /// The crash matrix (JoblibTestSupport): every stage × kind × entry point.
@@ -42,6 +44,46 @@ extension DaskTests.DaskBackendTests {
             try await Task.sleep(for: .milliseconds(3_500))
             let started = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             #expect(started.count <= 4, "started: \(started.sorted())")
+        }
+
+        /// The report has one worker per Swift worker that ran tasks (its host names it), not
+        /// one for the thread driving the call: 2 one-thread Dask workers, 60 tasks of 20 ms.
+        @Test func theReportHasOneWorkerPerSwiftWorker() throws {
+            let reports = Mutex<[ParallelReport]>([])
+            let tasks = (0..<60).map { ConformanceNap(index: $0, seconds: 0.02) }
+            let parallel = Parallel(jobs: 2, backend: dask, report: { report in reports.withLock { $0.append(report) } })
+            #expect(try parallel.run(tasks) == Array(0..<60))
+            let report = try #require(reports.withLock { $0 }.first)
+            #expect(report.workers.count == 2, "\(report)")
+            #expect(report.workers.reduce(0) { $0 + $1.tasks } == 60, "\(report)")
+            for worker in report.workers {
+                #expect(worker.tasks > 0 && worker.batches > 0, "\(report)")
+                #expect(worker.busy <= report.wall && worker.busy + worker.startUp <= report.wall, "\(report)")
+                // The busy time is the host's measure of its submissions: at least its tasks' naps.
+                #expect(worker.busy >= .milliseconds(20 * worker.tasks), "\(report)")
+                #expect(worker.running <= worker.busy && worker.running >= .milliseconds(20 * worker.tasks), "\(report)")
+                #expect(worker.coding > .zero && worker.coding <= worker.busy, "\(report)")
+            }
+        }
+
+        /// A fast task does not wait behind a slow one in its submission: task 0 naps 1.5 s, tasks
+        /// 1–9 2 ms each, on 2 one-thread Dask workers, in batches of 10 or 5. A batch goes out in
+        /// slices, and once the input is exhausted the idle worker splits off the unsent tail of
+        /// the slow task's batch: tasks 1–9 arrive well before task 0. (Sent whole, they waited.)
+        @Test(arguments: [10, 5])
+        func aSlowTaskHoldsNoFastOne(batchSize: Int) async throws {
+            let tasks = [ConformanceNap(index: 0, seconds: 1.5)] + (1..<10).map { ConformanceNap(index: $0, seconds: 0.002) }
+            let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(batchSize))
+            _ = try await parallel.run(Array(tasks.suffix(2)))  // Swift workers started on both
+            let start = ContinuousClock.now
+            var arrivals: [(index: Int, at: Duration)] = []
+            for try await (index, value) in parallel.stream(tasks, order: .completion) {
+                #expect(value == index)
+                arrivals.append((index, ContinuousClock.now - start))
+            }
+            let description = arrivals.map { "\($0.index)@\($0.at)" }
+            #expect(arrivals.count == 10 && arrivals.last?.index == 0, "\(description)")
+            #expect(arrivals.filter { $0.index != 0 }.allSatisfy { $0.at < .milliseconds(1_000) }, "\(description)")
         }
 
         // MARK: - A Swift worker that dies in the middle of a batch
@@ -89,14 +131,18 @@ extension DaskTests.DaskBackendTests {
         }
 
         /// `run` (fail fast): the crash is the call's error, and the tasks after it in the batch
-        /// are not run.
+        /// are not run: neither those after it in its submission nor those of the tail the other
+        /// Dask worker split off (its Swift worker is killed while it runs task 3, 2 s; the
+        /// crash's report takes a Swift worker up to a second or two).
         @Test func aCrashFailsTheCallFast() throws {
             try withTemporaryDirectory { directory in
-                let tasks = (0..<6).map { Counted(directory: directory.string, index: $0, seconds: 0, traps: $0 == 2) }
+                let tasks = (0..<6).map { Counted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 2, traps: $0 == 0) }
                 #expect { try Parallel(jobs: 1, backend: dask, batchSize: .fixed(6)).run(tasks) } throws: { error in
-                    (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 2
+                    (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 0
                 }
-                #expect(Counted.runs(directory.string, 5) == 0)
+                // Had it not been killed, the other worker would have started task 4 by now.
+                Thread.sleep(forTimeInterval: 1.5)
+                for index in [1, 2, 4, 5] { #expect(Counted.runs(directory.string, index) == 0, "task \(index) ran") }
             }
         }
 

@@ -20,6 +20,17 @@ extension WorkerProcessSuites {
         #expect(probes.allSatisfy { $0.ompThreads == String(max(1, cpuCount() / 2)) })
     }
 
+    /// A worker limit below its minimum is the call's typed error (it used to trap the caller).
+    @Test func aTaskLimitBelowOneIsAnErrorNotATrap() throws {
+        let limited = Parallel(jobs: 2, backend: .processes(maxTasksPerWorker: 0))
+        #expect {
+            _ = try limited.run([Square(value: 3)])
+        } throws: { error in
+            (error as? ParallelError)?.code == .invalidWorkerLimit && "\(error)".contains("maxTasksPerWorker: 0")
+        }
+        #expect(try Parallel(jobs: 2, backend: .processes(maxTasksPerWorker: 1)).run([Square(value: 3)]) == [9])
+    }
+
     /// Completion order is real: with batches of 5, the slow task 1 shares its batch with fast
     /// ones; the driver sends the batch in slices, so the other worker splits off the unsent
     /// tail, and the nine fast tasks all arrive long before the slow one.

@@ -122,7 +122,7 @@ extension BackendConformance {
     /// without waiting for the task. Tasks within the timeout succeed.
     func timeout(_ style: CallStyle) async throws {
         let start = ContinuousClock.now
-        let tasks = [ConformanceNap(index: 0, seconds: 0.01), ConformanceNap(index: 1, seconds: 3)]
+        let tasks = [ConformanceNap(index: 0, seconds: 0.01), ConformanceNap(index: 1, seconds: 5)]
         await #expect {
             try await run(parallel(batchSize: .fixed(1), timeout: .milliseconds(300)), tasks, style)
         } throws: { error in
@@ -130,10 +130,12 @@ extension BackendConformance {
         }
         let elapsed = ContinuousClock.now - start
         // An `async` call never runs tasks in the caller: it is not held by the overrunning task.
+        // Well below the slow task's 5 s: the time may include starting a worker process to replace
+        // one that a previous call killed (on a cluster, at the first task it runs).
         if capabilities.contains(.stopsOverrunningTasks) || style == .async {
-            #expect(elapsed < .seconds(2), "the overrunning task should have been abandoned, took \(elapsed)")
+            #expect(elapsed < .milliseconds(3_500), "the overrunning task should have been abandoned, took \(elapsed)")
         } else {
-            #expect(elapsed >= .milliseconds(2_900), "a blocking sequential call waits for the slow task to return")
+            #expect(elapsed >= .milliseconds(4_900), "a blocking sequential call waits for the slow task to return")
         }
         let quick = (0..<100).map { ConformanceSquare(value: $0) }
         #expect(try await run(parallel(timeout: .seconds(10)), quick, style) == (0..<100).map { $0 * $0 })

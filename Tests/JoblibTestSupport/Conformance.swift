@@ -50,7 +50,8 @@ public struct BackendConformance: Sendable {
             .runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches, .splitsBusyBatches,
             .measuresRunningTime, .namesTheCrashStage,
         ]
-        /// `.dask`.
+        /// A cluster backend (`.dask`, `.ray`). `.dask` adds ``splitsBusyBatches`` (its call splits
+        /// a batch's unsent tail for an idle cluster thread: `BridgeCall`, shared with `.ray`).
         public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .measuresRunningTime]
     }
 
