@@ -93,7 +93,7 @@ final class CachedFunctionCore: Sendable {
         if ignoredPositions.isEmpty {
             kept = arguments
         } else {
-            if let position = ignoredPositions.first(where: { $0 >= arguments.count }) {
+            if let position = ignoredPositions.first(where: { $0 < 0 || $0 >= arguments.count }) {
                 throw MemoryError(.invalidArgument, "ignore: argument \(position) does not exist; '\(name)' takes \(arguments.count) argument(s), numbered from 0")
             }
             kept = arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map(\.element)

@@ -10,8 +10,8 @@
 /// ```
 ///
 /// Calls that differ only in ignored arguments share one entry. An ignored name that no keyed
-/// argument has, or a position past the last argument, is an error (`invalidArgument`) on the
-/// first call rather than a silently useless ignore.
+/// argument has, or a position that is negative or past the last argument, is an error
+/// (`invalidArgument`) on the first call rather than a silently useless ignore.
 public struct IgnoredArgument: Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
     enum Kind: Hashable, Sendable {
         case position(Int)
@@ -21,9 +21,12 @@ public struct IgnoredArgument: Hashable, Sendable, ExpressibleByStringLiteral, C
     let kind: Kind
 
     /// The whole argument at `position` (0 is the first).
+    ///
+    /// A position often comes from configuration, so a negative one does not trap here: the
+    /// cached function's first call throws `MemoryError.invalidArgument`, as for a position
+    /// past its last argument.
     public static func argument(_ position: Int) -> IgnoredArgument {
-        precondition(position >= 0, "an argument position cannot be negative (got \(position))")
-        return IgnoredArgument(kind: .position(position))
+        IgnoredArgument(kind: .position(position))
     }
 
     /// The top-level field `name` (a coding key) of every keyed argument, such as a struct.

@@ -178,6 +178,8 @@ public final class ParallelJob: Sendable {
                 }
                 let batch = ParallelBatch(
                     job: self, indices: plan.start..<(plan.start + count), handedOutAt: now, worker: worker, inputs: chunk,
+                    // Up to 1/64 of an automatic batch per claim: the tiny-task figures in
+                    // BENCHMARKS.md "The engine (issue 16, part A)" were measured with it.
                     claimStep: state.sizer.fixed == nil ? min(64, count / 64) : 1)
                 state.nextIndex += count
                 state.dispatchedBatches += 1
@@ -367,42 +369,43 @@ enum AsyncWorkerEvent: Sendable {
 }
 
 /// Signals the end of a job to a blocked thread or a suspended task.
+///
+/// One lock guards the one fact (done, and who waits for it), so a blocked thread cannot miss
+/// the signal between checking it and sleeping.
 final class JobCompletion: Sendable {
-    private let condition = ThreadCondition()
-    private let state = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let state = ConditionLock<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
     func signal() {
-        let waiter = state.withLock { state in
-            state.done = true
-            defer { state.waiter = nil }
-            return state.waiter
+        let waiter = state.withLock { locked in
+            locked.state.done = true
+            locked.broadcast()
+            defer { locked.state.waiter = nil }
+            return locked.state.waiter
         }
-        condition.withLock { condition.broadcast() }
         waiter?.resume()
     }
 
-    var isDone: Bool { state.withLock { $0.done } }
+    var isDone: Bool { state.withLock { $0.state.done } }
 
-    /// Blocks until signalled; `poll` runs every 20 ms meanwhile (it checks for cancellation).
+    /// Blocks until signalled; `poll` runs every 20 ms meanwhile (it checks for cancellation),
+    /// outside the lock.
     func waitBlocking(poll: () -> Void) {
-        condition.lock()
-        defer { condition.unlock() }
-        while !isDone {
-            condition.wait(untilNanoseconds: monotonicNanoseconds() + 20_000_000)
-            if !isDone {
-                condition.unlock()
-                poll()
-                condition.lock()
+        while true {
+            let done = state.withLock { locked in
+                if !locked.state.done { locked.wait(untilNanoseconds: monotonicNanoseconds() + 20_000_000) }
+                return locked.state.done
             }
+            if done { return }
+            poll()
         }
     }
 
     /// Suspends until signalled, without blocking a thread.
     func wait() async {
         await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.done { return true }
-                state.waiter = continuation
+            let resumeNow = state.withLock { locked -> Bool in
+                if locked.state.done { return true }
+                locked.state.waiter = continuation
                 return false
             }
             if resumeNow { continuation.resume() }

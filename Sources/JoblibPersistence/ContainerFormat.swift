@@ -18,6 +18,9 @@ let sectionAlignment = 64
 let sectionEntrySize = 48
 /// Arrays at least this large (in bytes) are stored as sections; smaller ones stay inline
 /// (except the elements of an `NDArray`, always a section from version 2 on: see `SectionRequests`).
+/// 512 bytes, chosen rather than measured: a section costs up to 63 bytes of padding and a
+/// 48-byte entry, at most about a fifth of an array this size. Part of the format (FileFormat.md
+/// "Sections"): changing it changes the bytes of dumped files and the pinned golden digests.
 let sectionThreshold = 512
 /// The longest type name a version-2 header holds (longer names are cut at a character boundary).
 let maximumTypeNameLength = 1024

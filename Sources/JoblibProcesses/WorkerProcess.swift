@@ -9,11 +9,14 @@ import SystemPackage
 ///
 /// Tasks go to the worker over a Unix socket (a send to a dead worker fails with `EPIPE`, never
 /// `SIGPIPE`); results come back over a pipe read together with the worker's pidfd, so that its
-/// end is seen when it happens. One backend thread drives a worker at a time; only ``kill()``,
-/// ``runningTask`` and ``stderrTail`` are called from elsewhere.
+/// end is seen when it happens. One backend thread drives a worker at a time (results arrive in
+/// the order it reads them); other threads may kill it, read ``runningTask`` and ``stderrTail``,
+/// or send: the task channel is behind a lock, so frames never interleave and no send reaches a
+/// descriptor after it was closed (its number may belong to another file by then).
 final class WorkerProcess: Sendable {
     let process: ChildProcess
-    private let tasks: FrameChannel
+    /// The task channel, nil once closed.
+    private let tasks: Mutex<FrameChannel?>
     private let results: Mutex<FrameReader>
     private let resultDescriptor: FileDescriptor
     private let stderr: StandardErrorDrain
@@ -77,7 +80,7 @@ final class WorkerProcess: Sendable {
         try? errorPipe.write.close()
         self.process = process
         self.status = status
-        self.tasks = FrameChannel(fd: taskEnd, isSocket: true)
+        self.tasks = Mutex(FrameChannel(fd: taskEnd, isSocket: true))
         self.resultDescriptor = resultPipe.read
         do {
             self.results = Mutex(try FrameReader(fd: resultPipe.read, process: process))
@@ -126,12 +129,24 @@ final class WorkerProcess: Sendable {
     /// Sends a batch; false when the worker is gone (`EPIPE`): the caller then sees it end.
     @discardableResult
     func send(_ batch: BatchMessage) -> Bool {
-        (try? tasks.send(.batch, batch)) != nil
+        send(.batch, batch)
+    }
+
+    /// Sends one frame; false when the channel is closed or the worker is gone.
+    @discardableResult
+    private func send(_ kind: FrameKind, body: [UInt8]) -> Bool {
+        tasks.withLock { channel in (try? channel?.send(kind, body: body)) != nil }
+    }
+
+    @discardableResult
+    private func send<Message: Encodable>(_ kind: FrameKind, _ message: Message) -> Bool {
+        guard let body = try? BinaryEncoder().encode(message) else { return false }
+        return send(kind, body: body)
     }
 
     /// Tells the worker the call is over, so it drops the call's shared arrays.
     func releaseArena() {
-        try? tasks.send(.releaseArena)
+        send(.releaseArena, body: [])
     }
 
     /// What came from the worker within `timeout`.
@@ -175,7 +190,7 @@ final class WorkerProcess: Sendable {
     /// Asks the worker to exit, then terminates it if it does not; reaps it and closes everything.
     @discardableResult
     func shutDown(grace: Duration = .milliseconds(500)) -> ProcessExitStatus {
-        if grace > .zero { try? tasks.send(.shutdown) }
+        if grace > .zero { send(.shutdown, body: []) }
         closeChannels()
         let status: ProcessExitStatus
         if grace > .zero {
@@ -194,7 +209,10 @@ final class WorkerProcess: Sendable {
     /// another part of the program opened meanwhile under the same number).
     private func closeChannels() {
         guard !channelsClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        try? tasks.fd.close()
+        tasks.withLock { channel in
+            try? channel?.fd.close()
+            channel = nil
+        }
         try? resultDescriptor.close()
     }
 
@@ -208,82 +226,4 @@ final class WorkerProcess: Sendable {
 
     /// The worker's resident memory in bytes.
     var residentBytes: Int? { process.residentBytes }
-}
-
-/// Forwards a worker's standard error to ours as it arrives (a chatty task must never block on
-/// a full pipe) and keeps its last 64 KiB for error messages (a crash backtrace is long).
-package final class StandardErrorDrain: Sendable {
-    private static let tailLimit = 64 * 1024
-    private let buffer = Mutex<[UInt8]>([])
-    private let done = Mutex<Bool>(false)
-    private let finished = ThreadCondition()
-
-    /// Drains `fd` on a thread; `forward: false` only keeps the tail (a helper process whose
-    /// chatter is worth showing only when it fails). With `process`, draining stops once that
-    /// process has ended and its output is read, even if a process it started keeps the pipe open.
-    package init(fd: FileDescriptor, forward: Bool = true, until process: ChildProcess? = nil) {
-        if process?.exitDescriptor != nil { try? fd.setNonBlocking() }
-        do {
-            try startDetachedThread(name: "joblib-stderr") { [self] in
-                // Our standard error may be a pipe nobody reads any more: EPIPE, never SIGPIPE.
-                blockBrokenPipeSignalInThisThread()
-                drain(fd, forward: forward, until: process)
-            }
-        } catch {
-            try? fd.close()
-            markDone()
-        }
-    }
-
-    private func drain(_ fd: FileDescriptor, forward: Bool, until process: ChildProcess?) {
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        let exit = process?.exitDescriptor
-        var ended = false
-        while true {
-            let read: Int?
-            do {
-                if exit != nil {
-                    read = try chunk.withUnsafeMutableBytes { try fd.readAvailable(into: $0) }
-                } else {
-                    read = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }
-                }
-            } catch {
-                break
-            }
-            guard let count = read else {
-                // Empty for now: stop if the process has ended, else wait for output or its end.
-                if ended { break }
-                guard let exit, let ready = try? waitReadable(fd, or: exit, timeout: nil) else { break }
-                if ready.second { ended = true }
-                continue
-            }
-            if count <= 0 { break }
-            if forward { chunk.withUnsafeBytes { writeToStandardError(UnsafeRawBufferPointer(rebasing: $0[..<count])) } }
-            buffer.withLock { tail in
-                tail.append(contentsOf: chunk[..<count])
-                if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
-            }
-        }
-        try? fd.close()
-        markDone()
-    }
-
-    private func markDone() {
-        finished.withLock {
-            done.withLock { $0 = true }
-            finished.broadcast()
-        }
-    }
-
-    /// Waits until the worker's standard error reached end of file (at most 1 s after it died).
-    package func join() {
-        let deadline = monotonicNanoseconds() + 1_000_000_000
-        finished.withLock {
-            while !done.withLock({ $0 }) && monotonicNanoseconds() < deadline {
-                _ = finished.wait(untilNanoseconds: deadline)
-            }
-        }
-    }
-
-    package var tail: String { String(decoding: buffer.withLock { $0 }, as: UTF8.self) }
 }

@@ -53,8 +53,13 @@ public func _joblibWorkerEntry() {
 /// closes the task channel, says shut down, or dies.
 enum WorkerRuntime {
     /// How long finished results may wait before they are sent (a long batch reports as it goes).
+    /// 20 ms: a batch of microsecond tasks sends one frame per 20 ms instead of one per task, and
+    /// a finished task is known to the parent (progress, the crash culprit) within one interval.
+    /// The figures in BENCHMARKS.md "Processes (issue 8)" and "The engine (issue 16, part A)"
+    /// were measured with it; other values were not compared.
     static let flushInterval: UInt64 = 20_000_000
-    /// Results are sent early once they take this many bytes.
+    /// Results are sent early once they take this many bytes: a bound on what a worker holds
+    /// back, chosen rather than measured.
     static let flushBytes = 4 << 20
 
     static func run() -> Never {

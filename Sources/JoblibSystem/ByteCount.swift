@@ -1,16 +1,31 @@
 /// A number of bytes, written with its unit: `.megabytes(1)`, `.gigabytes(10)`.
 ///
 /// Units are binary (a megabyte is 1,048,576 bytes), as `du -h` and joblib's `"1M"` count them.
+///
+/// A count is never negative: a negative number of bytes is zero bytes. Counts are often
+/// computed (a budget minus what is used) or read from configuration, so a negative one does not
+/// trap; an option given one behaves as given zero bytes.
 public struct ByteCount: Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
     ExpressibleByIntegerLiteral
 {
-    /// The count in bytes.
-    public var bytes: Int
+    /// The count in bytes, zero or more (a negative value stored here becomes zero).
+    public var bytes: Int {
+        didSet { if bytes < 0 { bytes = 0 } }
+    }
 
-    /// A count of `bytes` bytes.
+    /// A count of `bytes` bytes, or of zero bytes when `bytes` is negative.
     public init(bytes: Int) {
-        precondition(bytes >= 0, "a byte count cannot be negative (got \(bytes))")
-        self.bytes = bytes
+        self.bytes = max(bytes, 0)
+    }
+
+    private enum CodingKeys: String, CodingKey { case bytes }
+
+    /// Decodes `{"bytes": n}`; a negative `n` is zero bytes, as for ``init(bytes:)``.
+    ///
+    /// - Throws: `DecodingError` when the value is not an object with an integer `bytes`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(bytes: try container.decode(Int.self, forKey: .bytes))
     }
 
     /// A count of `value` bytes, so that `maxNBytes: 4096` reads naturally.

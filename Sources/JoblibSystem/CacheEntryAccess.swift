@@ -20,13 +20,11 @@ package final class DirectoryHandle: Sendable {
 
     /// Opens `path` as a directory; nil when it does not exist (or is not a directory).
     package init?(_ path: FilePath) throws(SystemError) {
-        let fd = open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd < 0 {
-            let error = Errno.current
-            if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-            throw SystemError("open", path: path.string, errno: error)
+        let opened = try systemCall("open", path: path.string, nilOn: [.noSuchFileOrDirectory, .notDirectory]) {
+            open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
-        self.fd = fd
+        guard let opened else { return nil }
+        self.fd = opened
     }
 
     deinit { close(fd) }
@@ -60,25 +58,23 @@ package func withSmallFile<R>(
 ) throws -> R? {
     // O_NONBLOCK: a FIFO put where the output belongs must not hang the call (it is refused below).
     let flags = O_RDONLY
-    var fd: CInt
+    var opened: CInt?
     if !noAccessTimeRefused.load(ordering: .relaxed) {
-        fd = joblib_openat_nonblocking(directory, path, flags | openNoAccessTime)
-        if fd < 0 && Errno.current == .notPermitted {
+        do throws(SystemError) {
+            opened = try openEntry(in: directory, path, flags | openNoAccessTime)
+        } catch {
+            guard error.errno == .notPermitted else { throw error }
             noAccessTimeRefused.store(true, ordering: .relaxed)
-            fd = joblib_openat_nonblocking(directory, path, flags)
+            opened = try openEntry(in: directory, path, flags)
         }
     } else {
-        fd = joblib_openat_nonblocking(directory, path, flags)
+        opened = try openEntry(in: directory, path, flags)
     }
-    if fd < 0 {
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-        throw SystemError("open", path: String(cString: path), errno: error)
-    }
+    guard let fd = opened else { return nil }
     var closed = false
     defer { if !closed { close(fd) } }
     var info = stat()
-    if fstat(fd, &info) != 0 { throw SystemError("fstat", path: String(cString: path), errno: .current) }
+    _ = try entryCall("fstat", path) { fstat(fd, &info) }
     try requireRegularFile(info, path: String(cString: path))
     var read = SmallFileRead(status: FileStatus(info), touchError: nil)
     let size = read.status.size
@@ -86,12 +82,9 @@ package func withSmallFile<R>(
     return try withReadBuffer(byteCount: size) { buffer in
         var count = 0
         while count < size {
-            let got = pread(fd, buffer.baseAddress! + count, size - count, count)
-            if got > 0 { count += got; continue }
+            let got = try entryCall("read", path) { pread(fd, buffer.baseAddress! + count, size - count, count) }
             if got == 0 { break }
-            let error = Errno.current
-            if error == .interrupted { continue }
-            throw SystemError("read", path: String(cString: path), errno: error)
+            count += got
         }
         if let touchOlderThan, wallClockSeconds() - read.status.accessTime > touchOlderThan {
             var times = (timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit))
@@ -101,6 +94,28 @@ package func withSmallFile<R>(
         close(fd)
         closed = true
         return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), read)
+    }
+}
+
+/// Opens a cache entry's file; nil when it (or a directory on the way) does not exist.
+private func openEntry(in directory: CInt, _ path: UnsafePointer<CChar>, _ flags: CInt) throws(SystemError) -> CInt? {
+    do throws(SystemError) {
+        return try entryCall("open", path) { joblib_openat_nonblocking(directory, path, flags) }
+    } catch {
+        if error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory { return nil }
+        throw error
+    }
+}
+
+/// ``systemCall(_:path:_:)`` naming `path` only when the call fails: a cache hit builds no String.
+@inline(__always)
+private func entryCall<Result: FixedWidthInteger>(
+    _ operation: String, _ path: UnsafePointer<CChar>, _ body: () -> Result
+) throws(SystemError) -> Result {
+    do throws(SystemError) {
+        return try systemCall(operation, body)
+    } catch {
+        throw SystemError(operation, path: String(cString: path), errno: error.errno)
     }
 }
 

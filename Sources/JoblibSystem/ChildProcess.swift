@@ -138,15 +138,16 @@ package final class ChildProcess: Sendable {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let result = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
-            (envp + [nil]).withUnsafeBufferPointer { envpBuffer in
-                posix_spawn(
-                    &pid, executable, &actions, &attributes,
-                    UnsafeMutablePointer(mutating: argvBuffer.baseAddress!),
-                    UnsafeMutablePointer(mutating: envpBuffer.baseAddress!))
+        try systemCallReturningError("posix_spawn", path: executable) {
+            (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
+                (envp + [nil]).withUnsafeBufferPointer { envpBuffer in
+                    posix_spawn(
+                        &pid, executable, &actions, &attributes,
+                        UnsafeMutablePointer(mutating: argvBuffer.baseAddress!),
+                        UnsafeMutablePointer(mutating: envpBuffer.baseAddress!))
+                }
             }
         }
-        guard result == 0 else { throw SystemError("posix_spawn", path: executable, errno: Errno(rawValue: result)) }
         return ChildProcess(pid: pid)
     }
 

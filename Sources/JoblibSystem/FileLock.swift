@@ -22,8 +22,7 @@ package final class WakeSignal: Sendable {
     package let fd: CInt
 
     package init() throws(SystemError) {
-        fd = joblib_eventfd()
-        if fd < 0 { throw SystemError("eventfd", errno: .current) }
+        fd = try systemCall("eventfd") { joblib_eventfd() }
     }
 
     /// Wakes the wait; later waits on this signal return at once.
@@ -52,7 +51,13 @@ package final class FileLock {
         self.offset = offset
         let fd = try systemCall("open", path: path.string) { joblib_open_nonblocking(path.string, O_RDWR | O_CREAT, 0o644) }
         var info = stat()
-        if fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG {
+        do throws(SystemError) {
+            _ = try systemCall("fstat", path: path.string) { fstat(fd, &info) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        if info.st_mode & S_IFMT != S_IFREG {
             close(fd)
             throw SystemError("open", path: path.string, errno: .invalidArgument, notRegularFile: nonRegularFileKind(mode: info.st_mode))
         }

@@ -39,9 +39,10 @@ package final class MemoryMapping: @unchecked Sendable {
         let length = count + slack
         let protection: Int32 = access == .readOnly ? PROT_READ : PROT_READ | PROT_WRITE
         let flags: Int32 = access == .readWrite ? MAP_SHARED : MAP_PRIVATE
-        guard let base = mmap(nil, length, protection, flags, fd.rawValue, off_t(alignedOffset)),
-              base != MAP_FAILED
-        else { throw SystemError("mmap", errno: .current) }
+        let mapped: UnsafeMutableRawPointer? = try systemCall("mmap", failsWhen: { $0 == nil || $0 == MAP_FAILED }) {
+            mmap(nil, length, protection, flags, fd.rawValue, off_t(alignedOffset))
+        }
+        let base = mapped!  // systemCall threw for nil
         mappedBase = base
         mappedLength = length
         address = base + slack

@@ -58,6 +58,41 @@ package func systemCall<Result: FixedWidthInteger>(
     }
 }
 
+/// Runs a libc call that signals failure with a value `failed` recognises (a null or
+/// `MAP_FAILED` pointer) and sets `errno`, as ``systemCall(_:path:_:)`` does for -1: retried on
+/// `EINTR`, one error shape, failures injectable by tests.
+@inline(__always)
+package func systemCall<Result>(
+    _ operation: String,
+    path: String? = nil,
+    failsWhen failed: (Result) -> Bool,
+    _ body: () -> Result
+) throws(SystemError) -> Result {
+    while true {
+        let error: Errno
+        if let injected = InjectedSystemCallFailures.next(for: operation) {
+            error = injected
+        } else {
+            let result = body()
+            if !failed(result) { return result }
+            error = Errno.current
+        }
+        if error == .interrupted { continue }
+        throw SystemError(operation, path: path, errno: error)
+    }
+}
+
+/// Runs a call that returns 0 or an error number instead of setting `errno` (`posix_spawn`,
+/// the pthread functions), with the failure shape and test seam of ``systemCall(_:path:_:)``.
+package func systemCallReturningError(_ operation: String, path: String? = nil, _ body: () -> CInt) throws(SystemError) {
+    while true {
+        let error = InjectedSystemCallFailures.next(for: operation) ?? Errno(rawValue: body())
+        if error.rawValue == 0 { return }
+        if error == .interrupted { continue }
+        throw SystemError(operation, path: path, errno: error)
+    }
+}
+
 /// Runs a libc call as ``systemCall(_:path:_:)`` does, but answers nil when it fails with one
 /// of `expected`: a failure that is an answer (a missing file, a busy lock, nothing to read yet).
 @inline(__always)

@@ -14,9 +14,11 @@ package final class TemporaryDirectory: Sendable {
     package init(prefix: String = "joblib") throws(SystemError) {
         let base = environmentValue("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard let created else { throw SystemError("mkdtemp", path: base, errno: .current) }
-        path = FilePath(String(cString: created))
+        // mkdir does not fail with EINTR, so a retry never meets a template mkdtemp rewrote.
+        let created: UnsafeMutablePointer<CChar>? = try systemCall("mkdtemp", path: base, failsWhen: { $0 == nil }) {
+            template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        }
+        path = FilePath(String(cString: created!))  // systemCall threw for nil
     }
 
     deinit { try? removeRecursively(path) }

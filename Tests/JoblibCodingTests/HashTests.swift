@@ -3,7 +3,7 @@ import JoblibCoding
 import JoblibTestSupport
 import Testing
 
-@Suite struct HashTests {
+@Suite(.timeLimit(.minutes(1))) struct HashTests {
     @Test func dictionaryInsertionOrderDoesNotMatter() throws {
         var forward: [String: Int] = [:]
         var backward: [String: Int] = [:]

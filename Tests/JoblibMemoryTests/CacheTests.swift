@@ -107,6 +107,8 @@ struct CacheTests {
         #expect { try unknownField(Query(path: "", scale: 0, verbose: false)) } throws: { ($0 as? MemoryError)?.code == .invalidArgument }
         let badPosition = fixture.memory.cache(name: "b", ignore: [.argument(2)]) { (x: Int) -> Int in x }
         #expect { try badPosition(1) } throws: { ($0 as? MemoryError)?.code == .invalidArgument }
+        let negativePosition = fixture.memory.cache(name: "c", ignore: [.argument(-1)]) { (x: Int) -> Int in x }
+        #expect { try negativePosition(1) } throws: { ($0 as? MemoryError)?.code == .invalidArgument }
         let noName = fixture.memory.cache(name: "") { (x: Int) -> Int in x }
         #expect { try noName(1) } throws: { ($0 as? MemoryError)?.code == .invalidArgument }
     }

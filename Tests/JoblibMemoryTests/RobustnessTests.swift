@@ -4,7 +4,7 @@ import JoblibTestSupport
 import SystemPackage
 import Testing
 
-@Suite("Memory: corruption, failures to write, several processes")
+@Suite("Memory: corruption, failures to write, several processes", .timeLimit(.minutes(2)))
 struct RobustnessTests {
     @Test(arguments: ["truncate", "flip", "empty", "missingOutput"])
     func corruptEntriesAreRecomputedWithAWarning(damage: String) throws {

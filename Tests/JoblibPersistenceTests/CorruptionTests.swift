@@ -4,7 +4,7 @@ import JoblibPersistence
 import JoblibTestSupport
 import Testing
 
-@Suite struct CorruptionTests {
+@Suite(.timeLimit(.minutes(1))) struct CorruptionTests {
     let model = GoldenModel.reference
 
     @Test func truncationAtEveryOffsetIsReportedAsTruncation() throws {

@@ -12,7 +12,7 @@ private func python(_ script: String) throws -> String {
     return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-@Suite struct NpyTests {
+@Suite(.timeLimit(.minutes(1))) struct NpyTests {
     /// numpy loads what we write, with the right dtype, shape and values.
     @Test func numpyReadsOurFiles() throws {
         let scratch = try Scratch()

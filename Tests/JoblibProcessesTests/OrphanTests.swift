@@ -2,7 +2,7 @@ import Foundation
 import JoblibTestSupport
 import Testing
 
-@Suite struct OrphanTests {
+@Suite(.timeLimit(.minutes(1))) struct OrphanTests {
     /// A parent killed with SIGKILL cannot clean up: its workers must notice and exit by themselves.
     @Test(.timeLimit(.minutes(1)))
     func workersExitWhenTheirParentIsKilled() throws {
@@ -42,7 +42,7 @@ import Testing
     }
 }
 
-@Suite struct DescriptorLeakTests {
+@Suite(.timeLimit(.minutes(1))) struct DescriptorLeakTests {
     /// In a process of its own (other tests open descriptors concurrently here): calls that
     /// succeed, crash a worker and time out leave no descriptor open once the pool is shut down.
     @Test(.timeLimit(.minutes(1)))

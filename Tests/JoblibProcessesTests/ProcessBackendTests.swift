@@ -7,7 +7,7 @@ import Testing
 
 /// Worker processes are a shared resource: these tests run one at a time.
 extension WorkerProcessSuites {
-@Suite struct ProcessBackendTests {
+@Suite(.timeLimit(.minutes(2))) struct ProcessBackendTests {
     let parallel = Parallel(jobs: 2, backend: .processes)
 
     @Test func runsTasksInOtherProcessesInInputOrder() throws {

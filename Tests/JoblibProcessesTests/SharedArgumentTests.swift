@@ -6,7 +6,7 @@ import Testing
 @testable import JoblibProcesses
 
 extension WorkerProcessSuites {
-@Suite struct SharedArgumentTests {
+@Suite(.timeLimit(.minutes(2))) struct SharedArgumentTests {
     @Test func largeArraysAreStoredOnceOutOfLine() throws {
         let values = (0..<1_000_000).map(Double.init)  // 8 MB
         let arena = SharedArgumentArena(threshold: .megabytes(1))

@@ -89,15 +89,16 @@ extension RayTests.RayBackendTests {
         }
 
         /// `run` (fail fast): the crash is the call's error, and the tasks after it in the batch
-        /// are not run: neither those after it in its submission nor those of the tail the other
-        /// actor split off (its Swift worker is killed while it runs task 3, 2 s).
+        /// are not run: neither those after it in its submission nor those of the tail another
+        /// Swift worker split off (it is killed while it runs task 3, 2 s; the crash's report
+        /// takes a Swift worker up to a second or two). As on Dask.
         @Test func aCrashFailsTheCallFast() throws {
             try withTemporaryDirectory { directory in
                 let tasks = (0..<6).map { Counted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 2, traps: $0 == 0) }
                 #expect { try Parallel(jobs: 1, backend: ray, batchSize: .fixed(6)).run(tasks) } throws: { error in
                     (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 0
                 }
-                // Had it not been killed, the other worker would have started task 4 by now.
+                // Had it not been killed, the other Swift worker would have started task 4 by now.
                 Thread.sleep(forTimeInterval: 1.5)
                 for index in [1, 2, 4, 5] { #expect(Counted.runs(directory.string, index) == 0, "task \(index) ran") }
             }

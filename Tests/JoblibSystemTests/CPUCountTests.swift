@@ -3,7 +3,7 @@ import JoblibTestSupport
 import Testing
 @testable import JoblibSystem
 
-@Suite struct CPUCountTests {
+@Suite(.timeLimit(.minutes(1))) struct CPUCountTests {
     @Test func cpuCountIsPositiveAndAtMostOnline() {
         let count = cpuCount()
         #expect(count >= 1)

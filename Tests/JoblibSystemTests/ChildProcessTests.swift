@@ -3,7 +3,7 @@ import SystemPackage
 import Testing
 @testable import JoblibSystem
 
-@Suite struct ChildProcessTests {
+@Suite(.timeLimit(.minutes(1))) struct ChildProcessTests {
     private let environment = ["PATH": "/usr/bin:/bin"]
 
     @Test func exitStatusAndSignals() throws {

@@ -44,4 +44,50 @@ import JoblibSystem
         _ = try await elsewhere.value
         #expect(failures.remaining.count == 1 && failures.injectedCount == 0)
     }
+
+    /// The calls that answer a pointer (`mmap`, `mkdtemp`) or an error number (`posix_spawn`),
+    /// and the ones the lock and the cache's read path make, fail through the same seam: one
+    /// error shape, EINTR retried, nothing left open.
+    @Test func everyWrapperFailsThroughTheSeam() throws {
+        func expectFailure(_ operation: String, _ errno: Errno, _ body: () throws -> Void) {
+            let failures = InjectedSystemCallFailures([(operation, errno)])
+            failures.during {
+                do {
+                    try body()
+                    Issue.record("\(operation) did not fail")
+                } catch let error as SystemError {
+                    #expect(error.operation == operation && error.errno == errno, "\(error)")
+                } catch {
+                    Issue.record("\(operation) threw \(error)")
+                }
+            }
+            #expect(failures.injectedCount == 1, "\(operation) did not go through systemCall")
+        }
+        try withTemporaryDirectory { directory in
+            let data = directory.appending("data")
+            try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: data.string))
+            let fd = try FileDescriptor.open(data, .readOnly)
+            defer { try? fd.close() }
+            let descriptorsBefore = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+
+            expectFailure("mmap", .noMemory) { _ = try MemoryMapping(fd: fd, offset: 0, count: 4096, access: .readOnly) }
+            expectFailure("mkdtemp", .noSpace) { _ = try TemporaryDirectory() }
+            expectFailure("posix_spawn", .resourceTemporarilyUnavailable) {
+                _ = try ChildProcess.spawn(executable: "/bin/true", arguments: [], environment: [:])
+            }
+            expectFailure("eventfd", .tooManyOpenFiles) { _ = try WakeSignal() }
+            expectFailure("fstat", .ioError) { _ = try FileLock(directory.appending("lock")) }
+            for operation in ["open", "fstat", "read"] {
+                expectFailure(operation, .ioError) {
+                    _ = try data.string.withCString { try withSmallFile(in: AT_FDCWD, path: $0, touchOlderThan: nil) { bytes, _ in bytes.count } }
+                }
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count == descriptorsBefore)
+
+            // EINTR is retried for pointer results too.
+            let interrupted = InjectedSystemCallFailures([("mmap", .interrupted)])
+            let mapping = try interrupted.during { try MemoryMapping(fd: fd, offset: 0, count: 4096, access: .readOnly) }
+            #expect(interrupted.injectedCount == 1 && mapping.bytes.first == 7)
+        }
+    }
 }
