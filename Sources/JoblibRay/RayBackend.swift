@@ -170,8 +170,10 @@ struct RaySettings: BridgeSettings {
     /// (other options) gives them back before another starts.
     var capacityGroup: String? { "ray " + address }
 
-    /// One batch running and one queued per actor hides Ray's round trip (~1–3 ms), as on Dask.
-    func inFlightLimit(_ bridge: Bridge) -> Int { max(2, 2 * bridge.clusterThreads) }
+    /// One submission per actor: a submission queued behind another at an actor would wait for
+    /// it (no other actor can take it), and Ray's round trip (~1–3 ms) is small beside the
+    /// batches the auto-batching sizes to ≥ 0.2 s.
+    func inFlightLimit(_ bridge: Bridge) -> Int { max(1, bridge.clusterThreads) }
 }
 
 /// Runs a call on a bridge taken from the pool for its settings (JoblibBridge's `BridgeCall`).
