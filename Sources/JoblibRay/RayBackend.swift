@@ -170,9 +170,9 @@ struct RaySettings: BridgeSettings {
     /// (other options) gives them back before another starts.
     var capacityGroup: String? { "ray " + address }
 
-    /// One batch per actor: a batch queued behind another at an actor would wait for it (no
-    /// other actor can take it), and Ray's round trip (~1–3 ms) is small beside batches the
-    /// auto-batching sizes to ≥ 0.2 s.
+    /// One submission per actor: a submission queued behind another at an actor would wait for
+    /// it (no other actor can take it), and Ray's round trip (~1–3 ms) is small beside the
+    /// batches the auto-batching sizes to ≥ 0.2 s.
     func inFlightLimit(_ bridge: Bridge) -> Int { max(1, bridge.clusterThreads) }
 }
 

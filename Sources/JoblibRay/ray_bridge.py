@@ -129,6 +129,7 @@ class Slot:
         self.index = index
         self.actor = actor
         self.running = {}  # ident -> ObjectRef
+        self.actors = {}  # ident -> the actor it was sent to (the slot's actor may change)
 
 
 class Bridge(BridgeChannel):
@@ -144,7 +145,6 @@ class Bridge(BridgeChannel):
         self.digest = None
         self.environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.lost = None  # why the cluster is gone, once it is
-        self.completions = queue.Queue()
 
     # -- start ------------------------------------------------------------------------------------
 
@@ -298,32 +298,43 @@ class Bridge(BridgeChannel):
             return
         slot.running[ident] = reference
         self.submissions[ident] = (payload, count, timeout, attempts, slot)
-        actor = slot.actor
-        # Ray runs the callback on one of its own threads, where calling into Ray can deadlock:
-        # the completions thread handles it.
-        reference.future().add_done_callback(
-            lambda future, ident=ident, slot=slot, actor=actor: self.completions.put((ident, slot, actor, future)))
+        slot.actors[ident] = slot.actor
 
     def handle_completions(self):
+        """Waits for the batches on the actors (ray.wait; ObjectRef.future() callbacks were seen
+        to go missing at the end of long runs) and hands each back."""
         while True:
-            ident, slot, actor, future = self.completions.get()
+            with self.lock:
+                running = {reference: (ident, slot) for slot in self.slots for ident, reference in slot.running.items()}
+            if not running:
+                time.sleep(0.002)
+                continue
             try:
-                self.finished(ident, slot, actor, future)
-            except Exception as error:  # keep serving the other batches; the driver hears of this one
-                log("could not hand back batch %d: %r" % (ident, error))
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.01)
+            except Exception as error:
+                log("ray.wait failed: %r" % (error,))
+                time.sleep(0.1)
+                continue
+            for reference in ready:
+                ident, slot = running[reference]
                 try:
-                    self.infrastructure(ident, BRIDGE_FAILED, "the Ray bridge failed on a result: %r" % (error,))
-                except OSError:
-                    return
+                    self.finished(ident, slot, slot.actors.get(ident), reference)
+                except Exception as error:  # keep serving the other batches; the driver hears of this one
+                    log("could not hand back batch %d: %r" % (ident, error))
+                    try:
+                        self.infrastructure(ident, BRIDGE_FAILED, "the Ray bridge failed on a result: %r" % (error,))
+                    except OSError:
+                        return
 
-    def finished(self, ident, slot, actor, future):
+    def finished(self, ident, slot, actor, reference):
         try:
-            status, body = future.result()
+            status, body = ray.get(reference)
         except Exception as error:
             self.failed(ident, slot, actor, error)
             return
         with self.lock:
             slot.running.pop(ident, None)
+            slot.actors.pop(ident, None)
             wanted = self.submissions.pop(ident, None) is not None
             self.dispatch_waiting()
         if wanted:
@@ -335,6 +346,7 @@ class Bridge(BridgeChannel):
             if hasattr(ray.exceptions, "ActorUnavailableError") else isinstance(error, ray.exceptions.RayActorError)
         with self.lock:
             slot.running.pop(ident, None)
+            slot.actors.pop(ident, None)
             submission = self.submissions.pop(ident, None)
             if lost and slot.actor is actor:
                 log("the Swift worker actor in slot %d was lost (%s); starting another" % (slot.index, type(error).__name__))
