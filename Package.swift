@@ -3,8 +3,8 @@ import PackageDescription
 
 // Module layout (ARCHITECTURE.md). Dependencies point one way, in two branches over a shared base:
 //   running tasks:  JoblibDask, JoblibRay → JoblibBridge → JoblibProcesses → JoblibParallel ─┐
-//   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding, JoblibSystem → C shims
-// and the umbrella `Joblib` re-exports them all.
+//   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding, JoblibSystem → JoblibTypes, C shims
+// and the umbrella `Joblib` re-exports every public module (not JoblibSystem: package access only).
 let package = Package(
     name: "swift-joblib",
     products: [
@@ -32,9 +32,12 @@ let package = Package(
         // Linux calls that Swift's Glibc module does not import; used by JoblibSystem only.
         .target(name: "CJoblibSystem"),
 
+        // The few public values that the system layer produces and users meet in every module's API
+        // (`ByteCount`, `ProcessExitStatus`); JoblibSystem itself is package access only.
+        .target(name: "JoblibTypes"),
         .target(
             name: "JoblibSystem",
-            dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CJoblibSystem", "JoblibTypes", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
         // Python pickles (files of Python's joblib.dump) read as inert data, and written as plain data.
@@ -42,16 +45,16 @@ let package = Package(
         .target(
             name: "JoblibPersistence",
             dependencies: [
-                "JoblibPickle", "JoblibCoding", "JoblibSystem", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd",
+                "JoblibPickle", "JoblibCoding", "JoblibSystem", "JoblibTypes", "CZlib", "CBzip2", "CLzma", "CLz4", "CZstd",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["FileFormat.md"]
         ),
-        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["Engine.md"]),
+        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem", "JoblibTypes"], exclude: ["Engine.md"]),
         .target(
             name: "JoblibProcesses",
             dependencies: [
-                "JoblibParallel", "JoblibCoding", "JoblibSystem", "CJoblibWorkerHook",
+                "JoblibParallel", "JoblibCoding", "JoblibSystem", "JoblibTypes", "CJoblibWorkerHook",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["WorkerProtocol.md"]
@@ -59,7 +62,7 @@ let package = Package(
         .target(
             name: "JoblibMemory",
             dependencies: [
-                "JoblibPersistence", "JoblibCoding", "JoblibSystem", .product(name: "SystemPackage", package: "swift-system"),
+                "JoblibPersistence", "JoblibCoding", "JoblibSystem", "JoblibTypes", .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["CacheLayout.md"]
         ),
@@ -69,7 +72,7 @@ let package = Package(
         .target(
             name: "JoblibBridge",
             dependencies: [
-                "JoblibProcesses", "JoblibParallel", "JoblibCoding", "JoblibSystem",
+                "JoblibProcesses", "JoblibParallel", "JoblibCoding", "JoblibSystem", "JoblibTypes",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["BridgeProtocol.md"],
@@ -77,7 +80,7 @@ let package = Package(
         ),
         .target(
             name: "JoblibDask",
-            dependencies: ["JoblibBridge", "JoblibProcesses", "JoblibParallel", "JoblibSystem"],
+            dependencies: ["JoblibBridge", "JoblibProcesses", "JoblibParallel", "JoblibSystem", "JoblibTypes"],
             exclude: ["RunningOnDask.md"],
             resources: [.embedInCode("dask_bridge.py")]
         ),
@@ -90,7 +93,7 @@ let package = Package(
         .target(
             name: "Joblib",
             dependencies: [
-                "JoblibSystem", "JoblibCoding", "JoblibPickle", "JoblibPersistence", "JoblibParallel",
+                "JoblibTypes", "JoblibCoding", "JoblibPickle", "JoblibPersistence", "JoblibParallel",
                 "JoblibProcesses", "JoblibMemory", "JoblibDask", "JoblibRay",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -102,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "JoblibCLI",
             dependencies: [
-                "JoblibPersistence", "JoblibPickle", "JoblibMemory", "JoblibCoding", "JoblibSystem",
+                "JoblibPersistence", "JoblibPickle", "JoblibMemory", "JoblibCoding", "JoblibSystem", "JoblibTypes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/JoblibCLI"),
@@ -115,16 +118,17 @@ let package = Package(
 
         // Helpers and the backend conformance suite (run by each backend's test target).
         .target(
-            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding", "JoblibParallel"],
+            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibTypes", "JoblibCoding", "JoblibParallel"],
             path: "Tests/JoblibTestSupport"),
         .testTarget(
-            name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
+            name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTypes", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport", "joblib-test-helper"]),
-        .testTarget(name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibCoding", "JoblibTestSupport"]),
+        .testTarget(
+            name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibCoding", "JoblibTypes", "JoblibTestSupport"]),
         .testTarget(
             name: "JoblibProcessesTests",
-            dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
+            dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTypes", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibPickleTests", dependencies: ["JoblibPickle", "JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Python"]),
@@ -132,15 +136,15 @@ let package = Package(
             name: "JoblibPersistenceTests", dependencies: ["JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"],
             exclude: ["Golden"]),
         .testTarget(
-            name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTestSupport", "joblib-test-helper"]),
+            name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTypes", "JoblibTestSupport", "joblib-test-helper"]),
         // Starts a real Dask scheduler and workers on 127.0.0.1 (scripts/setup.sh installs Dask).
         .testTarget(name: "JoblibDaskTests", dependencies: [
-                "JoblibDask", "JoblibProcesses", "JoblibTestSupport",
+                "JoblibDask", "JoblibProcesses", "JoblibTypes", "JoblibTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Starts a real Ray head and a second node on 127.0.0.1 (scripts/setup.sh installs Ray).
         .testTarget(name: "JoblibRayTests", dependencies: [
-                "JoblibRay", "JoblibBridge", "JoblibProcesses", "JoblibTestSupport",
+                "JoblibRay", "JoblibBridge", "JoblibProcesses", "JoblibTypes", "JoblibTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Runs the demo, the `joblib` tool and the examples as a user would.

@@ -27,7 +27,7 @@ PAGES = [
         "Parallel loops, a disk cache for expensive calls",  # the abstract of Joblib.md
         "Getting Started", "Coming from joblib", "Choosing a Backend", "Caching Function Calls",
         "Saving Models and Arrays", "Running on a Dask Cluster", "Implementing a Backend",
-        "Parallel", "Memory", "NDArray", "func dump(", "func load<T>(", "JoblibParallel", "JoblibSystem",
+        "Parallel", "Memory", "NDArray", "func dump(", "func load<T>(", "JoblibParallel", "JoblibTypes",
     ]),
     ("/documentation/joblib/comingfromjoblib", ["Coming from joblib", "n_jobs", "parallel_config",
                                                 "withParallelConfiguration", "return_as"]),

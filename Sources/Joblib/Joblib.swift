@@ -7,7 +7,7 @@
 @_exported import JoblibPickle
 @_exported import JoblibProcesses
 @_exported import JoblibRay
-@_exported import JoblibSystem
+@_exported import JoblibTypes
 // `Memory(location:)`, `dump` and `load` take swift-system's `FilePath`: re-exported (the type
 // itself, not a typealias) so that a program that also imports SystemPackage sees one `FilePath`.
 @_exported import struct SystemPackage.FilePath

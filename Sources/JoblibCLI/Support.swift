@@ -3,6 +3,7 @@ import Foundation
 import JoblibMemory
 import JoblibPersistence
 import JoblibSystem
+import JoblibTypes
 
 /// An error the tool reports in one sentence (ArgumentParser prints it after `Error: `).
 struct ToolError: Error, CustomStringConvertible {

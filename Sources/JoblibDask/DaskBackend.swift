@@ -2,6 +2,7 @@ import JoblibBridge
 import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
+import JoblibTypes
 
 extension Backend {
     /// An existing Dask cluster: the scheduler at `scheduler` (`"tcp://host:8786"`) schedules the

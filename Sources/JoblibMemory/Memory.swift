@@ -1,5 +1,6 @@
 import JoblibPersistence
 import JoblibSystem
+import JoblibTypes
 import Synchronization
 import SystemPackage
 

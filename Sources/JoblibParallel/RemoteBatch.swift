@@ -1,5 +1,6 @@
 import JoblibCoding
 import JoblibSystem
+import JoblibTypes
 
 /// What a transport saw happen to the tasks a ``RemoteBatch`` had it send.
 package enum RemoteEvent {

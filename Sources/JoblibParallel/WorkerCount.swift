@@ -7,7 +7,7 @@ import JoblibSystem
 /// | value | workers |
 /// |---|---|
 /// | `n > 0` | `n` (more than the CPUs is allowed: oversubscription) |
-/// | `-1` | ``/JoblibSystem/cpuCount()``, all the CPUs this process may use |
+/// | `-1` | ``cpuCount()``, all the CPUs this process may use |
 /// | `-2` | all but one |
 /// | `-k` | `cpuCount() + 1 - k`, at least 1 |
 /// | `0` | meaningless: the call throws ``ParallelError/Code/invalidWorkerCount`` |
@@ -24,7 +24,7 @@ public struct WorkerCount: ExpressibleByIntegerLiteral, Hashable, Sendable, Cust
     /// All the CPUs this process may use (`-1`).
     public static let allCPUs: WorkerCount = -1
 
-    /// The number of workers this count means with `cpus` usable CPUs (default ``/JoblibSystem/cpuCount()``).
+    /// The number of workers this count means with `cpus` usable CPUs (default ``cpuCount()``).
     ///
     /// - Throws: ``ParallelError`` with code ``ParallelError/Code/invalidWorkerCount`` for `0`.
     public func resolved(cpus: Int? = nil) throws(ParallelError) -> Int {

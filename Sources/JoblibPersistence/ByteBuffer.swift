@@ -1,4 +1,5 @@
 import JoblibSystem
+import JoblibTypes
 
 /// A growable block of memory that decompressors write into and arrays may keep.
 ///

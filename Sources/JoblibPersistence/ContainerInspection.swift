@@ -1,5 +1,6 @@
 import JoblibCoding
 import JoblibSystem
+import JoblibTypes
 import SystemPackage
 
 // What `joblib inspect` and `joblib hash` learn about a file without knowing the type of the

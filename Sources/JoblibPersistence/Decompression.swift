@@ -1,4 +1,5 @@
 import JoblibSystem
+import JoblibTypes
 import SystemPackage
 
 // Decompressing a container without trusting it (FileFormat.md, "Decompression bombs"). A small

@@ -51,7 +51,7 @@ func readHashingSections(
     // cache: on a second thread that follows the reads when the file is large and there is a
     // second CPU (the hash then costs no time), else right after each read.
     let hasher = SectionHasher(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<metadataStart]), sections: sections)
-    let helper = metadataStart >= 32 << 20 && cpuCount() > 1 ? HashingThread(hasher) : nil
+    let helper = metadataStart >= 32 << 20 && usableCPUCount() > 1 ? HashingThread(hasher) : nil
     defer { helper?.finish() }
     let piece = 2 << 20
     var position = 0

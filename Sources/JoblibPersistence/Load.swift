@@ -5,6 +5,7 @@ import Foundation
 #endif
 import JoblibCoding
 import JoblibSystem
+import JoblibTypes
 import SystemPackage
 
 /// Loads a value that ``dump(_:to:compression:durable:)-(_,FilePath,_,_)`` saved, as Python's

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import JoblibPickle
 import JoblibSystem
+import JoblibTypes
 import SystemPackage
 
 // Loading files written by Python's `joblib.dump`: `load` dispatches here when the (decompressed)

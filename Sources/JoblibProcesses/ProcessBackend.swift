@@ -1,5 +1,6 @@
 import JoblibParallel
 import JoblibSystem
+import JoblibTypes
 import Synchronization
 
 extension Backend {

@@ -1,5 +1,6 @@
 import JoblibCoding
 import JoblibSystem
+import JoblibTypes
 import Synchronization
 import SystemPackage
 

@@ -1,6 +1,7 @@
 import JoblibCoding
 import JoblibParallel
 import JoblibSystem
+import JoblibTypes
 import SystemPackage
 
 // The worker protocol: see WorkerProtocol.md beside this file.

@@ -1,6 +1,7 @@
 import JoblibCoding
 import JoblibParallel
 import JoblibSystem
+import JoblibTypes
 import Synchronization
 import SystemPackage
 

@@ -148,7 +148,7 @@ private struct StatPath {
 /// Below this many entries a second thread costs more than it saves.
 private let parallelScanMinimum = 1_024
 /// Whether this process may use more than one CPU, read once.
-private let scanMayUseTwoThreads = cpuCount() > 1
+private let scanMayUseTwoThreads = usableCPUCount() > 1
 
 /// Runs `body` over `items`: on this thread alone, or (many items, several CPUs) on this thread
 /// over the first half and on a second, joined thread over the second half. The halves are

@@ -2,6 +2,7 @@ import Foundation
 import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
+import JoblibTypes
 import Testing
 @testable import JoblibDask
 

@@ -2,6 +2,7 @@ import Foundation
 import JoblibMemory
 import JoblibPersistence
 import JoblibSystem
+import JoblibTypes
 import Synchronization
 import SystemPackage
 

@@ -2,6 +2,7 @@ import Foundation
 import JoblibCoding
 import JoblibParallel
 import JoblibSystem
+import JoblibTypes
 import Testing
 @testable import JoblibProcesses
 

@@ -2,6 +2,7 @@ import Foundation
 import SystemPackage
 import Testing
 @testable import JoblibSystem
+import JoblibTypes
 
 @Suite(.timeLimit(.minutes(1))) struct ChildProcessTests {
     private let environment = ["PATH": "/usr/bin:/bin"]

@@ -2,6 +2,7 @@ import Foundation
 import SystemPackage
 import Testing
 @testable import JoblibSystem
+import JoblibTypes
 
 @Suite struct FileTests {
     @Test func atomicWriteReplacesWholeFileAndLeavesNoTemporary() throws {

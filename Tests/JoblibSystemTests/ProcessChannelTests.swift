@@ -3,6 +3,7 @@ import JoblibTestSupport
 import SystemPackage
 import Testing
 @testable import JoblibSystem
+import JoblibTypes
 
 @Suite(.timeLimit(.minutes(1))) struct ProcessChannelTests {
     /// In a helper process (a SIGPIPE would kill it, not the test runner): writes to a pipe and a

@@ -1,6 +1,7 @@
 import Foundation
 import JoblibParallel
 import JoblibSystem
+import JoblibTypes
 import Testing
 
 /// Every way a task can fail (loky's crash matrix), through every entry point, written once and
