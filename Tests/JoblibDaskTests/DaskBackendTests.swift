@@ -2,6 +2,7 @@ import Foundation
 import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
+import JoblibTestSupport
 import JoblibTypes
 import Testing
 @testable import JoblibDask
@@ -17,53 +18,15 @@ extension DaskTests {
     struct DaskBackendTests {
         var cluster: DaskTestCluster { DaskTestCluster.current! }
         var dask: Backend { .dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(20))) }
+        /// The checks shared with the other cluster backend.
+        var checks: ClusterChecks { ClusterChecks(backend: dask) }
 
-        @Test func resultsArriveInInputOrder() throws {
-            let squares = try Parallel(jobs: 2, backend: dask).run((0..<300).map { Square(value: $0) })
-            #expect(squares == (0..<300).map { $0 * $0 })
-            let probes = try Parallel(jobs: 2, backend: dask, batchSize: .fixed(1)).run((0..<8).map { WhereAmI(index: $0) })
-            #expect(probes.allSatisfy { $0.pid != getpid() && $0.parent != getpid() })  // under a Dask worker
-            #expect(probes.allSatisfy { $0.workerVariable == nil })  // the hook cleared it
-            #expect(Set(probes.map(\.pid)).count <= 2)  // one long-lived Swift worker per Dask worker
-        }
-
-        @Test func asyncAndStreamingCalls() async throws {
-            let parallel = Parallel(jobs: 2, backend: dask)
-            #expect(try await parallel.run([Square]()) == [])
-            var streamed: [Int: Int] = [:]
-            for try await (index, value) in parallel.stream((0..<20).map { Square(value: $0) }, order: .completion) {
-                streamed[index] = value
-            }
-            #expect(streamed.count == 20 && streamed[7] == 49)
-        }
-
+        @Test func resultsArriveInInputOrder() throws { try checks.resultsArriveInInputOrder() }
+        @Test func asyncAndStreamingCalls() async throws { try await checks.asyncAndStreamingCalls() }
         @Test func codableErrorsArriveAsThemselvesOthersAsRemoteTaskError() throws {
-            let parallel = Parallel(jobs: 2, backend: dask)
-            #expect(throws: ModelError(reason: "bad input", index: 3)) {
-                try parallel.run((0..<5).map { Faulty(index: $0, failure: $0 == 3 ? .throwCodable : .none) })
-            }
-            #expect { try parallel.run([Faulty(index: 0, failure: .throwOpaque)]) } throws: { error in
-                guard let error = error as? RemoteTaskError else { return false }
-                return error.taskIndex == 0 && error.stage == .running && error.errorDescription == "opaque failure"
-            }
+            try checks.codableErrorsArriveAsThemselvesOthersAsRemoteTaskError()
         }
-
-        @Test func aTaskThatTrapsItsSwiftWorkerFailsAlone() throws {
-            let tasks = (0..<6).map { Faulty(index: $0, failure: $0 == 2 ? .trap : .none) }
-            let outcomes = Parallel(jobs: 2, backend: dask, batchSize: .fixed(3)).results(tasks)
-            for (index, outcome) in outcomes.enumerated() where index != 2 {
-                #expect((try? outcome.get()) == index, "task \(index): \(outcome)")
-            }
-            guard case .failure(let error as ParallelError) = outcomes[2] else {
-                Issue.record("task 2 did not fail with ParallelError: \(outcomes[2])")
-                return
-            }
-            #expect(error.code == .workerDied && error.taskIndex == 2)
-            #expect(error.exitStatus == .signaled(SIGILL) || error.exitStatus == .signaled(SIGTRAP), "\(error)")
-            #expect(error.stderrTail?.contains("task 2 gave up") == true, "tail: \(error.stderrTail ?? "nil")")
-            // The plugin replaced the Swift worker.
-            #expect(try Parallel(jobs: 2, backend: dask).run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
-        }
+        @Test func aTaskThatTrapsItsSwiftWorkerFailsAlone() throws { try checks.aTaskThatTrapsItsSwiftWorkerFailsAlone() }
 
         /// The flake once seen after a rebuild: a call that failed fast left a Dask task running;
         /// the next call on the same (pooled) bridge reused its submission id, so it received the
@@ -71,43 +34,24 @@ extension DaskTests {
         @Test func aFailedCallsLateResultsDoNotReachTheNextCall() throws {
             let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(1))
             for _ in 0..<3 {
-                #expect(throws: ModelError(reason: "step failed", index: 1)) {
-                    try parallel.run([Step(index: 0, seconds: 0.3, fails: false), Step(index: 1, seconds: 0, fails: true)])
+                #expect(throws: ClusterModelError(reason: "step failed", index: 1)) {
+                    try parallel.run([ClusterStep(index: 0, seconds: 0.3, fails: false), ClusterStep(index: 1, seconds: 0, fails: true)])
                 }
-                #expect(try parallel.run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
-                #expect { try parallel.run([Faulty(index: 0, failure: .throwOpaque)]) } throws: { error in
+                #expect(try parallel.run((0..<4).map { ConformanceSquare(value: $0) }) == [0, 1, 4, 9])
+                #expect { try parallel.run([ClusterFaulty(index: 0, failure: .throwOpaque)]) } throws: { error in
                     (error as? RemoteTaskError)?.errorDescription == "opaque failure"
                 }
             }
         }
 
-        @Test func closuresAreRejected() {
-            #expect { try Parallel(jobs: 2, backend: dask).map(0..<3) { $0 } } throws: { error in
-                (error as? ParallelError)?.code == .unsupportedTask
-            }
-        }
-
-        @Test func timeoutKillsTheSwiftWorker() throws {
-            let start = ContinuousClock.now
-            let parallel = Parallel(jobs: 2, backend: dask, batchSize: .fixed(1), timeout: .seconds(1))
-            #expect { try parallel.run([Nap(index: 0, seconds: 0.01), Nap(index: 1, seconds: 1_000)]) } throws: { error in
-                (error as? ParallelError)?.code == .timeout && (error as? ParallelError)?.taskIndex == 1
-            }
-            #expect(ContinuousClock.now - start < .seconds(10))
-            #expect(try Parallel(jobs: 2, backend: dask).run([Square(value: 5)]) == [25])
-        }
-
-        @Test func largeArgumentsGoThroughScatter() throws {
-            let blob = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0) }
-            let expected = blob.reduce(0) { $0 &+ Int($1) }
-            let sums = try Parallel(jobs: 2, backend: dask, batchSize: .fixed(1)).run([Checksum(bytes: blob), Checksum(bytes: blob)])
-            #expect(sums == [expected, expected])
-        }
+        @Test func closuresAreRejected() { checks.closuresAreRejected() }
+        @Test func timeoutKillsTheSwiftWorker() throws { try checks.timeoutKillsTheSwiftWorker() }
+        @Test func largeArgumentsGoThroughScatter() throws { try checks.largeArgumentsArrive() }
 
         @Test func killingOneDaskWorkerMidRunLosesNoResult() async throws {
             let cluster = self.cluster
             let parallel = Parallel(jobs: 2, backend: dask)
-            let tasks = (0..<300).map { Nap(index: $0, seconds: 0.02) }
+            let tasks = (0..<300).map { ConformanceNap(index: $0, seconds: 0.02) }
             async let results = parallel.run(tasks)
             try await Task.sleep(for: .seconds(1.5))
             cluster.killWorker(1)
@@ -118,8 +62,8 @@ extension DaskTests {
         @Test func allWorkersGoneIsAClearErrorWithinTheTimeout() async throws {
             let cluster = self.cluster
             let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(3)))
-            _ = try await Parallel(jobs: 2, backend: backend).run([Square(value: 1)])  // the bridge is up
-            let tasks = (0..<200).map { Nap(index: $0, seconds: 0.05) }
+            _ = try await Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)])  // the bridge is up
+            let tasks = (0..<200).map { ConformanceNap(index: $0, seconds: 0.05) }
             async let results = Parallel(jobs: 2, backend: backend).run(tasks)
             try await Task.sleep(for: .seconds(1))
             cluster.killWorker(1)
@@ -140,7 +84,7 @@ extension DaskTests {
         @Test func unreachableSchedulerFailsQuickly() throws {
             let start = ContinuousClock.now
             let backend = Backend.dask(scheduler: "tcp://127.0.0.1:1", options: DaskOptions(connectTimeout: .seconds(2)))
-            #expect { try Parallel(jobs: 2, backend: backend).run([Square(value: 1)]) } throws: { error in
+            #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)]) } throws: { error in
                 (error as? DaskError)?.code == .schedulerUnreachable && "\(error)".contains("tcp://127.0.0.1:1")
             }
             #expect(ContinuousClock.now - start < .seconds(20))
@@ -148,7 +92,7 @@ extension DaskTests {
 
         @Test func missingPythonOrDaskSaysWhatToInstall() throws {
             let missing = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(python: "/nonexistent/python3"))
-            #expect { try Parallel(jobs: 2, backend: missing).run([Square(value: 1)]) } throws: { error in
+            #expect { try Parallel(jobs: 2, backend: missing).run([ConformanceSquare(value: 1)]) } throws: { error in
                 (error as? DaskError)?.code == .pythonUnavailable && "\(error)".contains("pip install")
             }
             // A real Python without its site-packages: it cannot import distributed.
@@ -158,14 +102,14 @@ extension DaskTests {
                 try "#!/bin/sh\nexec \(python) -S \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
                 let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(python: wrapper))
-                #expect { try Parallel(jobs: 2, backend: backend).run([Square(value: 1)]) } throws: { error in
+                #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)]) } throws: { error in
                     (error as? DaskError)?.code == .distributedUnavailable && "\(error)".contains("pip install 'dask[distributed]==")
                 }
             }
         }
 
         @Test func aBridgeLeavesNothingRunning() throws {
-            _ = try Parallel(jobs: 2, backend: dask).run([Square(value: 2)])
+            _ = try Parallel(jobs: 2, backend: dask).run([ConformanceSquare(value: 2)])
             BridgePool.shutDownAll()
             let bridges = childCommandLines().filter { $0.contains("dask_bridge") }
             #expect(bridges.isEmpty, "left running: \(bridges)")
@@ -178,8 +122,8 @@ extension DaskTests {
         @Test func losingTheSchedulerMidRunIsAClearError() async throws {
             let cluster = try #require(DaskTestCluster.current)
             let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(connectTimeout: .seconds(3)))
-            _ = try await Parallel(jobs: 2, backend: backend).run([Square(value: 1)])  // the bridge is up
-            async let results = Parallel(jobs: 2, backend: backend).run((0..<200).map { Nap(index: $0, seconds: 0.05) })
+            _ = try await Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)])  // the bridge is up
+            async let results = Parallel(jobs: 2, backend: backend).run((0..<200).map { ConformanceNap(index: $0, seconds: 0.05) })
             try await Task.sleep(for: .seconds(1))
             cluster.killScheduler()
             let killed = ContinuousClock.now
@@ -191,7 +135,7 @@ extension DaskTests {
             }
             #expect(ContinuousClock.now - killed < .seconds(15))
             // The broken bridge is not reused: the next call fails cleanly too, and quickly.
-            #expect(throws: DaskError.self) { try Parallel(jobs: 2, backend: backend).run([Square(value: 2)]) }
+            #expect(throws: DaskError.self) { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 2)]) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import JoblibParallel
 import JoblibSystem
+import JoblibTestSupport
 import Testing
 @testable import JoblibDask
 
@@ -13,7 +14,7 @@ extension DaskTests.DaskBackendTests {
         BridgePool.shutDownAll()  // from here on, every Swift worker belongs to the bridge below
         #expect(try await waitFor(seconds: 5) { swiftWorkers(cluster).isEmpty }, "left by closed bridges: \(swiftWorkers(cluster))")
         let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(19)))
-        async let results = Parallel(jobs: 2, backend: backend, batchSize: .fixed(1)).run((0..<40).map { Nap(index: $0, seconds: 0.5) })
+        async let results = Parallel(jobs: 2, backend: backend, batchSize: .fixed(1)).run((0..<40).map { ConformanceNap(index: $0, seconds: 0.5) })
         #expect(try await waitFor(seconds: 20) { swiftWorkers(cluster).count >= 2 })
         let bridges = liveChildren(of: getpid()).filter { $0.commandLine.contains("dask_bridge") }
         try #require(bridges.count == 1, "bridges: \(bridges)")
@@ -31,7 +32,7 @@ extension DaskTests.DaskBackendTests {
         #expect(swiftWorkers(cluster).isEmpty, "started on the new worker: \(swiftWorkers(cluster))")
         cluster.killWorker(3)
         // And the backend starts a new bridge for the next call.
-        #expect(try await Parallel(jobs: 2, backend: backend).run([Square(value: 4)]) == [16])
+        #expect(try await Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 4)]) == [16])
     }
 }
 
@@ -48,7 +49,7 @@ extension DaskTests {
             defer { cluster.stop() }
             let start = ContinuousClock.now
             let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(5)))
-            #expect { try Parallel(jobs: 2, backend: backend).run([Square(value: 1)]) } throws: { error in
+            #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)]) } throws: { error in
                 guard let error = error as? DaskError, error.code == .versionMismatch else { return false }
                 return error.message.contains("python: client \(other.mine), scheduler \(other.version)")
             }

@@ -2,6 +2,7 @@ import Foundation
 import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
+import JoblibTestSupport
 import JoblibTypes
 import Testing
 @testable import JoblibRay
@@ -18,98 +19,43 @@ extension RayTests {
     struct RayBackendTests {
         var cluster: RayTestCluster { RayTestCluster.current! }
         var ray: Backend { .ray(address: cluster.address, options: RayOptions(noNodesTimeout: .seconds(20))) }
+        /// The checks shared with the other cluster backend.
+        var checks: ClusterChecks { ClusterChecks(backend: ray) }
 
         @Test func resultsArriveInInputOrderFromActorsOnBothNodes() throws {
-            let squares = try Parallel(jobs: 2, backend: ray).run((0..<300).map { Square(value: $0) })
-            #expect(squares == (0..<300).map { $0 * $0 })
-            let probes = try Parallel(jobs: 2, backend: ray, batchSize: .fixed(1)).run((0..<8).map { WhereAmI(index: $0) })
-            #expect(probes.allSatisfy { $0.pid != getpid() && $0.parent != getpid() })  // under a Ray actor
-            #expect(probes.allSatisfy { $0.workerVariable == nil })  // the hook cleared it
-            // One long-lived Swift worker per actor, and one actor per node.
-            #expect(Set(probes.map(\.pid)).count <= 2)
+            let probes = try checks.resultsArriveInInputOrder()
+            // Each Swift worker runs under an actor (one actor per node).
             #expect(Set(probes.map(\.parent)).allSatisfy { commandLine(of: $0).contains("SwiftWorkerHost") })
         }
 
-        @Test func asyncAndStreamingCalls() async throws {
-            let parallel = Parallel(jobs: 2, backend: ray)
-            #expect(try await parallel.run([Square]()) == [])
-            var streamed: [Int: Int] = [:]
-            for try await (index, value) in parallel.stream((0..<20).map { Square(value: $0) }, order: .completion) {
-                streamed[index] = value
-            }
-            #expect(streamed.count == 20 && streamed[7] == 49)
-        }
-
+        @Test func asyncAndStreamingCalls() async throws { try await checks.asyncAndStreamingCalls() }
         @Test func codableErrorsArriveAsThemselvesOthersAsRemoteTaskError() throws {
-            let parallel = Parallel(jobs: 2, backend: ray)
-            #expect(throws: ModelError(reason: "bad input", index: 3)) {
-                try parallel.run((0..<5).map { Faulty(index: $0, failure: $0 == 3 ? .throwCodable : .none) })
-            }
-            #expect { try parallel.run([Faulty(index: 0, failure: .throwOpaque)]) } throws: { error in
-                guard let error = error as? RemoteTaskError else { return false }
-                return error.taskIndex == 0 && error.stage == .running && error.errorDescription == "opaque failure"
-            }
+            try checks.codableErrorsArriveAsThemselvesOthersAsRemoteTaskError()
         }
-
-        @Test func aTaskThatTrapsItsSwiftWorkerFailsAlone() throws {
-            let tasks = (0..<6).map { Faulty(index: $0, failure: $0 == 2 ? .trap : .none) }
-            let outcomes = Parallel(jobs: 2, backend: ray, batchSize: .fixed(3)).results(tasks)
-            for (index, outcome) in outcomes.enumerated() where index != 2 {
-                #expect((try? outcome.get()) == index, "task \(index): \(outcome)")
-            }
-            guard case .failure(let error as ParallelError) = outcomes[2] else {
-                Issue.record("task 2 did not fail with ParallelError: \(outcomes[2])")
-                return
-            }
-            #expect(error.code == .workerDied && error.taskIndex == 2)
-            #expect(error.exitStatus == .signaled(SIGILL) || error.exitStatus == .signaled(SIGTRAP), "\(error)")
-            #expect(error.stderrTail?.contains("task 2 gave up") == true, "tail: \(error.stderrTail ?? "nil")")
-            // The actor replaced its Swift worker.
-            #expect(try Parallel(jobs: 2, backend: ray).run((0..<4).map { Square(value: $0) }) == [0, 1, 4, 9])
-        }
-
-        @Test func closuresAreRejected() {
-            #expect { try Parallel(jobs: 2, backend: ray).map(0..<3) { $0 } } throws: { error in
-                (error as? ParallelError)?.code == .unsupportedTask && "\(error)".contains("Ray")
-            }
-        }
-
-        @Test func timeoutKillsTheSwiftWorker() throws {
-            let start = ContinuousClock.now
-            let parallel = Parallel(jobs: 2, backend: ray, batchSize: .fixed(1), timeout: .seconds(1))
-            #expect { try parallel.run([Nap(index: 0, seconds: 0.01), Nap(index: 1, seconds: 1_000)]) } throws: { error in
-                (error as? ParallelError)?.code == .timeout && (error as? ParallelError)?.taskIndex == 1
-            }
-            #expect(ContinuousClock.now - start < .seconds(10))
-            #expect(try Parallel(jobs: 2, backend: ray).run([Square(value: 5)]) == [25])
-        }
-
-        @Test func largeArgumentsArrive() throws {
-            let blob = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0) }
-            let expected = blob.reduce(0) { $0 &+ Int($1) }
-            let sums = try Parallel(jobs: 2, backend: ray, batchSize: .fixed(1)).run([Checksum(bytes: blob), Checksum(bytes: blob)])
-            #expect(sums == [expected, expected])
-        }
+        @Test func aTaskThatTrapsItsSwiftWorkerFailsAlone() throws { try checks.aTaskThatTrapsItsSwiftWorkerFailsAlone() }
+        @Test func closuresAreRejected() { checks.closuresAreRejected(mentioning: "Ray") }
+        @Test func timeoutKillsTheSwiftWorker() throws { try checks.timeoutKillsTheSwiftWorker() }
+        @Test func largeArgumentsArrive() throws { try checks.largeArgumentsArrive() }
 
         /// A Ray worker process (an actor) SIGKILLed mid-run: Ray reports the actor lost, the
         /// bridge starts another in its slot and runs its batches again there.
         @Test func aKilledRayWorkerProcessLosesNoResult() async throws {
             let parallel = Parallel(jobs: 2, backend: ray, batchSize: .fixed(1))
-            let probes = try await parallel.run((0..<6).map { WhereAmI(index: $0) })
+            let probes = try await parallel.run((0..<6).map { ClusterWhereAmI(index: $0) })
             let actors = Set(probes.map(\.parent))
             try #require(!actors.isEmpty)
-            let tasks = (0..<300).map { Nap(index: $0, seconds: 0.02) }
+            let tasks = (0..<300).map { ConformanceNap(index: $0, seconds: 0.02) }
             async let results = Parallel(jobs: 2, backend: ray).run(tasks)
             try await Task.sleep(for: .seconds(1.5))
             kill(actors.first!, SIGKILL)
             #expect(try await results == Array(0..<300))
-            #expect(try await Parallel(jobs: 2, backend: ray).run([Square(value: 6)]) == [36])
+            #expect(try await Parallel(jobs: 2, backend: ray).run([ConformanceSquare(value: 6)]) == [36])
         }
 
         @Test func unreachableClusterFailsQuickly() throws {
             let start = ContinuousClock.now
             let backend = Backend.ray(address: "127.0.0.1:1", options: RayOptions(connectTimeout: .seconds(2)))
-            #expect { try Parallel(jobs: 2, backend: backend).run([Square(value: 1)]) } throws: { error in
+            #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)]) } throws: { error in
                 (error as? RayError)?.code == .clusterUnreachable && "\(error)".contains("127.0.0.1:1")
             }
             #expect(ContinuousClock.now - start < .seconds(20))
@@ -119,7 +65,7 @@ extension RayTests {
         @Test func noNodeThatCanHostTheActorIsAClearError() throws {
             let start = ContinuousClock.now
             let backend = Backend.ray(address: cluster.address, options: RayOptions(noNodesTimeout: .seconds(30), numCPUs: 4))
-            #expect { try Parallel(jobs: 2, backend: backend, timeout: .seconds(3)).run([Square(value: 1)]) } throws: { error in
+            #expect { try Parallel(jobs: 2, backend: backend, timeout: .seconds(3)).run([ConformanceSquare(value: 1)]) } throws: { error in
                 (error as? RayError)?.code == .noNodes && "\(error)".contains("CPU=4")
             }
             #expect(ContinuousClock.now - start < .seconds(20), "took \(ContinuousClock.now - start)")
@@ -127,7 +73,7 @@ extension RayTests {
 
         @Test func missingPythonOrRaySaysWhatToInstall() throws {
             let missing = Backend.ray(address: cluster.address, options: RayOptions(python: "/nonexistent/python3"))
-            #expect { try Parallel(jobs: 2, backend: missing).run([Square(value: 1)]) } throws: { error in
+            #expect { try Parallel(jobs: 2, backend: missing).run([ConformanceSquare(value: 1)]) } throws: { error in
                 (error as? RayError)?.code == .pythonUnavailable && "\(error)".contains("pip install")
             }
             // A real Python without its site-packages: it cannot import ray.
@@ -137,7 +83,7 @@ extension RayTests {
                 try "#!/bin/sh\nexec \(python) -S \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
                 let backend = Backend.ray(address: cluster.address, options: RayOptions(python: wrapper))
-                #expect { try Parallel(jobs: 2, backend: backend).run([Square(value: 1)]) } throws: { error in
+                #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)]) } throws: { error in
                     (error as? RayError)?.code == .rayUnavailable && "\(error)".contains("pip install 'ray==")
                 }
             }
@@ -150,14 +96,14 @@ extension RayTests {
                 try "plain text".write(toFile: notExecutable, atomically: true, encoding: .utf8)
                 let backend = Backend.ray(
                     address: cluster.address, options: RayOptions(workerExecutable: notExecutable, checksWorkerExecutable: false))
-                #expect { try Parallel(jobs: 2, backend: backend).run([Square(value: 2)]) } throws: { error in
+                #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 2)]) } throws: { error in
                     (error as? ParallelError)?.code == .workerStartFailed && "\(error)".contains("not an executable file")
                 }
             }
         }
 
         @Test func aBridgeLeavesNothingRunning() async throws {
-            let probes = try await Parallel(jobs: 2, backend: ray, batchSize: .fixed(1)).run((0..<4).map { WhereAmI(index: $0) })
+            let probes = try await Parallel(jobs: 2, backend: ray, batchSize: .fixed(1)).run((0..<4).map { ClusterWhereAmI(index: $0) })
             BridgePool.shutDownAll()
             let bridges = childCommandLines().filter { $0.contains("ray_bridge") }
             #expect(bridges.isEmpty, "left running: \(bridges)")
