@@ -83,7 +83,7 @@ package func scanEntryDirectories(
             defer { path.deallocate() }
             var info = stat()
             for index in part.indices {
-                path.setEntry(high: part[index].high, low: part[index].low, withFile: true)
+                path.setEntry(high: part[index].high, low: part[index].low)
                 if fstatat(fd, path.path, &info, AT_SYMLINK_NOFOLLOW) == 0 {
                     part[index].first = (
                         Int(info.st_size),
@@ -111,7 +111,7 @@ package func scanEntryDirectories(
             defer { path.deallocate() }
             var info = stat()
             for index in part.indices {
-                path.setEntry(high: part[index].high, low: part[index].low, withFile: true)
+                path.setEntry(high: part[index].high, low: part[index].low)
                 if fstatat(fd, path.path, &info, AT_SYMLINK_NOFOLLOW) == 0 { part[index].size = Int(info.st_size) }
             }
         }
@@ -120,26 +120,23 @@ package func scanEntryDirectories(
     return found
 }
 
-/// "<32 hex digits>/<file name>\0" (or just the digits), rewritten in place for every entry.
+/// "<32 hex digits>/<file name>\0", the digits rewritten in place for every entry.
 private struct StatPath {
     let path: UnsafeMutablePointer<CChar>
-    let fileNameCount: Int
 
     init(fileName: [UInt8]) {
         path = .allocate(capacity: 34 + fileName.count)
-        fileNameCount = fileName.count
         path[32] = 0x2F  // "/"
         for (index, byte) in fileName.enumerated() { path[33 + index] = CChar(bitPattern: byte) }
         path[33 + fileName.count] = 0
     }
 
-    func setEntry(high: UInt64, low: UInt64, withFile: Bool) {
+    func setEntry(high: UInt64, low: UInt64) {
         for index in 0..<16 {
             let shift = UInt64(60 - 4 * index)
             path[index] = CChar(bitPattern: hexDigits[Int((high >> shift) & 0xF)])
             path[16 + index] = CChar(bitPattern: hexDigits[Int((low >> shift) & 0xF)])
         }
-        path[32] = withFile ? 0x2F : 0
     }
 
     func deallocate() { path.deallocate() }
