@@ -13,10 +13,20 @@ package enum BridgeFrame {
     // Driver → bridge.
     package static let submit: UInt8 = 1
     package static let cancel: UInt8 = 2
+    /// A large argument, once per call (bridges whose settings have an `objectThreshold`).
+    package static let object: UInt8 = 3
+    /// A submission that refers to objects.
+    package static let submitUsingObjects: UInt8 = 4
+    /// Objects the call no longer needs.
+    package static let release: UInt8 = 5
+    /// The bridge's counters (tests).
+    package static let statistics: UInt8 = 6
     // Bridge → driver.
     package static let ready: UInt8 = 1
     package static let failed: UInt8 = 2
     package static let result: UInt8 = 3
+    /// The answer to `statistics`.
+    package static let counters: UInt8 = 4
 }
 
 /// One running bridge process: a client session of a cluster, with a Swift worker host on its
@@ -155,12 +165,43 @@ package final class Bridge: Sendable {
 
     /// Sends a request frame.
     package func send(_ kind: UInt8, _ body: [UInt8]) throws {
-        var frame = [UInt8]()
-        frame.reserveCapacity(9 + body.count)
-        withUnsafeBytes(of: UInt64(body.count).littleEndian) { frame.append(contentsOf: $0) }
-        frame.append(kind)
-        frame.append(contentsOf: body)
-        try frame.withUnsafeBytes { try requests.writeAllWithoutSignal($0) }
+        try send(kind, head: [], body)
+    }
+
+    /// Sends a request frame whose body is `head` then `body`, without copying them into one
+    /// buffer (an object's bytes may be large). One thread sends at a time (the call's).
+    package func send(_ kind: UInt8, head: [UInt8], _ body: [UInt8]) throws {
+        var header = [UInt8]()
+        header.reserveCapacity(9 + head.count)
+        withUnsafeBytes(of: UInt64(head.count + body.count).littleEndian) { header.append(contentsOf: $0) }
+        header.append(kind)
+        header.append(contentsOf: head)
+        try header.withUnsafeBytes { try requests.writeAllWithoutSignal($0) }
+        try body.withUnsafeBytes { try requests.writeAllWithoutSignal($0) }
+    }
+
+    /// The bridge's counters (`key=value`; BridgeProtocol.md, "Objects"), asked between calls;
+    /// nil when it does not answer within `timeout`. Replies of earlier calls still in the pipe
+    /// are skipped. For tests.
+    package func statistics(timeout: Duration) throws -> [String: String]? {
+        try send(BridgeFrame.statistics, [])
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            switch try receive(timeout: .milliseconds(100)) {
+            case .frame(BridgeFrame.counters, let body):
+                var counters: [String: String] = [:]
+                for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
+                    let parts = line.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2 { counters[String(parts[0])] = String(parts[1]) }
+                }
+                return counters
+            case .closed:
+                return nil
+            case .frame, .timedOut:
+                continue
+            }
+        }
+        return nil
     }
 
     /// The next reply, waiting at most `timeout`: `.timedOut`, `.frame`, or `.closed` when the

@@ -79,6 +79,8 @@ package final class BridgeCall: Sendable {
         }
         var loop = Loop(call: self, bridge: bridge)
         loop.run()
+        // Before the call completes: its objects are freed however it ended.
+        loop.releaseObjects()
         // Back in the pool before the call completes: a caller that shuts the pool down right
         // after the call finds the bridge there.
         pool.checkIn(bridge)
@@ -98,6 +100,10 @@ package final class BridgeCall: Sendable {
         var nextKey = 0
         /// The batch (key) of each submission in flight.
         var submissions: [UInt64: Int] = [:]
+        /// The call's large arguments, sent once as objects (nil: the bridge takes none).
+        let objects: CallObjects?
+        /// The objects each submission in flight refers to.
+        var used: [UInt64: [PlacedSection]] = [:]
         /// Batches that are over, reported to the job at the next turn of the loop (or after the
         /// bridge went back to the pool, for the last ones).
         var finished: [RemoteBatch] = []
@@ -115,6 +121,7 @@ package final class BridgeCall: Sendable {
             limit = bridge.settings.inFlightLimit(bridge)
             tailLimit = max(1, min(limit, bridge.clusterThreads))
             timeoutSeconds = call.job.taskTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+            objects = bridge.settings.objectThreshold.map { CallObjects(threshold: $0, newObjectID: bridge.nextSubmissionID) }
         }
 
         mutating func run() {
@@ -122,7 +129,10 @@ package final class BridgeCall: Sendable {
                 while batches.count < (pipelines ? limit : tailLimit), let batch = call.job.nextBatch() {
                     let key = nextKey
                     nextKey += 1
-                    batches[key] = RemoteBatch(batch, sliceSize: BridgeCall.sliceSize(of: batch, in: call.job), slicesInFlight: 1)
+                    // One slice in flight per batch: each submission is encoded right before it is
+                    // sent, which is how `objects` knows the sections it refers to.
+                    batches[key] = RemoteBatch(
+                        batch, sections: objects, sliceSize: BridgeCall.sliceSize(of: batch, in: call.job), slicesInFlight: 1)
                     perform(batches[key]!.start(), key)
                 }
                 guard let any = batches.values.first else { return }
@@ -186,33 +196,66 @@ package final class BridgeCall: Sendable {
                     cancel(submissions.filter { $0.value == key }.map(\.key))
                     step = .done
                 case .done:
-                    for (id, owner) in submissions where owner == key { submissions[id] = nil }
+                    for (id, owner) in submissions where owner == key { ended(id) }
                     if let state = batches.removeValue(forKey: key) { finished.append(state) }
                     return
                 }
             }
         }
 
-        /// Sends tasks as one submission; its id, or nil when the bridge cannot take it (broken).
+        /// Sends tasks as one submission, after the objects they brought up; its id, or nil when
+        /// the bridge cannot take it (broken).
         mutating func submit(_ indices: [Int], _ tasks: [UInt8]) -> UInt64? {
             // Unique over the bridge's life, not just this call: the bridge outlives calls, and a
             // reused id would pick up a cancelled call's late result (and Dask would hand back
             // the old future for a reused key; Ray names nothing after it, but the rule costs nothing).
             let id = bridge.nextSubmissionID()
+            let sections = objects?.takeOffered() ?? []
+            if !sections.isEmpty { used[id] = sections }
             do {
-                let payload = try BinaryEncoder().encode(BatchMessage(typeName: call.typeName, indices: indices, tasks: tasks))
-                var body = [UInt8]()
-                body.reserveCapacity(20 + payload.count)
-                withUnsafeBytes(of: id.littleEndian) { body.append(contentsOf: $0) }
-                withUnsafeBytes(of: UInt32(indices.count).littleEndian) { body.append(contentsOf: $0) }
-                withUnsafeBytes(of: timeoutSeconds.bitPattern.littleEndian) { body.append(contentsOf: $0) }
-                body.append(contentsOf: payload)
-                try bridge.send(BridgeFrame.submit, body)
+                for (object, bytes) in objects?.takeUnsent() ?? [] {
+                    try bridge.send(BridgeFrame.object, head: littleEndianBytes(object), bytes)
+                }
+                let message =
+                    if let objects, !sections.isEmpty {
+                        BatchMessage(typeName: call.typeName, indices: indices, tasks: tasks, arenaID: objects.arenaID, objects: sections)
+                    } else {
+                        BatchMessage(typeName: call.typeName, indices: indices, tasks: tasks)
+                    }
+                let payload = try BinaryEncoder().encode(message)
+                var head = littleEndianBytes(id) + littleEndianBytes(UInt32(indices.count)) + littleEndianBytes(timeoutSeconds.bitPattern)
+                if !sections.isEmpty {
+                    head += littleEndianBytes(UInt32(sections.count)) + sections.flatMap { littleEndianBytes($0.object) }
+                }
+                try bridge.send(sections.isEmpty ? BridgeFrame.submit : BridgeFrame.submitUsingObjects, head: head, payload)
                 return id
             } catch {
                 bridge.broken.store(true, ordering: .relaxed)
                 return nil
             }
+        }
+
+        /// A submission is over (answered, cancelled, or its batch is): the objects it used may go.
+        mutating func ended(_ id: UInt64) {
+            submissions[id] = nil
+            guard let objects, let sections = used.removeValue(forKey: id) else { return }
+            objects.finished(sections)
+            release(objects.overLimit())
+        }
+
+        /// Tells the bridge these objects are no longer needed.
+        mutating func release(_ ids: [UInt64]) {
+            guard !ids.isEmpty, bridge.isUsable else { return }
+            if (try? bridge.send(BridgeFrame.release, ids.flatMap { littleEndianBytes($0) })) == nil {
+                bridge.broken.store(true, ordering: .relaxed)
+            }
+        }
+
+        /// The call is over: every object it sent goes (the bridge drops them, the hosts close
+        /// their memory files and their Swift workers drop their mappings).
+        mutating func releaseObjects() {
+            used.removeAll()
+            if let objects { release(objects.live) }
         }
 
         mutating func handle(_ kind: UInt8, _ body: [UInt8]) {
@@ -224,7 +267,9 @@ package final class BridgeCall: Sendable {
             guard kind == BridgeFrame.result, body.count >= 9 else { return }
             let id = body.loadLittleEndian(UInt64.self, at: 0)
             // A result of a submission cancelled earlier (this call or a previous one) is ignored.
-            guard let key = submissions.removeValue(forKey: id), batches[key] != nil else { return }
+            guard let key = submissions[id] else { return }
+            ended(id)
+            guard batches[key] != nil else { return }
             var rest = Array(body[9...])
             if body[8] <= 1 {
                 // Which Swift worker ran it and for how long (its host's measure), for the report.
@@ -316,6 +361,7 @@ package final class BridgeCall: Sendable {
         mutating func abandonAll() {
             cancel(Array(submissions.keys))
             submissions.removeAll()
+            used.removeAll()
             finished += batches.values
             batches.removeAll()
         }
@@ -324,6 +370,7 @@ package final class BridgeCall: Sendable {
         mutating func failAll(_ error: any Error) {
             for state in batches.values { state.batch.failCall(error) }
             submissions.removeAll()
+            used.removeAll()
             finished += batches.values
             batches.removeAll()
             // Batches not handed out yet are not: the call has stopped.
@@ -333,6 +380,11 @@ package final class BridgeCall: Sendable {
             }
         }
     }
+}
+
+/// The little-endian bytes of an integer, as the bridge's frames carry them.
+private func littleEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+    withUnsafeBytes(of: value.littleEndian) { Array($0) }
 }
 
 extension Array where Element == UInt8 {

@@ -26,6 +26,10 @@ package protocol BridgeSettings: Hashable, Sendable {
     /// Bridges whose settings share a group hold the same cluster's capacity (Ray's actors
     /// reserve resources): before a new one starts, the idle ones of its group stop. nil: none.
     var capacityGroup: String? { get }
+    /// Arrays of at least this many bytes in a call's tasks go to the bridge once per call, as
+    /// objects (`object` frames), instead of inside each submission; nil: the bridge takes no
+    /// objects, everything travels inline (BridgeProtocol.md, "Objects").
+    var objectThreshold: Int? { get }
 }
 
 /// A Python program compiled into a module (`.embedInCode`), with the file name tracebacks show.
@@ -69,6 +73,7 @@ package struct BridgeFailure: RawRepresentable, Hashable, Sendable, CustomString
 
 extension BridgeSettings {
     package var capacityGroup: String? { nil }
+    package var objectThreshold: Int? { nil }
 
     /// The error for a failure code and message: the backend's type, or ``/JoblibParallel/ParallelError``
     /// `workerStartFailed`.

@@ -13,10 +13,10 @@ import threading
 
 IN_FD, OUT_FD = 3, 4
 
-# Driver -> bridge frame kinds.
-SUBMIT, CANCEL = 1, 2
+# Driver -> bridge frame kinds (OBJECT to STATISTICS: bridges that take objects, BridgeProtocol.md).
+SUBMIT, CANCEL, OBJECT, SUBMIT_USING_OBJECTS, RELEASE, STATISTICS = 1, 2, 3, 4, 5, 6
 # Bridge -> driver frame kinds.
-READY, FAILED, RESULT = 1, 2, 3
+READY, FAILED, RESULT, COUNTERS = 1, 2, 3, 4
 # Result statuses.
 OK, WORKER_DIED, INFRASTRUCTURE = 0, 1, 2
 # Codes of FAILED frames and INFRASTRUCTURE results (BridgeFailure on the Swift side; each backend
@@ -61,6 +61,10 @@ class BridgeChannel:
 
     def result(self, ident, status, body):
         self.send(RESULT, struct.pack("<QB", ident, status) + body)
+
+    def counters(self, values):
+        """The answer to STATISTICS: key=value lines."""
+        self.send(COUNTERS, "\n".join("%s=%s" % item for item in values.items()).encode())
 
     def infrastructure(self, ident, code, message):
         self.result(ident, INFRASTRUCTURE, struct.pack("<B", code) + message.encode("utf-8", "replace"))

@@ -35,6 +35,22 @@ def check_executable(executable, digest):
             "install the same executable on every worker host" % executable)
 
 
+# Worker protocol frame kinds this host sends besides the batch (2).
+RELEASE_ARENA_FRAME, PLACEMENTS_FRAME = 5, 6
+
+
+def place_object(value):
+    """A memory file of this process (no name in any file system, closed on exec) holding the
+    bytes of `value` (a buffer: Ray's zero-copy view of an object): its descriptor."""
+    fd = os.memfd_create("joblib-ray-object", os.MFD_CLOEXEC)
+    try:
+        write_all(fd, memoryview(value).cast("B"))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class SwiftWorker:
     """One Swift worker process: tasks on its descriptor 3, results from its descriptor 4."""
 
@@ -147,17 +163,21 @@ class SwiftWorker:
         """What precedes every reply of run(): u64 nanoseconds it took, u16 length, this worker's name."""
         return struct.pack("<QH", max(0, time.monotonic_ns() - started), len(self.name)) + self.name
 
-    def run(self, payload, count, timeout):
+    def run(self, payload, count, timeout, placements=None):
         """Runs one batch; (OK, ran_by + frames) or (WORKER_DIED, ran_by + details) when the process
-        ends or overruns.
+        ends or overruns. `placements`: the body of a `placements` frame sent before the batch
+        (where this host placed the objects the batch refers to, WorkerProtocol.md).
 
         A `results` frame holds the outcomes of several tasks; its body starts with their count.
         The worker sends one at least every 20 ms while tasks finish, so waiting `timeout` for the
         next frame bounds the time of one task."""
         started = time.monotonic_ns()
         frames = bytearray()
+        frames_out = b""
+        if placements is not None:
+            frames_out = struct.pack("<IB", len(placements), PLACEMENTS_FRAME) + placements
         try:
-            write_all(self.tasks, struct.pack("<IB", len(payload), 2) + bytes(payload))
+            write_all(self.tasks, frames_out + struct.pack("<IB", len(payload), 2) + bytes(payload))
         except OSError:
             pass  # it died: reading finds end of file
         timed_out = False
@@ -184,6 +204,15 @@ class SwiftWorker:
 
     def alive(self):
         return self.returncode is None
+
+    def release_arena(self):
+        """Between batches: the call is over, the worker drops its shared arrays (the mappings of
+        this host's memory files and the copies decoded from them)."""
+        if self.tasks >= 0 and self.alive():
+            try:
+                write_all(self.tasks, struct.pack("<IB", 0, RELEASE_ARENA_FRAME))
+            except OSError:
+                pass  # it died: the next batch starts another
 
     def describe_exit(self):
         if self.returncode is None:

@@ -89,6 +89,25 @@ struct ArenaReference: Codable {
     var pid: Int32
     var fd: Int32
     var sections: [SectionEntry]
+
+    /// `pid` of an arena whose sections are a cluster bridge's objects: the worker's host (its
+    /// parent) placed them, and its `placements` frame says in which of its descriptors.
+    static let placedByHost: Int32 = 0
+
+    /// This reference with its objects' places filled in from the host's `placements` frame.
+    func resolved(with placements: HostPlacements?) throws -> ArenaReference {
+        guard pid == Self.placedByHost else { return self }
+        guard let placements else { throw ProtocolError("a batch refers to objects its host did not place") }
+        var resolved = self
+        resolved.pid = placements.pid
+        for index in resolved.sections.indices {
+            guard let object = resolved.sections[index].object, let fd = placements.descriptors[object] else {
+                throw ProtocolError("the batch refers to object \(resolved.sections[index].object ?? 0), which its host did not place")
+            }
+            resolved.sections[index].fd = fd
+        }
+        return resolved
+    }
 }
 
 struct SectionEntry: Codable {
@@ -98,6 +117,32 @@ struct SectionEntry: Codable {
     /// The parent's descriptor of the file that holds the section, when it is not the arena's own
     /// (an `NDArray` created in shared memory).
     var fd: Int32?
+    /// The cluster bridge's object that holds the section (its host says where: ``HostPlacements``).
+    var object: UInt64?
+}
+
+/// The body of a `placements` frame, written by a cluster's Swift worker host (swift_worker.py)
+/// right before a batch: i32 the host's pid, u32 count, then per object u64 its id and i32 the
+/// host's descriptor of the memory file that holds it (offset 0), all little-endian.
+struct HostPlacements {
+    var pid: Int32
+    var descriptors: [UInt64: Int32]
+
+    init(frameBody body: [UInt8]) throws {
+        func load<T: FixedWidthInteger>(_: T.Type, _ offset: Int) -> T {
+            var value: T = 0
+            for byte in 0..<MemoryLayout<T>.size { value |= T(truncatingIfNeeded: body[offset + byte]) << (8 * byte) }
+            return value
+        }
+        guard body.count >= 8 else { throw ProtocolError("a placements frame without its header") }
+        pid = load(Int32.self, 0)
+        let count = Int(load(UInt32.self, 4))
+        guard body.count == 8 + count * 12 else { throw ProtocolError("a placements frame of \(body.count) bytes for \(count) objects") }
+        descriptors = [:]
+        for index in 0..<count {
+            descriptors[load(UInt64.self, 8 + index * 12)] = load(Int32.self, 16 + index * 12)
+        }
+    }
 }
 
 /// The worker's side: maps the parent's arena read-only and serves its sections to the decoder.

@@ -19,6 +19,9 @@ package enum FrameKind: UInt8 {
     /// Parent → worker: the call is over; drop its shared arrays (the mapping and the copies
     /// decoded from it).
     case releaseArena = 5
+    /// Host → worker, before a batch whose arena its host placed (a cluster's objects,
+    /// ``HostPlacements``): which of the host's memory files holds each object.
+    case placements = 6
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.
@@ -48,6 +51,31 @@ package struct BatchMessage: Codable {
     init(typeName: String, indices: [Int], tasks: [UInt8], arena: ArenaReference?) {
         self.init(typeName: typeName, indices: indices, tasks: tasks)
         self.arena = arena
+    }
+
+    /// A batch whose large arrays are objects of a cluster bridge (section `number` of the call's
+    /// arena `arenaID` is the object `object`, `byteCount` bytes): the worker's host places each
+    /// in a memory file of its own and says where in a `placements` frame before the batch.
+    package init(typeName: String, indices: [Int], tasks: [UInt8], arenaID: UInt64, objects: [PlacedSection]) {
+        self.init(typeName: typeName, indices: indices, tasks: tasks)
+        if !objects.isEmpty {
+            arena = ArenaReference(
+                id: arenaID, pid: ArenaReference.placedByHost, fd: -1,
+                sections: objects.map { SectionEntry(number: $0.number, offset: 0, byteCount: $0.byteCount, object: $0.object) })
+        }
+    }
+}
+
+/// A section of a call's arguments that a cluster bridge holds as an object (BatchMessage).
+package struct PlacedSection: Sendable, Equatable {
+    package var number: UInt64
+    package var object: UInt64
+    package var byteCount: Int
+
+    package init(number: UInt64, object: UInt64, byteCount: Int) {
+        self.number = number
+        self.object = object
+        self.byteCount = byteCount
     }
 }
 

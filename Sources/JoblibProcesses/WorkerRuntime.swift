@@ -78,13 +78,18 @@ enum WorkerRuntime {
             // The current call's shared arrays, kept from batch to batch until the parent says
             // the call is over.
             var arena: MappedArena?
+            // Where a cluster's host placed the objects the next batch refers to.
+            var placements: HostPlacements?
             while let (kind, body) = try tasks.receive() {
                 switch kind {
                 case .batch:
                     let batch = try BinaryDecoder().decode(BatchMessage.self, from: body)
-                    arena = try runBatch(batch, arena: arena, results: results, status: status)
+                    arena = try runBatch(batch, arena: arena, placements: placements, results: results, status: status)
+                case .placements:
+                    placements = try HostPlacements(frameBody: body)
                 case .releaseArena:
                     arena = nil
+                    placements = nil
                 case .shutdown:
                     flushStandardOutput()
                     exitProcess(0)
@@ -101,7 +106,8 @@ enum WorkerRuntime {
 
     /// Runs a batch; returns the arena to keep for the call's next batches.
     private static func runBatch(
-        _ batch: BatchMessage, arena kept: MappedArena?, results: FrameChannel, status: WorkerStatus
+        _ batch: BatchMessage, arena kept: MappedArena?, placements: HostPlacements?, results: FrameChannel,
+        status: WorkerStatus
     ) throws -> MappedArena? {
         func failAll(_ message: ErrorMessage) throws {
             var pending = ResultBatch()
@@ -115,8 +121,9 @@ enum WorkerRuntime {
             return kept
         }
         var arena = kept
-        if let reference = batch.arena {
+        if let placed = batch.arena {
             do {
+                let reference = try placed.resolved(with: placements)
                 arena = try kept?.adopting(reference) ?? MappedArena(reference)
             } catch {
                 try failAll(errorMessage(error, stage: .decodingTask))

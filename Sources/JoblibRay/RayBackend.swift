@@ -174,6 +174,10 @@ struct RaySettings: BridgeSettings {
     /// it (no other actor can take it), and Ray's round trip (~1–3 ms) is small beside the
     /// batches the auto-batching sizes to ≥ 0.2 s.
     func inFlightLimit(_ bridge: Bridge) -> Int { max(1, bridge.clusterThreads) }
+
+    /// Arrays of 1 MB or more (`.processes`' default `maxNBytes`) go through Ray's object store
+    /// once per call (RayBridge.md, "Objects").
+    var objectThreshold: Int? { 1 << 20 }
 }
 
 /// Runs a call on a bridge taken from the pool for its settings (JoblibBridge's `BridgeCall`).

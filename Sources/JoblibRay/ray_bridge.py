@@ -45,6 +45,10 @@ class SwiftWorkerHost:
         # Cancelled submissions that may still be queued here (never interrupted by Ray: an
         # interrupted read would leave the Swift worker's channel in the middle of a frame).
         self.cancelled = collections.deque(maxlen=4096)
+        # The call's objects this actor placed (object id -> memory file descriptor), kept from
+        # batch to batch until the bridge releases them; and how many it ever placed (tests).
+        self.placed = {}
+        self.materialised = 0
         try:
             self.where = "Ray node %s" % ray.util.get_node_ip_address()
         except Exception as error:
@@ -59,7 +63,7 @@ class SwiftWorkerHost:
         """None when the Swift worker runs, else why not; and this actor's pid."""
         return self.error, os.getpid()
 
-    def run(self, payload, count, timeout, ident=None):
+    def run(self, payload, count, timeout, ident=None, objects=()):
         if self.error:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode("utf-8", "replace")
         if self.worker is None:
@@ -73,7 +77,12 @@ class SwiftWorkerHost:
                 return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + b"cancelled by the driver"
             self.running = (ident, self.worker)
         try:
-            status, body = self.worker.run(payload, count, timeout)
+            try:
+                placements = self.place(objects) if objects else None
+            except Exception as error:  # the object is gone (its node, the bridge): the batch is lost
+                message = "%s could not get a large argument from Ray's object store: %r" % (self.where, error)
+                return INFRASTRUCTURE, struct.pack("<B", TASK_LOST) + message.encode("utf-8", "replace")
+            status, body = self.worker.run(payload, count, timeout, placements)
         finally:
             with self.lock:
                 self.running = None
@@ -81,6 +90,42 @@ class SwiftWorkerHost:
             self.worker.stop()  # closes what it held; the next batch starts a fresh one
             self.worker = None
         return status, body
+
+    def place(self, objects):
+        """The body of the `placements` frame for a batch that refers to `objects` ((id, ObjectRef)
+        pairs, passed nested so that Ray does not resolve them for every batch): each object in a
+        memory file of this actor, made once per call from a zero-copy view of this node's
+        object store (Ray fetches it to the node once)."""
+        entries = []
+        for ident, reference in objects:
+            fd = self.placed.get(ident)
+            if fd is None:
+                value = ray.get(reference)
+                fd = place_object(value)
+                del value  # the object store's copy may go (the bridge still owns the object)
+                with self.lock:
+                    self.placed[ident] = fd
+                    self.materialised += 1
+            entries.append(struct.pack("<Qi", ident, fd))
+        return struct.pack("<iI", os.getpid(), len(entries)) + b"".join(entries)
+
+    def release(self, idents):
+        """The bridge released these objects: their memory files close (the memory goes when the
+        Swift worker unmaps them too). With none left the call is over, and the Swift worker drops
+        its mappings and copies. Runs between batches (the default group)."""
+        with self.lock:
+            for ident in idents:
+                fd = self.placed.pop(ident, None)
+                if fd is not None:
+                    os.close(fd)
+            empty = not self.placed
+        if empty and self.worker is not None:
+            self.worker.release_arena()
+
+    def statistics(self):
+        """(pid, objects placed now, objects ever placed), for tests (the control group)."""
+        with self.lock:
+            return os.getpid(), len(self.placed), self.materialised
 
     def cancel(self, idents):
         """Runs beside `run` (its own concurrency group): the driver no longer wants these
@@ -96,6 +141,7 @@ class SwiftWorkerHost:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        self.release(list(self.placed))
 
 
 def gcs_address(address):
@@ -145,6 +191,12 @@ class Bridge(BridgeChannel):
         self.digest = None
         self.environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.lost = None  # why the cluster is gone, once it is
+        # The calls' large arguments (BridgeProtocol.md, "Objects"): object id -> ObjectRef, put
+        # once and held until the driver releases them; why a put failed; counters for tests.
+        self.objects = {}
+        self.object_errors = {}
+        self.puts = 0
+        self.put_bytes = 0
 
     # -- start ------------------------------------------------------------------------------------
 
@@ -283,21 +335,22 @@ class Bridge(BridgeChannel):
 
     # -- running ----------------------------------------------------------------------------------
 
-    def submit(self, ident, payload, count, timeout, attempts):
-        """Puts a batch on the actor with the least work, or queues it (under self.lock)."""
+    def submit(self, ident, payload, count, timeout, attempts, objects=()):
+        """Puts a batch on the actor with the least work, or queues it (under self.lock).
+        `objects`: the (id, ObjectRef) pairs of the objects it refers to."""
         slot = min(self.slots, key=lambda slot: len(slot.running))
         if len(slot.running) >= 2:
-            self.waiting.append((ident, payload, count, timeout, attempts))
-            self.submissions[ident] = (payload, count, timeout, attempts, None)
+            self.waiting.append((ident, payload, count, timeout, attempts, objects))
+            self.submissions[ident] = (payload, count, timeout, attempts, None, objects)
             return
         try:
-            reference = slot.actor.run.remote(payload, count, timeout, ident)
+            reference = slot.actor.run.remote(payload, count, timeout, ident, objects)
         except Exception as error:  # never let one bad submit kill the bridge (it would hang the driver)
             self.submissions.pop(ident, None)
             self.infrastructure(ident, TASK_LOST, "could not submit the batch to Ray: %r" % (error,))
             return
         slot.running[ident] = reference
-        self.submissions[ident] = (payload, count, timeout, attempts, slot)
+        self.submissions[ident] = (payload, count, timeout, attempts, slot, objects)
         slot.actors[ident] = slot.actor
 
     def handle_completions(self):
@@ -358,9 +411,9 @@ class Bridge(BridgeChannel):
             if submission is None:  # cancelled meanwhile
                 self.dispatch_waiting()
                 return
-            payload, count, timeout, attempts, _ = submission
+            payload, count, timeout, attempts, _, objects = submission
             if lost and attempts < ACTOR_LOSS_RETRIES and self.lost is None:
-                self.submit(ident, payload, count, timeout, attempts + 1)
+                self.submit(ident, payload, count, timeout, attempts + 1, objects)
                 return
             self.dispatch_waiting()
         code = CLUSTER_LOST if self.lost else TASK_LOST
@@ -370,9 +423,9 @@ class Bridge(BridgeChannel):
     def dispatch_waiting(self):
         """Moves queued batches onto actors with room (under self.lock)."""
         while self.waiting and min(len(slot.running) for slot in self.slots) < 2:
-            ident, payload, count, timeout, attempts = self.waiting.popleft()
+            ident, payload, count, timeout, attempts, objects = self.waiting.popleft()
             if ident in self.submissions:
-                self.submit(ident, payload, count, timeout, attempts)
+                self.submit(ident, payload, count, timeout, attempts, objects)
 
     def cancel(self, idents):
         """Batches waiting here or queued at their actor never start; the Swift worker running
@@ -455,8 +508,64 @@ class Bridge(BridgeChannel):
                     continue
                 with self.lock:
                     self.submit(ident, body[20:], count, timeout, 0)
+            elif kind == SUBMIT_USING_OBJECTS:
+                ident, count, timeout, used = struct.unpack_from("<QIdI", body)
+                idents = struct.unpack_from("<%dQ" % used, body, 24)
+                missing = [object_id for object_id in idents if object_id not in self.objects]
+                if self.lost or missing:
+                    self.infrastructure(ident, CLUSTER_LOST if self.lost else TASK_LOST, self.lost or (
+                        "the batch refers to a large argument that Ray could not store: %s"
+                        % self.object_errors.get(missing[0], "object %d is unknown to the bridge" % missing[0])))
+                    continue
+                objects = tuple((object_id, self.objects[object_id]) for object_id in idents)
+                with self.lock:
+                    self.submit(ident, body[24 + 8 * used:], count, timeout, 0, objects)
             elif kind == CANCEL:
                 self.cancel(struct.unpack("<%dQ" % (len(body) // 8), body))
+            elif kind == OBJECT:
+                self.put_object(body)
+            elif kind == RELEASE:
+                self.release(struct.unpack("<%dQ" % (len(body) // 8), body))
+            elif kind == STATISTICS:
+                self.counters(self.statistics())
+
+    def put_object(self, body):
+        """Puts a large argument in Ray's object store, once per call: as a numpy array of bytes
+        (out of band, so that actors read it zero-copy from their node's store)."""
+        object_id, = struct.unpack_from("<Q", body)
+        try:
+            import numpy  # a dependency of Ray
+            self.objects[object_id] = ray.put(numpy.frombuffer(body, dtype=numpy.uint8, offset=8))
+            self.puts += 1
+            self.put_bytes += len(body) - 8
+        except Exception as error:  # the submissions that refer to it fail with this
+            log("could not put a large argument (%d bytes) in Ray's object store: %r" % (len(body) - 8, error))
+            self.object_errors[object_id] = repr(error)
+
+    def release(self, idents):
+        """The driver no longer needs these objects: Ray frees them once the actors' views are
+        gone, and each actor closes its memory files for them (after its running batch)."""
+        for object_id in idents:
+            self.objects.pop(object_id, None)
+            self.object_errors.pop(object_id, None)
+        for slot in self.slots:
+            try:
+                slot.actor.release.remote(list(idents))
+            except Exception as error:
+                log("could not tell an actor to release its objects: %r" % (error,))
+
+    def statistics(self):
+        """The counters of the STATISTICS answer (tests): objects put and held, and per actor
+        `pid:objects placed now:objects ever placed`."""
+        values = {"puts": self.puts, "put_bytes": self.put_bytes, "objects": len(self.objects)}
+        try:
+            answers = ray.get([slot.actor.statistics.options(concurrency_group="control").remote()
+                               for slot in self.slots], timeout=10)
+        except Exception as error:
+            log("could not ask the actors for their counters: %r" % (error,))
+            answers = []
+        values["actors"] = ",".join("%d:%d:%d" % answer for answer in answers)
+        return values
 
     def close(self):
         if not ray.is_initialized():
