@@ -12,41 +12,6 @@ let rayWorkloads: [Workload] = [
             return (.ray(address: cluster.address), cluster.stop)
         }
     },
-    // Issue 17: a large argument goes through Ray's object store once per call, not once per
-    // batch. 40 tasks in 10 batches of 4 (fixed, so that every build sends the same batches), each
-    // summing its fortieth of one 50 MB [Double]; .processes (its shared-memory arena) beside it.
-    Workload(name: "ray-large-argument", summary: "a 50 MB [Double] shared by 40 tasks in 10 batches on 2 local Ray actors vs .processes") {
-        let values = (0..<6_250_000).map { Double($0 % 1_000) }
-        let expected = values.reduce(0, +)
-        let tasks = (0..<40).map { SliceSumTask(values: values, part: $0, parts: 40) }
-        let processes = Parallel(jobs: 2, backend: .processes, batchSize: .fixed(4))
-        _ = try processes.run([SliceSumTask(values: [1, 2], part: 0, parts: 1)])  // warm pool
-
-        let cluster = try RayBenchCluster()
-        defer { cluster.stop() }
-        let ray = Parallel(jobs: 2, backend: .ray(address: cluster.address), batchSize: .fixed(4))
-        _ = try ray.run([SliceSumTask(values: [1, 2], part: 0, parts: 1), SliceSumTask(values: [1, 2], part: 0, parts: 1)])
-        var processTimes: [Double] = []
-        var rayTimes: [Double] = []
-        // Alternated, so that both see the same machine.
-        for _ in 0..<3 {
-            processTimes.append(try bestTime(repetitions: 1) {
-                let sum = try processes.run(tasks).reduce(0, +)
-                guard sum == expected else { throw BenchError("processes: sum \(sum), expected \(expected)") }
-            })
-            rayTimes.append(try bestTime(repetitions: 1) {
-                let sum = try ray.run(tasks).reduce(0, +)
-                guard sum == expected else { throw BenchError("ray: sum \(sum), expected \(expected)") }
-            })
-        }
-        let middle = { (times: [Double]) in times.sorted()[times.count / 2] }
-        return [
-            Figure(workload: "ray-large-argument", metric: "ray_best", value: rayTimes.min()!, unit: "s"),
-            Figure(workload: "ray-large-argument", metric: "ray_median", value: middle(rayTimes), unit: "s"),
-            Figure(workload: "ray-large-argument", metric: "processes_best", value: processTimes.min()!, unit: "s"),
-            Figure(workload: "ray-large-argument", metric: "processes_median", value: middle(processTimes), unit: "s"),
-        ]
-    },
 ]
 
 /// A loopback Ray cluster for the benchmark: each node is `ray start --block` in a session of its

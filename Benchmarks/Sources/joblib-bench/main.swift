@@ -7,7 +7,7 @@ if ProcessInfo.processInfo.environment["JOBLIB_BENCH_CHILD"] == "cold-start" {
     exit(0)
 }
 
-let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + processWorkloads + persistenceWorkloads + pythonJoblibWorkloads + memoryWorkloads + daskWorkloads + rayWorkloads
+let allWorkloads: [Workload] = codingWorkloads + parallelWorkloads + processWorkloads + persistenceWorkloads + pythonJoblibWorkloads + memoryWorkloads + daskWorkloads + rayWorkloads + rayLargeArgumentWorkloads
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")
