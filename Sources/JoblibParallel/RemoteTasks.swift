@@ -31,31 +31,43 @@ package struct RemoteTasks: Sendable {
     ) {
         let link = self.link
         taskType = Task.self
+        // Fixed-layout tasks and outputs travel as one block of bytes (FixedLayoutTask.swift).
+        let fixedLayout = Task.travelsAsFixedLayout
         encode = { index, sections in
             let chunk = try link.chunk(holding: index, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
+            if fixedLayout { return FixedLayoutBlock.make(CollectionOfOne(chunk[index])) }
             return try BinaryEncoder().encode(chunk[index], sections: sections)
         }
         encodeBatch = { indices, sections in
-            guard let first = indices.first else { return try BinaryEncoder().encode([Task](), sections: sections) }
+            guard let first = indices.first else {
+                return fixedLayout ? FixedLayoutBlock.make([Task]()) : try BinaryEncoder().encode([Task](), sections: sections)
+            }
             let chunk = try link.chunk(holding: first, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
+            if fixedLayout { return FixedLayoutBlock.make(indices.map { chunk[$0] }) }
             return try BinaryEncoder().encode(indices.map { chunk[$0] }, sections: sections)
         }
         deliver = { index, outcome in
             let start = monotonicNanoseconds()
             let decoded = outcome.flatMap { bytes in
-                Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) }
-                    .mapError { resultDecodingError($0, taskIndex: index) }
+                Result {
+                    if fixedLayout { return try decodeBlock(Task.Output.self, from: bytes, count: 1)[0].get() }
+                    return try BinaryDecoder().decode(Task.Output.self, from: bytes)
+                }
+                .mapError { resultDecodingError($0, taskIndex: index) }
             }
             link.coded(since: start)
             try sink(index, decoded)
         }
         deliverBatch = { indices, errors, bytes, delivered in
             let start = monotonicNanoseconds()
-            let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
+            let count = indices.count - errors.count
+            let outputs = fixedLayout
+                ? decodeBlock(Task.Output.self, from: bytes, count: count)
+                : decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: count)
             link.coded(since: start)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
@@ -115,6 +127,20 @@ package func decodeEach<Element: Decodable>(
             return Array(repeating: .failure(error), count: count)
         }
         return each.map(\.result)
+    } catch {
+        return Array(repeating: .failure(error), count: count)
+    }
+}
+
+/// The `count` outputs of a fixed-layout block (``FixedLayoutTask``); a block that does not hold
+/// them fails them all. With no outputs the bytes are not read (a batch that failed whole carries
+/// an empty `Codable` array there).
+private func decodeBlock<Element>(_ type: Element.Type, from bytes: [UInt8], count: Int) -> [Result<Element, any Error>] {
+    guard count > 0 else { return [] }
+    do {
+        let all = try bytes.withUnsafeBytes { try FixedLayoutBlock.elements(of: Element.self, in: $0) }
+        guard all.count == count else { throw CodingError(.typeMismatch, "expected \(count) values, found \(all.count)") }
+        return all.map { .success($0) }
     } catch {
         return Array(repeating: .failure(error), count: count)
     }

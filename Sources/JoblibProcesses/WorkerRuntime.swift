@@ -132,7 +132,8 @@ enum WorkerRuntime {
     private static func runTasks<Task: ParallelTask>(
         _ type: Task.Type, _ batch: BatchMessage, _ arena: MappedArena?, results: FrameChannel, status: WorkerStatus
     ) throws {
-        var pending = PendingOutcomes<Task.Output>()
+        let fixedLayout = Task.travelsAsFixedLayout
+        var pending = PendingOutcomes<Task.Output>(fixedLayout: fixedLayout)
         // From here to the last send, the status words always name the task being worked on and
         // the stage (decoding, running, encoding its result): a death at any point blames it alone.
         if let first = batch.indices.first { status.begin(first, .decodingTask) }
@@ -143,6 +144,16 @@ enum WorkerRuntime {
         // Tasks are decoded one at a time, right before they run: a batch of tasks that each
         // carry a large array never has them all in memory at once.
         let decoding: Result<Void, any Error> = Result {
+            if fixedLayout {
+                // One block of bytes (FixedLayoutTask): nothing of the user's runs to decode it.
+                for task in try batch.tasks.withUnsafeBytes({ try FixedLayoutBlock.elements(of: Task.self, in: $0) }) {
+                    guard position < batch.indices.count else { break }
+                    let index = batch.indices[position]
+                    position += 1
+                    try run(index, .success(task))
+                }
+                return
+            }
             try batch.tasks.withUnsafeBytes { buffer in
                 try BinaryDecoder().forEachElement(of: Task.self, in: buffer, sections: arena) { decoded in
                     guard position < batch.indices.count else { return }
@@ -237,6 +248,8 @@ extension Result {
 
 /// Outcomes waiting to be sent: outputs are encoded together when sent.
 struct PendingOutcomes<Output: Encodable> {
+    /// Outputs are sent as one fixed-layout block, not `Codable` (``FixedLayoutTask``).
+    private let fixedLayout: Bool
     private var indices: [Int] = []
     private var failed: [UInt8] = []
     private var failures: [ErrorMessage] = []
@@ -244,6 +257,8 @@ struct PendingOutcomes<Output: Encodable> {
     private(set) var errorBytes = 0
     /// The worker's time on these outcomes (the encoding is added when they are taken).
     var timing = RemoteTiming(decoding: 0, running: 0, encoding: 0)
+
+    init(fixedLayout: Bool = false) { self.fixedLayout = fixedLayout }
 
     var isEmpty: Bool { indices.isEmpty }
 
@@ -265,18 +280,23 @@ struct PendingOutcomes<Output: Encodable> {
     mutating func take(_ status: WorkerStatus? = nil) -> ResultBatch {
         let start = monotonicNanoseconds()
         var timing = self.timing
-        defer { self = PendingOutcomes() }
+        defer { self = PendingOutcomes(fixedLayout: fixedLayout) }
         var batch = ResultBatch()
         var encoded: [UInt8]
-        let succeeded = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
         do {
-            encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded()
+            // Fixed-layout outputs are copied as one block: no user code runs, nothing can fail.
+            if fixedLayout {
+                encoded = FixedLayoutBlock.make(outputs)
+            } else {
+                let succeeded = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
+                encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded()
+            }
         } catch {
             // Find the culprits one by one, then encode the others together.
             var kept: [Output] = []
             var outputIterator = outputs.makeIterator()
             var failureIterator = failures.makeIterator()
-            var rebuilt = PendingOutcomes()
+            var rebuilt = PendingOutcomes(fixedLayout: fixedLayout)
             for (index, wasFailed) in zip(indices, failed) {
                 if wasFailed != 0 {
                     rebuilt.fail(index, failureIterator.next()!)
