@@ -1,3 +1,4 @@
+import Foundation
 import JoblibCoding
 import JoblibParallel
 import JoblibTestSupport
@@ -40,6 +41,16 @@ struct MomentsTask: FixedLayoutTask {
     func encode(to encoder: any Encoder) throws { throw ModelError(reason: "encoded through Codable", index: -11) }
 }
 
+/// Sleeps `milliseconds`, then returns its index.
+struct SleepingFixedLayoutTask: FixedLayoutTask {
+    var index: Int
+    var milliseconds: Int32
+    func run() throws -> Int {
+        usleep(useconds_t(milliseconds) * 1_000)
+        return index
+    }
+}
+
 extension WorkerProcessSuites {
     @Suite(.serialized, .timeLimit(.minutes(2))) struct FixedLayoutTaskTests {
         @Test func onlyFixedLayoutTasksTravelAsBytes() {
@@ -56,6 +67,19 @@ extension WorkerProcessSuites {
             let tasks = (0..<count).map { MomentsTask(value: $0 - 1_000, scale: 0.5, flag: $0 % 3 == 0) }
             let outcomes = try Parallel(jobs: 2, backend: .processes, batchSize: batchSize).run(tasks)
             #expect(outcomes == tasks.map { try! $0.run() })
+        }
+
+        /// The status words time each task of a block: one past the timeout fails alone (in
+        /// `results`), its batch mates still run.
+        @Test func aFixedLayoutTaskPastTheTimeoutFailsAlone() {
+            let tasks = (0..<8).map { SleepingFixedLayoutTask(index: $0, milliseconds: $0 == 5 ? 5_000 : 1) }
+            let outcomes = Parallel(jobs: 2, backend: .processes, batchSize: .fixed(4), timeout: .milliseconds(500)).results(tasks)
+            for (index, outcome) in outcomes.enumerated() where index != 5 { #expect((try? outcome.get()) == index) }
+            guard case .failure(let error as ParallelError) = outcomes[5] else {
+                Issue.record("task 5: \(outcomes[5])")
+                return
+            }
+            #expect(error.code == .timeout && error.taskIndex == 5)
         }
 
         /// Auto-batching over 2,000 tasks with a trap at 1,500: that task alone fails, one worker dies.
