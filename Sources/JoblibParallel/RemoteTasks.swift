@@ -26,14 +26,15 @@ package struct RemoteTasks: Sendable {
 
     /// Remote access to a call's tasks of type `Task`, whose outcomes go to `sink` exactly as
     /// local runs' do. The time spent encoding and decoding counts as the worker's coding time.
-    /// `sinkAll`, when given, takes the outcomes of a `results` frame at once (`indices[k]` has
-    /// `outcomes[k]`), counting in `delivered` those handed over before it throws; it must do what
-    /// `sink` does for each. One loop in one closure instead of a closure call, a dictionary
-    /// lookup and a `Result` mapping per task: tiny tasks on `.processes` spent a third of the
-    /// calling process's time there (BENCHMARKS.md, "Tiny tasks").
+    /// `sinkOutputs`, when given, takes the outputs of a `results` frame in which every task
+    /// succeeded (`indices[k]` has `outputs[k]`), counting in `delivered` those handed over
+    /// before it throws; it must do what `sink` does with each `.success`. One call per frame
+    /// instead of a closure call, a dictionary lookup and a `Result` per task: with those, tiny
+    /// tasks on `.processes` spent half of the calling process's time here (BENCHMARKS.md,
+    /// "Tiny tasks").
     init<Task: ParallelTask>(
         _ type: Task.Type, sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void,
-        sinkAll: (@Sendable ([Int], [Result<Task.Output, any Error>], inout Int) throws -> Void)? = nil
+        sinkOutputs: (@Sendable ([Int], [Task.Output], inout Int) throws -> Void)? = nil
     ) {
         let link = self.link
         taskType = Task.self
@@ -68,27 +69,31 @@ package struct RemoteTasks: Sendable {
             link.coded(since: start)
             try sink(index, decoded)
         }
-        let sinkAll = sinkAll ?? { indices, outcomes, delivered in
+        let sinkOutputs = sinkOutputs ?? { indices, outputs, delivered in
             for position in indices.indices {
-                try sink(indices[position], outcomes[position])
+                try sink(indices[position], .success(outputs[position]))
                 delivered += 1
             }
         }
         deliverBatch = { indices, errors, bytes, delivered in
             let start = monotonicNanoseconds()
             let count = indices.count - errors.count
-            var outcomes = fixedLayout
+            // Every task succeeded and every output decodes: all of them at once.
+            if errors.isEmpty, let outputs = decodeAll(Task.Output.self, from: bytes, count: count, fixedLayout: fixedLayout) {
+                link.coded(since: start)
+                return try sinkOutputs(indices, outputs, &delivered)
+            }
+            let outputs = fixedLayout
                 ? decodeBlock(Task.Output.self, from: bytes, count: count)
                 : decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: count)
             link.coded(since: start)
-            if !errors.isEmpty || outcomes.contains(where: { if case .failure = $0 { true } else { false } }) {
-                // The tasks' own errors in their places; outputs that cannot be decoded, as such.
-                var next = outcomes.makeIterator()
-                outcomes = indices.enumerated().map { position, index in
-                    errors[position].map { .failure($0) } ?? next.next()!.mapError { resultDecodingError($0, taskIndex: index) }
-                }
+            var next = outputs.makeIterator()
+            for (position, index) in indices.enumerated() {
+                let outcome = errors[position].map { .failure($0) }
+                    ?? next.next()!.mapError { resultDecodingError($0, taskIndex: index) }
+                try sink(index, outcome)
+                delivered += 1
             }
-            try sinkAll(indices, outcomes, &delivered)
         }
     }
 }
@@ -145,6 +150,17 @@ package func decodeEach<Element: Decodable>(
     }
 }
 
+/// The `count` outputs in `bytes` (a fixed-layout block, or one encoded `[Output]`), or nil
+/// when they cannot all be decoded (then each is decoded on its own to find the bad ones).
+private func decodeAll<Output: Decodable>(_ type: Output.Type, from bytes: [UInt8], count: Int, fixedLayout: Bool) -> [Output]? {
+    let all = try? bytes.withUnsafeBytes { buffer in
+        fixedLayout
+            ? try FixedLayoutBlock.elements(of: Output.self, in: buffer)
+            : try BinaryDecoder().decode([Output].self, from: buffer, sections: nil)
+    }
+    return all?.count == count ? all : nil
+}
+
 /// The `count` outputs of a fixed-layout block (``FixedLayoutTask``); a block that does not hold
 /// them fails them all. With no outputs the bytes are not read (a batch that failed whole carries
 /// an empty `Codable` array there).
@@ -170,34 +186,43 @@ package struct Lenient<Value: Decodable>: Decodable {
 extension Parallel {
     /// Runs the tasks of `source` (of type `Task`), storing `entry(outcome)` of each (in the
     /// worker that ran it, or as it arrives from another process), and blocks until the call is over.
+    /// `outputIsEntry`: `Entry` is `Task.Output` and `entry(.success(output))` is `output` (as in
+    /// `run`), so that a frame's outputs go into `store` as they are.
     func execute<Task: ParallelTask, Entry: Sendable>(
-        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>, outputIsEntry: Bool = false,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) -> (count: Int, error: (any Error)?) {
-        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, outputIsEntry: outputIsEntry, entry: entry)
         return executeCall(source, remote: remote, batches: batches)
     }
 
     /// ``execute(_:of:store:entry:)`` without blocking a thread of the cooperative pool.
     func executeAsync<Task: ParallelTask, Entry: Sendable>(
-        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>, outputIsEntry: Bool = false,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) async -> (count: Int, error: (any Error)?) {
-        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, outputIsEntry: outputIsEntry, entry: entry)
         return await executeCallAsync(source, remote: remote, batches: batches)
     }
 
     /// A call's ways of running tasks: elsewhere (`remote`, one outcome at a time into `store`)
     /// or here (`batches`).
     private static func taskRunners<Task: ParallelTask, Entry: Sendable>(
-        _ type: Task.Type, store: ResultStore<Entry>,
+        _ type: Task.Type, store: ResultStore<Entry>, outputIsEntry: Bool,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) -> (RemoteTasks, BatchRunner) {
+        let outputIsEntry = outputIsEntry && Entry.self == Task.Output.self
         let remote = RemoteTasks(Task.self) { index, outcome in
             store.store(index, try entry(outcome))
-        } sinkAll: { indices, outcomes, delivered in
+        } sinkOutputs: { indices, outputs, delivered in
+            if outputIsEntry {
+                // The same type (checked above): the array is the entries.
+                store.store(at: indices, unsafeBitCast(outputs, to: [Entry].self))
+                delivered += outputs.count
+                return
+            }
             for position in indices.indices {
-                store.store(indices[position], try entry(outcomes[position]))
+                store.store(indices[position], try entry(.success(outputs[position])))
                 delivered += 1
             }
         }

@@ -30,6 +30,17 @@ final class InputSource: @unchecked Sendable {
             // Set, Dictionary: counted in O(1); lazy filters report 0 and stay lazy.
             count = collection.count
         }
+        if let array = inputs as? [Inputs.Element] {
+            // An array (the usual case) is read in slices, one bulk copy each: element by element
+            // through a generic caller it took 14 % of the calling process's time with tiny tasks.
+            var position = 0
+            return InputSource(count: array.count) { start, limit in
+                let end = position + Swift.min(limit, array.count - position)
+                let elements = Array(array[position..<end])
+                position = end
+                return (InputChunk(start: start, elements: elements), elements.count)
+            }
+        }
         var iterator = inputs.makeIterator()
         return InputSource(count: count) { start, limit in
             var elements: [Inputs.Element] = []
@@ -140,10 +151,24 @@ final class ResultStore<Element: Sendable>: @unchecked Sendable {
     @inlinable func store(from start: Int, _ values: [Element]) {
         guard !values.isEmpty else { return }
         if let slots, let filled {
-            for (offset, value) in values.enumerated() { put(start + offset, value, slots, filled) }
+            let range = start..<(start + values.count)
+            if range.allSatisfy({ filled[$0] == 0 }) {
+                // Fresh slots (the usual case): one bulk copy.
+                values.withUnsafeBufferPointer { (slots.baseAddress! + start).initialize(from: $0.baseAddress!, count: $0.count) }
+                UnsafeMutableBufferPointer(rebasing: filled[range]).update(repeating: 1)
+            } else {
+                for offset in values.indices { put(start + offset, values[offset], slots, filled) }
+            }
             return
         }
         state.withLock { $0.runs.append((start, values)) }
+    }
+
+    /// The outcomes of the tasks at `indices` (`values[k]` is task `indices[k]`'s).
+    @inlinable func store(at indices: [Int], _ values: [Element]) {
+        guard let first = indices.first else { return }
+        if indices.indices.allSatisfy({ indices[$0] == first + $0 }) { return store(from: first, values) }
+        for position in indices.indices { store(indices[position], values[position]) }
     }
 
     /// The outcome of one task.
