@@ -27,31 +27,49 @@ extension WorkerRuntime {
         let afterDecoding = monotonicNanoseconds()
         pending.timing.decoding += afterDecoding - now
         now = afterDecoding
+        // Outputs are written in place and handed to `pending` in runs (a generic append per
+        // task was 15 % of the worker's time). Both types are bitwise copyable
+        // (`travelsAsFixedLayout`): the buffers need no deinitialisation.
+        let outputs = UnsafeMutablePointer<Task.Output>.allocate(capacity: max(runnable, 1))
+        defer { outputs.deallocate() }
+        var settled = 0
+        func settle() {
+            guard position > settled else { return }
+            pending.succeed(indices[settled..<position], UnsafeBufferPointer(start: outputs + settled, count: position - settled))
+            settled = position
+        }
         // The tasks' configuration is set once for the batch, not per task.
         try ParallelConfiguration.withinTask {
-            while position < runnable {
-                let index = indices[position]
-                if position == 0 { status.advance(to: .running) } else { status.begin(index, .running, at: now) }
-                var failed = false
-                do {
-                    pending.succeed(index, try tasks[position].run())
-                } catch {
-                    pending.fail(index, errorMessage(error, stage: .running))
-                    failed = true
-                }
-                position += 1
-                let end = monotonicNanoseconds()
-                pending.timing.running += end - now
-                now = end
-                // What the task printed is out before its outcome (and survives a later crash).
-                flushStandardOutput()
-                if failed || now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
-                    try results.send(.results, body: pending.take(status).frameBody())
-                    lastFlush = now
-                    now = monotonicNanoseconds()
+            try tasks.withUnsafeBufferPointer { tasks in
+                while position < runnable {
+                    let index = indices[position]
+                    // The stage stays `running` from task to task: two words per task.
+                    if position == 0 { status.advance(to: .running) } else { status.next(index, at: now) }
+                    var failed = false
+                    do {
+                        (outputs + position).initialize(to: try tasks[position].run())
+                    } catch {
+                        settle()
+                        pending.fail(index, errorMessage(error, stage: .running))
+                        failed = true
+                        settled = position + 1
+                    }
+                    position += 1
+                    let end = monotonicNanoseconds()
+                    pending.timing.running += end - now
+                    now = end
+                    // What the task printed is out before its outcome (and survives a later crash).
+                    flushStandardOutput()
+                    if failed || now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
+                        settle()
+                        try results.send(.results, body: pending.take(status).frameBody())
+                        lastFlush = now
+                        now = monotonicNanoseconds()
+                    }
                 }
             }
         }
+        settle()
         // Tasks the block did not hold fail with the reason.
         let reason: any Error
         if case .failure(let error) = decoded { reason = error } else {

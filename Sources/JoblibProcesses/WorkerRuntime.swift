@@ -264,6 +264,13 @@ struct PendingOutcomes<Output: Encodable> {
         outputs.append(output)
     }
 
+    /// Successes of consecutive positions at once (fixed-layout batches).
+    mutating func succeed(_ indices: ArraySlice<Int>, _ outputs: UnsafeBufferPointer<Output>) {
+        self.indices.append(contentsOf: indices)
+        failed.append(contentsOf: repeatElement(0, count: indices.count))
+        self.outputs.append(contentsOf: outputs)
+    }
+
     mutating func fail(_ index: Int, _ message: ErrorMessage) {
         indices.append(index)
         failed.append(1)
@@ -357,6 +364,12 @@ struct WorkerStatus {
     func begin(_ index: Int, _ stage: RemoteTaskError.Stage, at time: UInt64 = monotonicNanoseconds()) {
         words.store(StatusWord.startedAt, time)
         words.store(StatusWord.stage, StatusWord.code(of: stage))
+        words.store(StatusWord.runningTask, UInt64(index + 1))
+    }
+
+    /// Work on task `index` begins at `time`, at the stage of the task before it.
+    func next(_ index: Int, at time: UInt64) {
+        words.store(StatusWord.startedAt, time)
         words.store(StatusWord.runningTask, UInt64(index + 1))
     }
 
