@@ -30,7 +30,7 @@ package struct RemoteTasks: Sendable {
     /// succeeded (`indices[k]` has `outputs[k]`), counting in `delivered` those handed over
     /// before it throws; it must do what `sink` does with each `.success`. One call per frame
     /// instead of a closure call, a dictionary lookup and a `Result` per task: with those, tiny
-    /// tasks on `.processes` spent half of the calling process's time here (BENCHMARKS.md,
+    /// tasks on `.processes` spent 36–45 % of the calling process's time here (BENCHMARKS.md,
     /// "Tiny tasks").
     init<Task: ParallelTask>(
         _ type: Task.Type, sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void,
