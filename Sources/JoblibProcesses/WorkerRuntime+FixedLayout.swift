@@ -86,3 +86,12 @@ extension WorkerRuntime {
         status.idle()
     }
 }
+
+extension WorkerStatus {
+    /// Work on task `index` begins at `time`, at the stage of the task before it (two words
+    /// instead of three, in the order ``begin(_:_:at:)`` stores them).
+    func next(_ index: Int, at time: UInt64) {
+        words.store(StatusWord.startedAt, time)
+        words.store(StatusWord.runningTask, UInt64(index + 1))
+    }
+}

@@ -367,12 +367,6 @@ struct WorkerStatus {
         words.store(StatusWord.runningTask, UInt64(index + 1))
     }
 
-    /// Work on task `index` begins at `time`, at the stage of the task before it.
-    func next(_ index: Int, at time: UInt64) {
-        words.store(StatusWord.startedAt, time)
-        words.store(StatusWord.runningTask, UInt64(index + 1))
-    }
-
     /// The same task moves on to `stage` (its time keeps running).
     func advance(to stage: RemoteTaskError.Stage) {
         words.store(StatusWord.stage, StatusWord.code(of: stage))
