@@ -1,6 +1,6 @@
 import JoblibCoding
 
-/// A ``ParallelTask`` whose value and output are ``FixedLayoutValue``s: between worker processes
+/// A ``ParallelTask`` whose value and output are ``/JoblibCoding/FixedLayoutValue``s: between worker processes
 /// a batch of them travels as one block of bytes each way, without `Codable`.
 ///
 /// For tasks that take microseconds, encoding and decoding them and their outputs is most of
@@ -18,7 +18,7 @@ import JoblibCoding
 ///
 /// The compiler checks that the task and its output are bitwise copyable (no strings, arrays or
 /// class references) and, in the Swift 6 language mode, holds no unsafe pointer; see
-/// ``FixedLayoutValue`` for what it cannot check.
+/// ``/JoblibCoding/FixedLayoutValue`` for what it cannot check.
 public protocol FixedLayoutTask: ParallelTask, FixedLayoutValue where Output: FixedLayoutValue {}
 
 extension ParallelTask {
