@@ -54,7 +54,13 @@ package struct RemoteTasks: Sendable {
             let chunk = try link.chunk(holding: first, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
-            if fixedLayout { return FixedLayoutBlock.make(indices.map { chunk[$0] }) }
+            if fixedLayout {
+                // Consecutive tasks (a slice as claimed) are copied straight from the inputs.
+                if indices.indices.allSatisfy({ indices[$0] == first + $0 }) {
+                    return FixedLayoutBlock.make(chunk.elements[(first - chunk.start)..<(first - chunk.start + indices.count)])
+                }
+                return FixedLayoutBlock.make(indices.map { chunk[$0] })
+            }
             return try BinaryEncoder().encode(indices.map { chunk[$0] }, sections: sections)
         }
         deliver = { index, outcome in
