@@ -32,8 +32,12 @@ final class MetadataSizes: Sendable {
     }
 
     struct Known {
+        /// The entry directory's inode as its function directory lists it (`d_ino`).
+        var directoryInode: UInt64
         var outputInode: UInt64
         var outputModified: Double
+        var outputSize: Int
+        /// The size of `metadata.json`.
         var size: Int
     }
 
@@ -63,6 +67,25 @@ extension CacheStore {
     ///
     /// - Returns: the entries, and why an index could not be saved (the scan itself succeeded).
     func scan() throws -> (entries: [EntryInfo], indexError: (any Error)?) {
+        try scan(accessTimes: true)
+    }
+
+    /// How many entries the cache holds and their bytes, without their access times: an entry
+    /// that a record (this process's or the index's) knows under the same directory inode is
+    /// counted from the record, without any `fstatat`; the others are examined as by `scan()`.
+    ///
+    /// An entry directory is published whole and never changed inside (outputs and metadata are
+    /// written once, before the `rename` that publishes it); replacing an entry publishes a new
+    /// directory, made while the old one still existed, so under another inode number. A record
+    /// whose directory inode matches the listing therefore describes the files that are there.
+    func sizes() throws -> (entries: Int, bytes: Int, indexError: (any Error)?) {
+        let (entries, indexError) = try scan(accessTimes: false)
+        return (entries.count, entries.reduce(0) { $0 + $1.size }, indexError)
+    }
+
+    /// `scan()`; without `accessTimes`, the entries known by directory inode are not examined
+    /// and their `lastAccess` is NaN (for `sizes()` only).
+    private func scan(accessTimes: Bool) throws -> (entries: [EntryInfo], indexError: (any Error)?) {
         var entries: [EntryInfo] = []
         var indexError: (any Error)?
         let known = metadataSizes.current
@@ -75,40 +98,63 @@ extension CacheStore {
             // Read only when this process's own record misses an entry: a warm scan reads nothing.
             var index: [MetadataSizes.Key: MetadataSizes.Known]?
             var indexMissed = false
-            let found = try scanEntryDirectories(directory, first: Self.outputName, second: Self.metadataName) { entry in
-                guard let output = entry.first else { return nil }
-                let key = MetadataSizes.Key(high: entry.high, low: entry.low)
-                func matching(_ record: MetadataSizes.Known?) -> Int? {
-                    guard let record, record.outputInode == output.inode, record.outputModified == output.modificationTime else { return nil }
-                    return record.size
-                }
-                if let size = matching(known[key]) { return size }
+            /// This process's record of `key` if it passes `matches`, else the index's.
+            func recorded(_ key: MetadataSizes.Key, _ matches: (MetadataSizes.Known) -> Bool) -> MetadataSizes.Known? {
+                if let record = known[key], matches(record) { return record }
                 if index == nil { index = MetadataSizeIndex.read(directory) }
-                if let size = matching(index?[key]) { return size }
-                indexMissed = true
+                if let record = index?[key], matches(record) { return record }
                 return nil
             }
+            func sameDirectory(_ entry: EntryDirectoryStatus) -> MetadataSizes.Known? {
+                guard entry.inode != 0 else { return nil }
+                return recorded(MetadataSizes.Key(high: entry.high, low: entry.low)) { $0.directoryInode == entry.inode }
+            }
+            let found = try scanEntryDirectories(
+                directory, first: Self.outputName, second: Self.metadataName,
+                knownSecondSize: { entry in
+                    guard let output = entry.first else { return nil }
+                    let record = recorded(MetadataSizes.Key(high: entry.high, low: entry.low)) {
+                        $0.outputInode == output.inode && $0.outputModified == output.modificationTime
+                    }
+                    if record == nil { indexMissed = true }
+                    return record?.size
+                },
+                skip: accessTimes ? nil : { sameDirectory($0) != nil })
             entries.reserveCapacity(entries.count + found.count)
-            var recorded = 0
+            var records: [MetadataSizes.Key: MetadataSizes.Known] = [:]
+            records.reserveCapacity(found.count)
             for entry in found {
+                let key = MetadataSizes.Key(high: entry.high, low: entry.low)
+                guard entry.examined else {
+                    // Skipped because a record has this directory inode (looked up again: no copy was kept).
+                    guard let record = sameDirectory(entry) else { continue }
+                    records[key] = record
+                    entries.append(EntryInfo(
+                        functionDirectory: directory, found: entry, size: record.outputSize + record.size, lastAccess: .nan))
+                    continue
+                }
                 if let output = entry.first {
-                    seen[MetadataSizes.Key(high: entry.high, low: entry.low)] = MetadataSizes.Known(
-                        outputInode: output.inode, outputModified: output.modificationTime, size: entry.secondSize)
-                    recorded += 1
+                    records[key] = MetadataSizes.Known(
+                        directoryInode: entry.inode, outputInode: output.inode, outputModified: output.modificationTime,
+                        outputSize: output.size, size: entry.secondSize)
                 }
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
                 entries.append(EntryInfo(
                     functionDirectory: directory, found: entry, size: (entry.first?.size ?? 0) + entry.secondSize,
                     lastAccess: entry.first?.accessTime ?? 0))
             }
-            let staleIndex = index.map { $0.count != recorded } ?? false
-            if indexMissed || staleIndex {
-                var records: [MetadataSizes.Key: MetadataSizes.Known] = [:]
-                records.reserveCapacity(recorded)
-                for entry in found {
-                    let key = MetadataSizes.Key(high: entry.high, low: entry.low)
-                    if entry.first != nil { records[key] = seen[key] }
+            seen.merge(records) { _, new in new }
+            // A record that is not in the index as it is on disk (new entry, new directory inode,
+            // the index read was not needed or failed) or records of entries that are gone: rewrite.
+            let staleIndex: Bool
+            if let index {
+                staleIndex = index.count != records.count || records.contains { key, record in
+                    index[key].map { $0.directoryInode != record.directoryInode || $0.outputInode != record.outputInode } ?? true
                 }
+            } else {
+                staleIndex = false
+            }
+            if indexMissed || staleIndex {
                 do { try MetadataSizeIndex.write(records, to: directory) } catch { indexError = indexError ?? error }
             }
         }
@@ -121,11 +167,27 @@ extension CacheStore {
     /// Removes least recently accessed entries until all limits hold: at most `bytesLimit` bytes,
     /// at most `itemsLimit` entries, and none last accessed more than `ageLimit` seconds ago.
     /// With `onlyIfOver`, nothing is evicted unless the cache holds more than that many bytes.
+    ///
+    /// Without `ageLimit`, the sizes are counted first (`sizes()`, no access time needed); only
+    /// when something must go are the entries scanned for their access times.
     func reduceSize(bytesLimit: Int?, itemsLimit: Int?, ageLimit: Double?, onlyIfOver: Int? = nil) throws -> EvictionResult {
+        var countError: (any Error)?
+        if ageLimit == nil {
+            let counted = try sizes()
+            countError = counted.indexError
+            let nothingToFree = counted.bytes <= (bytesLimit ?? .max) && counted.entries <= (itemsLimit ?? .max)
+            let belowTrigger = onlyIfOver.map { counted.bytes <= $0 } ?? false
+            if nothingToFree || belowTrigger {
+                return EvictionResult(
+                    entriesBefore: counted.entries, bytesBefore: counted.bytes, removedEntries: 0, removedBytes: 0,
+                    indexError: counted.indexError)
+            }
+        }
         let (entries, indexError) = try scan()
         let totalBytes = entries.reduce(0) { $0 + $1.size }
         var result = EvictionResult(
-            entriesBefore: entries.count, bytesBefore: totalBytes, removedEntries: 0, removedBytes: 0, indexError: indexError)
+            entriesBefore: entries.count, bytesBefore: totalBytes, removedEntries: 0, removedBytes: 0,
+            indexError: indexError ?? countError)
         if let onlyIfOver, totalBytes <= onlyIfOver { return result }
         let bytesToFree = bytesLimit.map { max(0, totalBytes - $0) } ?? 0
         let itemsToFree = itemsLimit.map { max(0, entries.count - $0) } ?? 0
