@@ -16,8 +16,17 @@ struct CallKey: Encodable {
         try container.encode(version)
         for argument in arguments {
             if ignoredFields.isEmpty {
-                // The argument's own type reaches the encoder, so arrays keep their bulk path.
-                try container.encode(argument)
+                // The common scalars through the container's own methods: the same bytes as the
+                // generic path (which reaches them through the value's single-value container),
+                // without a nested encoder per argument. Everything else keeps its own type, so
+                // arrays keep their bulk path.
+                switch argument {
+                case let value as Int: try container.encode(value)
+                case let value as Double: try container.encode(value)
+                case let value as String: try container.encode(value)
+                case let value as Bool: try container.encode(value)
+                default: try container.encode(argument)
+                }
             } else {
                 try container.encode(FieldFilter(value: argument, ignored: ignoredFields, seen: seenFields))
             }
