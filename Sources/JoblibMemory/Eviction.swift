@@ -29,6 +29,9 @@ final class MetadataSizes: Sendable {
     struct Key: Hashable {
         var high: UInt64
         var low: UInt64
+
+        /// Half of a digest is as well spread as the whole: hashing one word costs less.
+        func hash(into hasher: inout Hasher) { hasher.combine(low) }
     }
 
     struct Known {
@@ -85,77 +88,95 @@ extension CacheStore {
 
     /// `scan()`; without `accessTimes`, the entries known by directory inode are not examined
     /// and their `lastAccess` is NaN (for `sizes()` only).
+    ///
+    /// Dictionary operations are most of a scan's own time once stats are skipped: each entry
+    /// costs one lookup (this process's records, else the index) and one insertion (`seen`).
     private func scan(accessTimes: Bool) throws -> (entries: [EntryInfo], indexError: (any Error)?) {
+        typealias Key = MetadataSizes.Key
+        typealias Known = MetadataSizes.Known
         var entries: [EntryInfo] = []
         var indexError: (any Error)?
         let known = metadataSizes.current
-        var seen: [MetadataSizes.Key: MetadataSizes.Known] = [:]
+        var seen: [Key: Known] = [:]
         seen.reserveCapacity(known.count)
         defer { metadataSizes.replace(with: seen) }
         let functions = try scanSubdirectories(root, files: [], filter: { !$0.hasPrefix(".") })
         for function in functions {
             let directory = root.appending(function.name)
             // Read only when this process's own record misses an entry: a warm scan reads nothing.
-            var index: [MetadataSizes.Key: MetadataSizes.Known]?
+            var index: [Key: Known]?
             var indexMissed = false
+            var usedOwnRecord = false
             /// This process's record of `key` if it passes `matches`, else the index's.
-            func recorded(_ key: MetadataSizes.Key, _ matches: (MetadataSizes.Known) -> Bool) -> MetadataSizes.Known? {
-                if let record = known[key], matches(record) { return record }
+            func recorded(_ key: Key, _ matches: (Known) -> Bool) -> Known? {
+                if !known.isEmpty, let record = known[key], matches(record) {
+                    usedOwnRecord = true
+                    return record
+                }
                 if index == nil { index = MetadataSizeIndex.read(directory) }
                 if let record = index?[key], matches(record) { return record }
                 return nil
             }
-            func sameDirectory(_ entry: EntryDirectoryStatus) -> MetadataSizes.Known? {
-                guard entry.inode != 0 else { return nil }
-                return recorded(MetadataSizes.Key(high: entry.high, low: entry.low)) { $0.directoryInode == entry.inode }
-            }
+            // The records of skipped entries, in the order `skip` accepted them, which is the
+            // order the skipped entries are returned in.
+            var skippedRecords: [Known] = []
             let found = try scanEntryDirectories(
                 directory, first: Self.outputName, second: Self.metadataName,
                 knownSecondSize: { entry in
                     guard let output = entry.first else { return nil }
-                    let record = recorded(MetadataSizes.Key(high: entry.high, low: entry.low)) {
+                    let record = recorded(Key(high: entry.high, low: entry.low)) {
                         $0.outputInode == output.inode && $0.outputModified == output.modificationTime
                     }
                     if record == nil { indexMissed = true }
                     return record?.size
                 },
-                skip: accessTimes ? nil : { sameDirectory($0) != nil })
+                skip: accessTimes ? nil : { entry in
+                    guard entry.inode != 0, let record = recorded(Key(high: entry.high, low: entry.low), { $0.directoryInode == entry.inode }) else {
+                        return false
+                    }
+                    skippedRecords.append(record)
+                    return true
+                })
             entries.reserveCapacity(entries.count + found.count)
-            var records: [MetadataSizes.Key: MetadataSizes.Known] = [:]
-            records.reserveCapacity(found.count)
+            seen.reserveCapacity(seen.count + found.count)
+            var kept: [(key: Key, record: Known)] = []
+            kept.reserveCapacity(found.count)
+            var skippedCount = 0
             for entry in found {
-                let key = MetadataSizes.Key(high: entry.high, low: entry.low)
+                let key = Key(high: entry.high, low: entry.low)
                 guard entry.examined else {
-                    // Skipped because a record has this directory inode (looked up again: no copy was kept).
-                    guard let record = sameDirectory(entry) else { continue }
-                    records[key] = record
+                    let record = skippedRecords[skippedCount]
+                    skippedCount += 1
+                    kept.append((key, record))
                     entries.append(EntryInfo(
                         functionDirectory: directory, found: entry, size: record.outputSize + record.size, lastAccess: .nan))
                     continue
                 }
                 if let output = entry.first {
-                    records[key] = MetadataSizes.Known(
+                    kept.append((key, Known(
                         directoryInode: entry.inode, outputInode: output.inode, outputModified: output.modificationTime,
-                        outputSize: output.size, size: entry.secondSize)
+                        outputSize: output.size, size: entry.secondSize)))
                 }
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
                 entries.append(EntryInfo(
                     functionDirectory: directory, found: entry, size: (entry.first?.size ?? 0) + entry.secondSize,
                     lastAccess: entry.first?.accessTime ?? 0))
             }
-            seen.merge(records) { _, new in new }
-            // A record that is not in the index as it is on disk (new entry, new directory inode,
-            // the index read was not needed or failed) or records of entries that are gone: rewrite.
-            let staleIndex: Bool
+            for (key, record) in kept { seen[key] = record }
+            // Rewrite the index when it missed an entry or holds records of entries that are gone.
+            // A record taken from the index is the index's; one from this process's own records
+            // may differ from an index that was read too (only then is every record compared).
+            var staleIndex = false
             if let index {
-                staleIndex = index.count != records.count || records.contains { key, record in
-                    index[key].map { $0.directoryInode != record.directoryInode || $0.outputInode != record.outputInode } ?? true
+                staleIndex = index.count != kept.count
+                if !staleIndex, usedOwnRecord {
+                    staleIndex = kept.contains { key, record in
+                        index[key].map { $0.directoryInode != record.directoryInode || $0.outputInode != record.outputInode } ?? true
+                    }
                 }
-            } else {
-                staleIndex = false
             }
             if indexMissed || staleIndex {
-                do { try MetadataSizeIndex.write(records, to: directory) } catch { indexError = indexError ?? error }
+                do { try MetadataSizeIndex.write(kept, to: directory) } catch { indexError = indexError ?? error }
             }
         }
         return (entries, indexError)

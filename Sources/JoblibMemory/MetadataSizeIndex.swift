@@ -65,7 +65,7 @@ enum MetadataSizeIndex {
     }
 
     /// The bytes of an index holding `records`.
-    static func encode(_ records: [MetadataSizes.Key: MetadataSizes.Known]) -> [UInt8] {
+    static func encode<Records: Collection<(key: MetadataSizes.Key, value: MetadataSizes.Known)>>(_ records: Records) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24 + records.count * recordSize)
         func append(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -86,8 +86,8 @@ enum MetadataSizeIndex {
 
     /// Replaces the index in `functionDirectory` with `records`, atomically (not synced: an
     /// index lost in a crash is rebuilt by the next scan).
-    static func write(_ records: [MetadataSizes.Key: MetadataSizes.Known], to functionDirectory: FilePath) throws {
-        let bytes = encode(records)
+    static func write(_ records: [(key: MetadataSizes.Key, record: MetadataSizes.Known)], to functionDirectory: FilePath) throws {
+        let bytes = encode(records.lazy.map { (key: $0.key, value: $0.record) })
         try writeFileAtomically(to: functionDirectory.appending(fileName), durable: false) { fd in
             try bytes.withUnsafeBytes { try fd.writeAll($0) }
         }

@@ -43,7 +43,8 @@ private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 /// `knownSecondSize` may supply the second file's size from what the caller saw before (given
 /// the entry with its first file's status); `second` is only stat-ed when it returns nil.
 /// `skip`, given each entry as listed (its name and inode), may exempt it from every `fstatat`:
-/// it is returned with `examined` false, no first file and no second size.
+/// it is returned with `examined` false, no first file and no second size, after the examined
+/// entries, in the order `skip` was asked about it.
 ///
 /// One directory stream and one `fstatat` per file relative to it: no path is built on the heap
 /// and nothing is allocated per entry but its place in the result. Subdirectories are recognised
@@ -92,8 +93,10 @@ package func scanEntryDirectories(
         }
     }
     // The skipped entries go last, so that the stat threads share only entries to examine.
-    examine(&found, in: fd, first: first, second: second, knownSecondSize: knownSecondSize)
-    return found + skipped
+    if !found.isEmpty { examine(&found, in: fd, first: first, second: second, knownSecondSize: knownSecondSize) }
+    if found.isEmpty { return skipped }
+    found.append(contentsOf: skipped)
+    return found
 }
 
 /// Fills in the status of `first` and the size of `second` in each of `found`.
