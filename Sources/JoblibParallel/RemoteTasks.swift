@@ -18,9 +18,9 @@ package struct RemoteTasks: Sendable {
     package let deliver: @Sendable (Int, Result<[UInt8], any Error>) throws -> Void
     /// Hands over, in order, the outcomes of the tasks at `indices`: `errors` for the positions
     /// that failed, and for all others one `[Output]` encoded together in `outputs` (an output
-    /// that cannot be decoded fails its task alone). Throws like ``deliver``; `delivered` counts
-    /// the outcomes handed over before that.
-    package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], inout Int) throws -> Void
+    /// that cannot be decoded fails its task alone; `sections` serves the large arrays stored out
+    /// of line). Throws like ``deliver``; `delivered` counts the outcomes handed over before that.
+    package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], (any BulkSectionReader)?, inout Int) throws -> Void
     /// The job whose inputs the tasks are (set when the job is made).
     let link = JobLink()
 
@@ -53,9 +53,10 @@ package struct RemoteTasks: Sendable {
             link.coded(since: start)
             try sink(index, decoded)
         }
-        deliverBatch = { indices, errors, bytes, delivered in
+        deliverBatch = { indices, errors, bytes, sections, delivered in
             let start = monotonicNanoseconds()
-            let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
+            let outputs = decodeEach(
+                [Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count, sections: sections)
             link.coded(since: start)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
