@@ -302,7 +302,14 @@ struct PendingOutcomes<Output: Encodable> {
             self = rebuilt
             let keptIndices = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
             files?.reset()
-            encoded = (try? TrackedOutputs(outputs: kept, indices: keptIndices, status: status).encoded(files)) ?? []
+            let tracked = TrackedOutputs(outputs: kept, indices: keptIndices, status: status)
+            if let withFiles = try? tracked.encoded(files) {
+                encoded = withFiles
+            } else {
+                // No memory file could be made (out of memory, out of descriptors): all inline.
+                files?.reset()
+                encoded = (try? tracked.encoded()) ?? []
+            }
         }
         batch.indices = indices
         batch.failed = failed

@@ -185,6 +185,20 @@ extension WorkerProcessSuites {
         #expect(BatchMessage(typeName: "T", indices: [0], tasks: []).resultThreshold == nil)
     }
 
+    /// When no memory file can be made, the outputs go inline instead of failing.
+    @Test func outcomesGoInlineWhenNoMemoryFileCanBeMade() throws {
+        var pending = PendingOutcomes<[Double]>()
+        pending.succeed(0, [Double](repeating: 2, count: 200_000))
+        let writer = ResultSectionWriter(threshold: 1 << 20)
+        let failures = InjectedSystemCallFailures([("memfd_create", .noMemory), ("memfd_create", .noMemory)])
+        let batch = failures.during { pending.take(nil, files: writer) }
+        #expect(failures.injectedCount == 2)
+        #expect(batch.files == nil && writer.files() == nil)
+        #expect(batch.failed == [0])
+        let decoded = decodeEach([[Double]].self, [Double].self, from: batch.outputs, count: 1)
+        #expect(try decoded[0].get() == [Double](repeating: 2, count: 200_000))
+    }
+
     /// A frame that lies about its files is refused, and the descriptors that came are closed.
     @Test func aFrameWhoseFilesDoNotMatchIsRefused() throws {
         let fd = try SharedMemoryFile.create(name: "joblib-results", size: 4096)
