@@ -7,38 +7,10 @@ import Joblib
 
 let rayWorkloads: [Workload] = [
     Workload(name: "ray-throughput", summary: "2,000 tasks × ~20 ms on 2 local Ray actors vs .processes: tasks/s, overhead") {
-        let count = 2_000
-        let steps = calibratedSpins(seconds: 0.020)
-        let tasks = (0..<count).map { CalibratedSpinTask(index: $0, steps: steps) }
-        let ideal = Double(count) * 0.020 / 2
-        let processes = Parallel(jobs: 2, backend: .processes)
-        _ = try processes.run(Array(tasks.prefix(4)))  // warm pool
-
-        let cluster = try RayBenchCluster()
-        defer { cluster.stop() }
-        let ray = Parallel(jobs: 2, backend: .ray(address: cluster.address))
-        let coldStart = DispatchTime.now().uptimeNanoseconds
-        _ = try ray.run(Array(tasks.prefix(4)))  // starts the bridge, the actors and their Swift workers
-        let cold = Double(DispatchTime.now().uptimeNanoseconds - coldStart) / 1e9
-        // Alternated, so that both see the same machine (the Ray cluster idles meanwhile).
-        var processTime = Double.infinity
-        var rayTime = Double.infinity
-        for _ in 0..<2 {
-            processTime = min(processTime, try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) })
-            rayTime = min(rayTime, try bestTime(repetitions: 1) { blackHole(try ray.run(tasks)) })
+        try throughputBesideProcesses("ray-throughput", label: "ray") {
+            let cluster = try RayBenchCluster()
+            return (.ray(address: cluster.address), cluster.stop)
         }
-        let perTask = { (seconds: Double) in (seconds - ideal) / Double(count) * 2 * 1e3 }
-        return [
-            Figure(workload: "ray-throughput", metric: "processes_tasks_per_s", value: Double(count) / processTime, unit: "tasks/s"),
-            Figure(workload: "ray-throughput", metric: "ray_tasks_per_s", value: Double(count) / rayTime, unit: "tasks/s"),
-            Figure(workload: "ray-throughput", metric: "processes_wall", value: processTime, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "ray_wall", value: rayTime, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "ideal_wall", value: ideal, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "processes_overhead_per_task", value: perTask(processTime), unit: "ms/task/worker"),
-            Figure(workload: "ray-throughput", metric: "ray_overhead_per_task", value: perTask(rayTime), unit: "ms/task/worker"),
-            Figure(workload: "ray-throughput", metric: "ray_first_call", value: cold, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "ray_over_processes", value: rayTime / processTime, unit: "x"),
-        ]
     },
 ]
 
