@@ -139,6 +139,7 @@ enum WorkerRuntime {
     private static func runTasks<Task: ParallelTask>(
         _ type: Task.Type, _ batch: BatchMessage, _ arena: MappedArena?, results: FrameChannel, status: WorkerStatus
     ) throws {
+        if Task.travelsAsFixedLayout { return try runFixedLayoutTasks(Task.self, batch, results: results, status: status) }
         var pending = PendingOutcomes<Task.Output>()
         // From here to the last send, the status words always name the task being worked on and
         // the stage (decoding, running, encoding its result): a death at any point blames it alone.
@@ -148,8 +149,9 @@ enum WorkerRuntime {
         var decodingSince = lastFlush
         var position = 0
         // Tasks are decoded one at a time, right before they run: a batch of tasks that each
-        // carry a large array never has them all in memory at once.
-        let decoding: Result<Void, any Error> = Result {
+        // carry a large array never has them all in memory at once. The whole batch runs inside
+        // the tasks' configuration (set once, not per task: it cost tiny tasks 7 % of the worker).
+        let decoding: Result<Void, any Error> = Result { try ParallelConfiguration.withinTask {
             try batch.tasks.withUnsafeBytes { buffer in
                 try BinaryDecoder().forEachElement(of: Task.self, in: buffer, sections: arena) { decoded in
                     guard position < batch.indices.count else { return }
@@ -158,7 +160,7 @@ enum WorkerRuntime {
                     try run(index, decoded)
                 }
             }
-        }
+        } }
         // Tasks the batch's bytes did not yield fail with the reason.
         let reason = decoding.failure ?? CodingError(.typeMismatch, "the batch holds fewer tasks than it lists")
         while position < batch.indices.count {
@@ -167,40 +169,51 @@ enum WorkerRuntime {
         }
         if !pending.isEmpty {
             flushStandardOutput()
-            try results.send(.results, body: pending.take(status).frameBody())
+            try sendPending()
         }
         status.idle()
 
+        /// Large arrays in outputs go back in memory files when the parent asked for it.
+        func sendPending() throws {
+            let files = batch.resultThreshold.map(ResultSectionWriter.init)
+            try send(pending.take(status, files: files), files: files, on: results)
+        }
+
+        // Two clock reads per task (when it starts running, when it ends; the end is the next
+        // task's start): they were 11 % of a tiny task's time in the worker with five.
         func run(_ index: Int, _ decoded: Result<Task, any Error>) throws {
             var failed = true
+            var now: UInt64
             switch decoded {
             case .failure(let error):
-                pending.timing.decoding += monotonicNanoseconds() - decodingSince
+                now = monotonicNanoseconds()
+                pending.timing.decoding += now - decodingSince
                 pending.fail(index, errorMessage(error, stage: .decodingTask))
             case .success(let task):
                 status.advance(to: .running)
                 let runningSince = monotonicNanoseconds()
                 pending.timing.decoding += runningSince - decodingSince
                 do {
-                    pending.succeed(index, try ParallelConfiguration.withinTask { try task.run() })
+                    pending.succeed(index, try task.run())
                     failed = false
                 } catch {
                     pending.fail(index, errorMessage(error, stage: .running))
                 }
-                pending.timing.running += monotonicNanoseconds() - runningSince
+                now = monotonicNanoseconds()
+                pending.timing.running += now - runningSince
             }
             // What the task printed is out before its outcome (and survives a later crash).
             flushStandardOutput()
-            let now = monotonicNanoseconds()
             // A failure goes out at once: in a fail-fast call the parent stops the other workers
             // as soon as it sees it, instead of up to 20 ms (thousands of tiny tasks) later.
             if failed || now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
-                try results.send(.results, body: pending.take(status).frameBody())
+                try sendPending()
                 lastFlush = now
+                now = monotonicNanoseconds()
             }
             // The next task's decoding starts when this returns.
-            if position < batch.indices.count { status.begin(batch.indices[position], .decodingTask) } else { status.idle() }
-            decodingSince = monotonicNanoseconds()
+            if position < batch.indices.count { status.begin(batch.indices[position], .decodingTask, at: now) } else { status.idle() }
+            decodingSince = now
         }
     }
 
@@ -244,6 +257,8 @@ extension Result {
 
 /// Outcomes waiting to be sent: outputs are encoded together when sent.
 struct PendingOutcomes<Output: Encodable> {
+    /// Outputs are sent as one fixed-layout block, not `Codable` (``FixedLayoutTask``).
+    private let fixedLayout: Bool
     private var indices: [Int] = []
     private var failed: [UInt8] = []
     private var failures: [ErrorMessage] = []
@@ -252,12 +267,21 @@ struct PendingOutcomes<Output: Encodable> {
     /// The worker's time on these outcomes (the encoding is added when they are taken).
     var timing = RemoteTiming(decoding: 0, running: 0, encoding: 0)
 
+    init(fixedLayout: Bool = false) { self.fixedLayout = fixedLayout }
+
     var isEmpty: Bool { indices.isEmpty }
 
     mutating func succeed(_ index: Int, _ output: Output) {
         indices.append(index)
         failed.append(0)
         outputs.append(output)
+    }
+
+    /// Successes of consecutive positions at once (fixed-layout batches).
+    mutating func succeed(_ indices: ArraySlice<Int>, _ outputs: UnsafeBufferPointer<Output>) {
+        self.indices.append(contentsOf: indices)
+        failed.append(contentsOf: repeatElement(0, count: indices.count))
+        self.outputs.append(contentsOf: outputs)
     }
 
     mutating func fail(_ index: Int, _ message: ErrorMessage) {
@@ -268,22 +292,28 @@ struct PendingOutcomes<Output: Encodable> {
     }
 
     /// The outcomes as a ``ResultBatch``; an output that cannot be encoded fails its task alone.
-    /// While an output is encoded, `status` names its task (its `encode(to:)` may crash).
-    mutating func take(_ status: WorkerStatus? = nil) -> ResultBatch {
+    /// While an output is encoded, `status` names its task (its `encode(to:)` may crash). Large
+    /// arrays go to `files` when given (the batch says where).
+    mutating func take(_ status: WorkerStatus? = nil, files: ResultSectionWriter? = nil) -> ResultBatch {
         let start = monotonicNanoseconds()
         var timing = self.timing
-        defer { self = PendingOutcomes() }
+        defer { self = PendingOutcomes(fixedLayout: fixedLayout) }
         var batch = ResultBatch()
         var encoded: [UInt8]
-        let succeeded = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
         do {
-            encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded()
+            // Fixed-layout outputs are copied as one block: no user code runs, nothing can fail.
+            if fixedLayout {
+                encoded = FixedLayoutBlock.make(outputs)
+            } else {
+                let succeeded = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
+                encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded(files)
+            }
         } catch {
             // Find the culprits one by one, then encode the others together.
             var kept: [Output] = []
             var outputIterator = outputs.makeIterator()
             var failureIterator = failures.makeIterator()
-            var rebuilt = PendingOutcomes()
+            var rebuilt = PendingOutcomes(fixedLayout: fixedLayout)
             for (index, wasFailed) in zip(indices, failed) {
                 if wasFailed != 0 {
                     rebuilt.fail(index, failureIterator.next()!)
@@ -301,7 +331,15 @@ struct PendingOutcomes<Output: Encodable> {
             }
             self = rebuilt
             let keptIndices = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
-            encoded = (try? TrackedOutputs(outputs: kept, indices: keptIndices, status: status).encoded()) ?? []
+            files?.reset()
+            let tracked = TrackedOutputs(outputs: kept, indices: keptIndices, status: status)
+            if let withFiles = try? tracked.encoded(files) {
+                encoded = withFiles
+            } else {
+                // No memory file could be made (out of memory, out of descriptors): all inline.
+                files?.reset()
+                encoded = (try? tracked.encoded()) ?? []
+            }
         }
         batch.indices = indices
         batch.failed = failed
@@ -310,6 +348,7 @@ struct PendingOutcomes<Output: Encodable> {
             batch.errorOffsets.append(batch.errors.count)
         }
         batch.outputs = encoded
+        batch.files = files?.files()?.files
         timing.encoding += monotonicNanoseconds() - start
         batch.timing = timing
         return batch
@@ -324,9 +363,9 @@ struct TrackedOutputs<Output: Encodable>: Encodable {
     let indices: [Int]
     let status: WorkerStatus?
 
-    func encoded() throws -> [UInt8] {
-        if status == nil || (outputs as Any) is any BulkArrayCodable { return try BinaryEncoder().encode(outputs) }
-        return try BinaryEncoder().encode(self)
+    func encoded(_ files: ResultSectionWriter? = nil) throws -> [UInt8] {
+        if status == nil || (outputs as Any) is any BulkArrayCodable { return try BinaryEncoder().encode(outputs, sections: files) }
+        return try BinaryEncoder().encode(self, sections: files)
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -344,9 +383,9 @@ struct TrackedOutputs<Output: Encodable>: Encodable {
 struct WorkerStatus {
     let words: SharedWords
 
-    /// Work on task `index` begins, at `stage`; its time starts now.
-    func begin(_ index: Int, _ stage: RemoteTaskError.Stage) {
-        words.store(StatusWord.startedAt, monotonicNanoseconds())
+    /// Work on task `index` begins, at `stage`; its time starts at `time` (now by default).
+    func begin(_ index: Int, _ stage: RemoteTaskError.Stage, at time: UInt64 = monotonicNanoseconds()) {
+        words.store(StatusWord.startedAt, time)
         words.store(StatusWord.stage, StatusWord.code(of: stage))
         words.store(StatusWord.runningTask, UInt64(index + 1))
     }

@@ -9,6 +9,12 @@ struct TinyTask: ParallelTask {
     func run() throws -> Int { value &* value }
 }
 
+/// ``TinyTask`` as a fixed-layout task: batches travel as one block of bytes, without `Codable`.
+struct TinyFixedLayoutTask: FixedLayoutTask {
+    var value: Int
+    func run() throws -> Int { value &* value }
+}
+
 struct SpinTask: ParallelTask {
     var milliseconds: Double
     func run() throws -> Int {
@@ -58,6 +64,25 @@ struct SliceSumArrayTask: ParallelTask {
     func run() throws -> Double {
         let size = values.count / parts
         return values[(part * size)..<((part + 1) * size)].reduce(0, +)
+    }
+}
+
+/// Returns a 100 MB array: the large result travels back to the parent.
+struct MakeArrayTask: ParallelTask {
+    var index: Int
+    var count: Int
+    func run() throws -> [Double] { [Double](repeating: Double(index), count: count) }
+}
+
+/// The same as an `NDArray`, made in shared memory (`shared`) or in ordinary memory.
+struct MakeNDArrayTask: ParallelTask {
+    var index: Int
+    var count: Int
+    var shared: Bool
+    func run() throws -> NDArray<Double> {
+        shared
+            ? try NDArray(sharedShape: [count], repeating: Double(index))
+            : NDArray(shape: [count], [Double](repeating: Double(index), count: count))
     }
 }
 
@@ -154,12 +179,22 @@ private func figures(_ name: String, ours: Double, unit: String, joblib: Double?
 
 private let processes = Parallel(jobs: 2, backend: .processes)
 
+/// Calls timed by `processes-overhead` (best of them is reported): 3, or `JOBLIB_BENCH_CALLS`
+/// (more calls make a profile of the per-task path: `perf record` around the run).
+private let overheadCalls = ProcessInfo.processInfo.environment["JOBLIB_BENCH_CALLS"].flatMap { Int($0) } ?? 3
+
 let processWorkloads: [Workload] = [
     Workload(name: "processes-overhead", summary: "per-task cost of 20,000 tiny tasks on 2 worker processes (auto-batching)") {
         _ = try processes.run((0..<100).map { TinyTask(value: $0) })  // warm pool
         let tasks = (0..<20_000).map { TinyTask(value: $0) }
-        let seconds = try bestTime { blackHole(try processes.run(tasks)) }
+        let seconds = try bestTime(repetitions: overheadCalls) { blackHole(try processes.run(tasks)) }
         return figures("processes-overhead", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("processes-overhead", "overhead"))
+    },
+    Workload(name: "processes-overhead-fixed", summary: "processes-overhead with a FixedLayoutTask (batches as one block of bytes)") {
+        _ = try processes.run((0..<100).map { TinyFixedLayoutTask(value: $0) })  // warm pool
+        let tasks = (0..<20_000).map { TinyFixedLayoutTask(value: $0) }
+        let seconds = try bestTime(repetitions: overheadCalls) { blackHole(try processes.run(tasks)) }
+        return figures("processes-overhead-fixed", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("processes-overhead-fixed", "overhead"))
     },
     Workload(name: "processes-warm-call", summary: "one call with two tiny tasks on a warm pool") {
         _ = try processes.run([TinyTask(value: 1)])
@@ -222,6 +257,22 @@ let processWorkloads: [Workload] = [
         // Workers map the array's shared memory instead of copying it into an Array.
         let count = 100_000_000 / 8
         return try sliceSums("processes-large-ndarray", of: NDArray(shape: [count], (0..<count).map(Double.init)))
+    },
+    Workload(name: "processes-large-result", summary: "4 tasks each return a 100 MB [Double] (and NDArray, ordinary and shared)") {
+        let count = 100_000_000 / 8
+        _ = try processes.run([TinyTask(value: 1)])
+        func time<Output>(_ body: () throws -> [Output]) throws -> Double {
+            var runs: [Double] = []
+            for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try body()) }) }
+            return median(runs)
+        }
+        let array = try time { try processes.run((0..<4).map { MakeArrayTask(index: $0, count: count) }) }
+        let ndarray = try time { try processes.run((0..<4).map { MakeNDArrayTask(index: $0, count: count, shared: false) }) }
+        let shared = try time { try processes.run((0..<4).map { MakeNDArrayTask(index: $0, count: count, shared: true) }) }
+        let joblib = joblibFigures("processes-large-result", "large-result")
+        return figures("processes-large-result", ours: array, unit: "s", joblib: joblib)
+            + figures("processes-large-ndarray-result", ours: ndarray, unit: "s", joblib: joblib)
+            + figures("processes-large-shared-ndarray-result", ours: shared, unit: "s", joblib: joblib)
     },
     Workload(name: "processes-large-shared-ndarray", summary: "the same with NDArray(sharedShape:): created in shared memory, handed to workers without a copy") {
         let count = 100_000_000 / 8
