@@ -3,7 +3,8 @@ import PackageDescription
 
 // Module layout (ARCHITECTURE.md). Dependencies point one way, in two branches over a shared base:
 //   running tasks:  JoblibDask, JoblibRay → JoblibBridge → JoblibProcesses → JoblibParallel ─┐
-//   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding, JoblibSystem → JoblibTypes, C shims
+//   storing values: JoblibMemory → JoblibPersistence → JoblibPickle ┴→ JoblibCoding → JoblibSystem → C shims
+// and JoblibTypes (`ByteCount`, no dependencies) beside them, used by both branches.
 // and the umbrella `Joblib` re-exports every public module (not JoblibSystem: package access only).
 let package = Package(
     name: "swift-joblib",
@@ -32,12 +33,12 @@ let package = Package(
         // Linux calls that Swift's Glibc module does not import; used by JoblibSystem only.
         .target(name: "CJoblibSystem"),
 
-        // The few public values that the system layer produces and users meet in every module's API
-        // (`ByteCount`, `ProcessExitStatus`); JoblibSystem itself is package access only.
+        // `ByteCount`, the one public value that both branches' APIs share (memory budgets, file
+        // limits, shared-memory thresholds); no dependencies.
         .target(name: "JoblibTypes"),
         .target(
             name: "JoblibSystem",
-            dependencies: ["CJoblibSystem", "JoblibTypes", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CJoblibSystem", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(name: "JoblibCoding", dependencies: ["JoblibSystem", "CXXHash"], exclude: ["BinaryFormat.md"]),
         // Python pickles (files of Python's joblib.dump) read as inert data, and written as plain data.
@@ -50,7 +51,7 @@ let package = Package(
             ],
             exclude: ["FileFormat.md"]
         ),
-        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem", "JoblibTypes"], exclude: ["Engine.md"]),
+        .target(name: "JoblibParallel", dependencies: ["JoblibCoding", "JoblibSystem"], exclude: ["Engine.md"]),
         .target(
             name: "JoblibProcesses",
             dependencies: [
@@ -72,7 +73,7 @@ let package = Package(
         .target(
             name: "JoblibBridge",
             dependencies: [
-                "JoblibProcesses", "JoblibParallel", "JoblibCoding", "JoblibSystem", "JoblibTypes",
+                "JoblibProcesses", "JoblibParallel", "JoblibCoding", "JoblibSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["BridgeProtocol.md"],
@@ -118,17 +119,18 @@ let package = Package(
 
         // Helpers and the backend conformance suite (run by each backend's test target).
         .target(
-            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibTypes", "JoblibCoding", "JoblibParallel"],
+            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding", "JoblibParallel"],
             path: "Tests/JoblibTestSupport"),
         .testTarget(
-            name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTypes", "JoblibTestSupport", "joblib-test-helper"]),
+            name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),
+        .testTarget(name: "JoblibTypesTests", dependencies: ["JoblibTypes"]),
         .testTarget(
             name: "JoblibCodingTests", dependencies: ["JoblibCoding", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
-            name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibCoding", "JoblibTypes", "JoblibTestSupport"]),
+            name: "JoblibParallelTests", dependencies: ["JoblibParallel", "JoblibCoding", "JoblibSystem", "JoblibTestSupport"]),
         .testTarget(
             name: "JoblibProcessesTests",
-            dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTypes", "JoblibTestSupport", "joblib-test-helper"]),
+            dependencies: ["JoblibProcesses", "JoblibPersistence", "JoblibTestSupport", "joblib-test-helper"]),
         .testTarget(
             name: "JoblibPickleTests", dependencies: ["JoblibPickle", "JoblibPersistence", "JoblibTestSupport"],
             exclude: ["Python"]),
@@ -139,12 +141,12 @@ let package = Package(
             name: "JoblibMemoryTests", dependencies: ["JoblibMemory", "JoblibTypes", "JoblibTestSupport", "joblib-test-helper"]),
         // Starts a real Dask scheduler and workers on 127.0.0.1 (scripts/setup.sh installs Dask).
         .testTarget(name: "JoblibDaskTests", dependencies: [
-                "JoblibDask", "JoblibProcesses", "JoblibTypes", "JoblibTestSupport",
+                "JoblibDask", "JoblibProcesses", "JoblibTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Starts a real Ray head and a second node on 127.0.0.1 (scripts/setup.sh installs Ray).
         .testTarget(name: "JoblibRayTests", dependencies: [
-                "JoblibRay", "JoblibBridge", "JoblibProcesses", "JoblibTypes", "JoblibTestSupport",
+                "JoblibRay", "JoblibBridge", "JoblibProcesses", "JoblibTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Runs the demo, the `joblib` tool and the examples as a user would.

@@ -2,7 +2,6 @@ import JoblibCoding
 import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
-import JoblibTypes
 
 /// One call on a cluster, driven by one thread: it keeps one submission per cluster thread (a
 /// batch from the job's auto-batching, or a slice of one) in flight through a bridge, hands each result back as it arrives and turns every

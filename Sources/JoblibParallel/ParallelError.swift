@@ -1,6 +1,5 @@
 import JoblibCoding
 import JoblibSystem
-import JoblibTypes
 
 /// The one error type of `JoblibParallel`: a stable ``code``, a message a user can act on, the task
 /// it concerns and the underlying cause.

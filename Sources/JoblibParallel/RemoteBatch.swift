@@ -1,6 +1,5 @@
 import JoblibCoding
 import JoblibSystem
-import JoblibTypes
 
 /// What a transport saw happen to the tasks a ``RemoteBatch`` had it send.
 package enum RemoteEvent {

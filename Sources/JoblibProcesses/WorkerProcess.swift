@@ -1,7 +1,6 @@
 import JoblibCoding
 import JoblibParallel
 import JoblibSystem
-import JoblibTypes
 import Synchronization
 import SystemPackage
 
@@ -190,10 +189,10 @@ final class WorkerProcess: Sendable {
 
     /// Asks the worker to exit, then terminates it if it does not; reaps it and closes everything.
     @discardableResult
-    func shutDown(grace: Duration = .milliseconds(500)) -> ProcessExitStatus {
+    func shutDown(grace: Duration = .milliseconds(500)) -> WaitStatus {
         if grace > .zero { send(.shutdown, body: []) }
         closeChannels()
-        let status: ProcessExitStatus
+        let status: WaitStatus
         if grace > .zero {
             status = process.wait(timeout: grace) ?? process.terminate(grace: .milliseconds(100))
         } else {
@@ -222,7 +221,7 @@ final class WorkerProcess: Sendable {
         let status = process.poll() ?? process.terminate(grace: .milliseconds(100))
         closeChannels()
         stderr.join()
-        return status
+        return ProcessExitStatus(status)
     }
 
     /// The worker's resident memory in bytes.

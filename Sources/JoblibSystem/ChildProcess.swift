@@ -4,7 +4,6 @@
 @preconcurrency import Musl
 #endif
 import CJoblibSystem
-import JoblibTypes
 import SystemPackage
 import Synchronization
 
@@ -19,7 +18,7 @@ package final class ChildProcess: Sendable {
     /// process once this one is reaped (-1 where pidfds are unavailable).
     private let pidfd: Int32
     /// The status once reaped: later polls and waits answer from here (waitpid would fail).
-    private let reaped = Mutex<ProcessExitStatus?>(nil)
+    private let reaped = Mutex<WaitStatus?>(nil)
 
     /// A descriptor that becomes readable when the process ends (its pidfd), to wait for that
     /// alongside its output; nil where pidfds are unavailable.
@@ -96,8 +95,6 @@ package final class ChildProcess: Sendable {
         return ChildProcess(pid: pid)
     }
 
-    /// Sends `signal` (default `SIGKILL`). A process that already ended, or was reaped, is not
-    /// an error, and no other process that reuses its pid can receive the signal.
     /// The process's resident memory in bytes, from `/proc/PID/statm` (nil once it is gone).
     package var residentBytes: Int? {
         guard let text = readSystemFile("/proc/\(pid)/statm") else { return nil }
@@ -106,6 +103,8 @@ package final class ChildProcess: Sendable {
         return pages * systemPageSize
     }
 
+    /// Sends `signal` (default `SIGKILL`). A process that already ended, or was reaped, is not
+    /// an error, and no other process that reuses its pid can receive the signal.
     package func kill(_ signal: Int32 = SIGKILL) {
         if reaped.withLock({ $0 }) != nil { return }
         if pidfd >= 0 {
@@ -116,14 +115,14 @@ package final class ChildProcess: Sendable {
     }
 
     /// The exit status if the process has ended (and reaps it), nil if it still runs.
-    package func poll() -> ProcessExitStatus? {
+    package func poll() -> WaitStatus? {
         reaped.withLock { reaped in
             if let reaped { return reaped }
             var status: Int32 = 0
             while true {
                 let result = waitpid(pid, &status, WNOHANG)
                 if result == pid {
-                    reaped = ProcessExitStatus(waitStatus: status)
+                    reaped = WaitStatus(rawStatus: status)
                     return reaped
                 }
                 if result == -1 && Errno.current == .interrupted { continue }
@@ -133,13 +132,13 @@ package final class ChildProcess: Sendable {
     }
 
     /// Waits until the process ends and reaps it.
-    package func wait() -> ProcessExitStatus {
+    package func wait() -> WaitStatus {
         if let status = reaped.withLock({ $0 }) { return status }
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, 0)
             if result == pid {
-                let exit = ProcessExitStatus(waitStatus: status)
+                let exit = WaitStatus(rawStatus: status)
                 reaped.withLock { $0 = exit }
                 return exit
             }
@@ -151,7 +150,7 @@ package final class ChildProcess: Sendable {
     }
 
     /// Waits up to `timeout` for the process to end and reaps it; nil if it still runs.
-    package func wait(timeout: Duration) -> ProcessExitStatus? {
+    package func wait(timeout: Duration) -> WaitStatus? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let status = poll() { return status }
@@ -161,7 +160,7 @@ package final class ChildProcess: Sendable {
     }
 
     /// Asks the process to stop (`SIGTERM`), waits up to `grace`, then kills it; reaps it.
-    package func terminate(grace: Duration = .milliseconds(200)) -> ProcessExitStatus {
+    package func terminate(grace: Duration = .milliseconds(200)) -> WaitStatus {
         kill(SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {

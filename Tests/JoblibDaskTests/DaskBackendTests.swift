@@ -3,7 +3,6 @@ import JoblibParallel
 import JoblibProcesses
 import JoblibSystem
 import JoblibTestSupport
-import JoblibTypes
 import Testing
 @testable import JoblibDask
 

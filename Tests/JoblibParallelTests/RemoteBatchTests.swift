@@ -1,6 +1,5 @@
 import JoblibCoding
 import JoblibSystem
-import JoblibTypes
 import Synchronization
 import Testing
 @testable import JoblibParallel

@@ -2,7 +2,6 @@ import Foundation
 import JoblibCoding
 import JoblibParallel
 import JoblibSystem
-import JoblibTypes
 import Testing
 @testable import JoblibProcesses
 

@@ -2,7 +2,6 @@ import Foundation
 import SystemPackage
 import Testing
 @testable import JoblibSystem
-import JoblibTypes
 
 @Suite struct FileTests {
     @Test func atomicWriteReplacesWholeFileAndLeavesNoTemporary() throws {
@@ -87,21 +86,5 @@ import JoblibTypes
         #expect(throws: SystemError.self) { try ([9] as [UInt8]).withUnsafeBytes { try fd.writeAll($0, at: 0) } }
         let mapping = try MemoryMapping(fd: fd, offset: 0, count: 3, access: .readOnly)
         #expect(Array(mapping.bytes) == [1, 2, 3])
-    }
-
-    @Test func byteCountUnits() throws {
-        #expect(ByteCount.megabytes(1).bytes == 1_048_576)
-        #expect(ByteCount.gigabytes(10) > .megabytes(10_000))
-        #expect(ByteCount.kilobytes(3).description == "3.0 KiB")
-        #expect(ByteCount(bytes: 12).description == "12 B")
-        // A negative count is zero bytes, not a trap: counts are computed and read from configuration.
-        #expect(ByteCount(bytes: -1).bytes == 0)
-        #expect(ByteCount.megabytes(-3) == .bytes(0))
-        var count = ByteCount.kilobytes(1)
-        count.bytes -= 4096
-        #expect(count.bytes == 0)
-        let decoded = try JSONDecoder().decode(ByteCount.self, from: Data(#"{"bytes":-7}"#.utf8))
-        #expect(decoded.bytes == 0)
-        #expect(try JSONDecoder().decode(ByteCount.self, from: JSONEncoder().encode(ByteCount.megabytes(2))) == .megabytes(2))
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import JoblibParallel
 import JoblibSystem
-import JoblibTypes
 import Testing
 
 /// Every way a task can fail (loky's crash matrix), through every entry point, written once and
