@@ -72,6 +72,11 @@ if [ "$status" != 0 ]; then
     failures=$((failures + 1))
 fi
 check_leftovers "$run" "short run"
+if [ -e "/tmp/jrb-$run" ]; then
+    echo "FAIL (short run): the cluster's directory /tmp/jrb-$run is left behind"
+    rm -rf "/tmp/jrb-$run"
+    failures=$((failures + 1))
+fi
 kill_cluster "$run"
 
 echo "check-ray-bench: SIGTERM during the run stops the cluster and the bridge"
@@ -90,6 +95,11 @@ if [ "$status" = 124 ]; then
     failures=$((failures + 1))
 fi
 check_leftovers "$run" "SIGTERM"
+if [ -e "/tmp/jrb-$run" ]; then
+    echo "FAIL (SIGTERM): the cluster's directory /tmp/jrb-$run is left behind"
+    rm -rf "/tmp/jrb-$run"
+    failures=$((failures + 1))
+fi
 kill_cluster "$run"
 rm -f /tmp/check-ray-bench.$$.log
 

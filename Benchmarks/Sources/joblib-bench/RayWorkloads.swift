@@ -85,8 +85,8 @@ final class RayBenchCluster {
     private let directory: String
     private var nodes: [pid_t] = []
 
-    /// Nodes of every cluster not stopped yet, for the signal handlers.
-    private static let running = Mutex<Set<pid_t>>([])
+    /// Nodes of every cluster not stopped yet, with their cluster's directory, for the signal handlers.
+    private static let running = Mutex<[pid_t: String]>([:])
     private static let signalSources = Mutex<[any DispatchSourceSignal]>([])
 
     init() throws {
@@ -110,13 +110,13 @@ final class RayBenchCluster {
                     "--object-store-memory=80000000", "--disable-usage-stats"] + arguments
         let pid = try Self.spawnInOwnSession(argv, output: log)
         nodes.append(pid)
-        Self.running.withLock { _ = $0.insert(pid) }
+        Self.running.withLock { $0[pid] = directory }
         for _ in 0..<600 {
             if (try? String(contentsOfFile: log, encoding: .utf8))?.contains("Ray runtime started") == true { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 nodes.removeAll { $0 == pid }
-                Self.running.withLock { _ = $0.remove(pid) }
+                Self.running.withLock { $0[pid] = nil }
                 kill(-pid, SIGKILL)
                 throw BenchError("Ray node \(name) ended; see \(log) (is ray installed? scripts/setup.sh)")
             }
@@ -142,7 +142,7 @@ final class RayBenchCluster {
         }
         kill(-pid, SIGKILL)
         if !reaped { _ = waitpid(pid, &status, 0) }
-        running.withLock { _ = $0.remove(pid) }
+        running.withLock { $0[pid] = nil }
     }
 
     /// `argv` (looked up in PATH) in a new session, its output appended to `output`.
@@ -182,7 +182,9 @@ final class RayBenchCluster {
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler {
-                    for pid in running.withLock({ Array($0) }) { stopNode(pid) }
+                    let nodes = running.withLock { $0 }
+                    for pid in nodes.keys { stopNode(pid) }
+                    for directory in Set(nodes.values) { try? FileManager.default.removeItem(atPath: directory) }
                     exit(128 + number)
                 }
                 source.resume()
