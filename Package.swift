@@ -119,7 +119,10 @@ let package = Package(
 
         // Helpers and the backend conformance suite (run by each backend's test target).
         .target(
-            name: "JoblibTestSupport", dependencies: ["JoblibSystem", "JoblibCoding", "JoblibParallel"],
+            name: "JoblibTestSupport",
+            dependencies: [
+                "JoblibSystem", "JoblibCoding", "JoblibParallel", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             path: "Tests/JoblibTestSupport"),
         .testTarget(
             name: "JoblibSystemTests", dependencies: ["JoblibSystem", "JoblibTestSupport", "joblib-test-helper"]),

@@ -62,7 +62,7 @@ kill_cluster() {
 }
 
 echo "check-ray-bench: a short run ends by itself"
-JOBLIB_BENCH_RAY_TASKS=100 JOBLIB_BENCH_ROUNDS=1 "$bench" ray-throughput >/tmp/check-ray-bench.$$.log 2>&1 &
+JOBLIB_BENCH_CLUSTER_TASKS=100 JOBLIB_BENCH_ROUNDS=1 "$bench" ray-throughput >/tmp/check-ray-bench.$$.log 2>&1 &
 run=$!
 wait_for "$run" 240
 if [ "$status" != 0 ]; then
@@ -80,7 +80,7 @@ fi
 kill_cluster "$run"
 
 echo "check-ray-bench: SIGTERM during the run stops the cluster and the bridge"
-JOBLIB_BENCH_RAY_TASKS=2000 JOBLIB_BENCH_ROUNDS=1 "$bench" ray-throughput >/tmp/check-ray-bench.$$.log 2>&1 &
+JOBLIB_BENCH_CLUSTER_TASKS=2000 JOBLIB_BENCH_ROUNDS=1 "$bench" ray-throughput >/tmp/check-ray-bench.$$.log 2>&1 &
 run=$!
 for _ in $(seq 120); do
     grep -qs "Ray runtime started" "/tmp/jrb-$run/node.log" && break

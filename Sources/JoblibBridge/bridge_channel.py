@@ -5,6 +5,7 @@
 # ray_bridge.py), all in one namespace: __main__. Dask and Ray ship what is defined in __main__ to
 # their workers by value (cloudpickle), together with the globals it uses.
 
+import argparse
 import os
 import queue
 import struct
@@ -81,3 +82,42 @@ class BridgeChannel:
 
     def start_reading(self):
         threading.Thread(target=self.read_requests, daemon=True).start()
+
+
+def bridge_arguments(backend, pinned_version):
+    """The command line every bridge takes (see BridgeSettings on the Swift side); the backend's
+    script adds its own arguments, then parses."""
+    parser = argparse.ArgumentParser(description="swift-joblib's %s bridge (started by the Swift driver)" % backend)
+    parser.add_argument("--executable", required=True)
+    parser.add_argument("--check-executable", type=int, default=1)
+    parser.add_argument("--connect-timeout", type=float, default=10)
+    parser.add_argument("--handshake-timeout", type=float, default=30)
+    parser.add_argument("--pinned-version", default=pinned_version)
+    return parser
+
+
+def run_bridge(backend, bridge, close, close_within=None):
+    """Runs `bridge` (a BridgeChannel) for the driver: reads its requests, `start()`s it (which
+    sends READY, or FAILED and returns False) and `serve()`s it until the driver closes descriptor
+    3. An unexpected error is sent as FAILED (BRIDGE_FAILED), then raised, so that its traceback
+    reaches stderr. `close` (None: nothing to close) runs in the end whatever happened; with
+    `close_within`, it gets that many seconds and is then abandoned."""
+    bridge.start_reading()
+    try:
+        if bridge.start():
+            bridge.serve()
+    except Exception as error:
+        try:
+            bridge.fail(BRIDGE_FAILED, "the %s bridge failed: %r" % (backend, error))
+        except OSError:  # the driver is gone; the traceback still reaches stderr
+            pass
+        raise
+    finally:
+        if close is not None and close_within is None:
+            close()
+        elif close is not None:
+            closing = threading.Thread(target=close, daemon=True)
+            closing.start()
+            closing.join(close_within)
+            if closing.is_alive():
+                log("gave up closing the %s session after %.0f s (the cluster does not answer)" % (backend, close_within))

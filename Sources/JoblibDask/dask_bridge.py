@@ -10,7 +10,6 @@
 # same namespace. Functions and classes here live in __main__, so Dask ships them to workers by
 # value (cloudpickle) together with the globals they use: keep module-level state out of them.
 
-import argparse
 import asyncio
 import os
 import queue
@@ -396,31 +395,15 @@ class Bridge(BridgeChannel):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="swift-joblib's Dask bridge (started by the Swift driver)")
+    parser = bridge_arguments("Dask", pinned_version="2026.8.0")
     parser.add_argument("--scheduler", required=True)
-    parser.add_argument("--executable", required=True)
-    parser.add_argument("--check-executable", type=int, default=1)
-    parser.add_argument("--connect-timeout", type=float, default=10)
     parser.add_argument("--no-workers-timeout", type=float, default=30)
-    parser.add_argument("--handshake-timeout", type=float, default=30)
     parser.add_argument("--scatter-threshold", type=int, default=1 << 20)
-    parser.add_argument("--pinned-version", default="2026.8.0")
     options = parser.parse_args()
     import logging
     logging.getLogger("distributed").setLevel(logging.ERROR)
     bridge = Bridge(options)
-    bridge.start_reading()
-    try:
-        if bridge.start():
-            bridge.serve()
-    except Exception as error:
-        try:
-            bridge.fail(BRIDGE_FAILED, "the Dask bridge failed: %r" % (error,))
-        except OSError:  # the driver is gone; the traceback below still reaches stderr
-            pass
-        raise
-    finally:
-        bridge.close()
+    run_bridge("Dask", bridge, close=bridge.close)
 
 
 if __name__ == "__main__":

@@ -499,41 +499,20 @@ class Bridge(BridgeChannel):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="swift-joblib's Ray bridge (started by the Swift driver)")
+    parser = bridge_arguments("Ray", pinned_version="2.60.0")
     parser.add_argument("--address", required=True)
     parser.add_argument("--namespace", default="")
-    parser.add_argument("--executable", required=True)
-    parser.add_argument("--check-executable", type=int, default=1)
-    parser.add_argument("--connect-timeout", type=float, default=10)
     parser.add_argument("--no-nodes-timeout", type=float, default=30)
     parser.add_argument("--start-wait", type=float, default=30)
-    parser.add_argument("--handshake-timeout", type=float, default=30)
     parser.add_argument("--num-cpus", type=float, default=1)
     parser.add_argument("--resources", default="{}")
     parser.add_argument("--max-workers", type=int, default=0)
     parser.add_argument("--runtime-env", default="")
-    parser.add_argument("--pinned-version", default="2.60.0")
     options = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     bridge = Bridge(options)
-    bridge.start_reading()
-    try:
-        if bridge.start():
-            bridge.serve()
-    except Exception as error:
-        try:
-            bridge.fail(BRIDGE_FAILED, "the Ray bridge failed: %r" % (error,))
-        except OSError:  # the driver is gone; the traceback below still reaches stderr
-            pass
-        raise
-    finally:
-        if IMPORT_ERROR is None:
-            # Bounded: against a cluster that is gone, Ray's calls can wait for minutes.
-            closing = threading.Thread(target=bridge.close, daemon=True)
-            closing.start()
-            closing.join(5.0)
-            if closing.is_alive():
-                log("gave up stopping the actors after 5 s (the cluster does not answer)")
+    # Bounded: against a cluster that is gone, Ray's calls can wait for minutes.
+    run_bridge("Ray", bridge, close=bridge.close if IMPORT_ERROR is None else None, close_within=5.0)
     # Ray's threads may keep the interpreter alive after ray.shutdown(): leave now.
     sys.stderr.flush()
     os._exit(0)

@@ -44,18 +44,7 @@ package func systemCall<Result: FixedWidthInteger>(
     path: String? = nil,
     _ body: () -> Result
 ) throws(SystemError) -> Result {
-    while true {
-        let error: Errno
-        if let injected = InjectedSystemCallFailures.next(for: operation) {
-            error = injected
-        } else {
-            let result = body()
-            if result != -1 { return result }
-            error = Errno.current
-        }
-        if error == .interrupted { continue }
-        throw SystemError(operation, path: path, errno: error)
-    }
+    try systemCall(operation, path: path, failsWhen: { $0 == -1 }, body)
 }
 
 /// Runs a libc call that signals failure with a value `failed` recognises (a null or

@@ -139,20 +139,3 @@ extension DaskTests {
     }
 
 }
-
-/// Command lines of this process's live children.
-func childCommandLines() -> [String] { liveChildren(of: getpid()).map(\.commandLine) }
-
-/// The live (not zombie) children of `parent`, with their command lines.
-func liveChildren(of parent: Int32) -> [(pid: Int32, commandLine: String)] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { Int32($0) }.compactMap { pid in
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == parent else { return nil }
-        let data = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-        return (pid, String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self))
-    }
-}

@@ -69,59 +69,30 @@ struct OtherPython: Sendable {
 
     static let found: OtherPython? = {
         guard let python = findExecutable("python3"),
-              let info = output(python, ["-c", "import sys, os, distributed; print('%d.%d' % sys.version_info[:2]); print(os.path.dirname(os.path.dirname(distributed.__file__)))"])
+              let info = commandOutput(python, ["-c", "import sys, os, distributed; print('%d.%d' % sys.version_info[:2]); print(os.path.dirname(os.path.dirname(distributed.__file__)))"])
         else { return nil }
         let lines = info.split(separator: "\n").map(String.init)
         guard lines.count == 2 else { return nil }
         let (mine, sitePackages) = (lines[0], lines[1])
+        let path = ["PYTHONPATH": sitePackages]
         var candidates: [String] = []
         let pyenv = environmentValue("PYENV_ROOT") ?? (environmentValue("HOME") ?? "/root") + "/.pyenv"
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: pyenv + "/versions")) ?? []).sorted().reversed()
         candidates += versions.map { "\(pyenv)/versions/\($0)/bin/python3" }
         candidates += (8...14).reversed().flatMap { ["/usr/bin/python3.\($0)", "/usr/local/bin/python3.\($0)"] }
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            guard let version = output(candidate, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], pythonPath: sitePackages)?
+            guard let version = commandOutput(candidate, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], environment: path)?
                 .trimmingCharacters(in: .whitespacesAndNewlines),
                 version != mine, version.hasPrefix("3."),
-                output(candidate, ["-c", "import distributed.cli.dask_scheduler"], pythonPath: sitePackages) != nil
+                commandOutput(candidate, ["-c", "import distributed.cli.dask_scheduler"], environment: path) != nil
             else { continue }
             return OtherPython(path: candidate, version: version, mine: mine, sitePackages: sitePackages)
         }
         return nil
     }()
-
-    /// Standard output of a successful run, or nil.
-    private static func output(_ executable: String, _ arguments: [String], pythonPath: String? = nil) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        if let pythonPath { environment["PYTHONPATH"] = pythonPath }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
-    }
 }
 
 /// The Swift workers (this test executable, re-executed) under the cluster's Dask workers.
 func swiftWorkers(_ cluster: DaskTestCluster) -> [Int32] {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-    return cluster.workerPIDs.flatMap { liveChildren(of: $0) }.map(\.pid).filter {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe")) == me
-    }
-}
-
-/// Polls `condition` every 50 ms for up to `seconds`; whether it became true.
-func waitFor(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
+    cluster.workerPIDs.flatMap { liveChildren(of: $0) }.map(\.pid).filter(runsThisExecutable)
 }

@@ -33,13 +33,6 @@ import Testing
         #expect(!workers.contains(where: isAlive), "still running: \(workers.filter(isAlive))")
         // Reap-free check: the orphans were re-parented, so only /proc can tell.
     }
-
-    private func isAlive(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
-        else { return false }
-        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
-    }
 }
 
 @Suite(.timeLimit(.minutes(1))) struct DescriptorLeakTests {

@@ -191,21 +191,7 @@ private struct PrivateTask: ParallelTask {
 
 /// Pids of this process's live worker children (this executable re-executed; other tests' helper
 /// processes are not counted).
-func childProcesses() -> [Int32] {
-    let me = getpid()
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-    func isWorker(_ pid: Int32) -> Bool {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == executable
-    }
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { Int32($0) }.filter { pid in
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
-        else { return false }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 && fields[0] != "Z" && Int32(fields[1]) == me && isWorker(pid)
-    }
-}
+func childProcesses() -> [Int32] { liveChildren(of: getpid()).map(\.pid).filter(runsThisExecutable) }
 
 extension WorkerProcessSuites.ProcessBackendTests {
     @Test func aMemoryLimitRecyclesWorkers() throws {

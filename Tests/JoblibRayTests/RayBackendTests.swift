@@ -143,37 +143,3 @@ func processes(whoseCommandLineContains text: String) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { Int32($0) }.filter { isAlive($0) && commandLine(of: $0).contains(text) }
 }
-
-/// Whether a process runs (and is not a zombie).
-func isAlive(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
-    return !stat[stat.index(after: close)...].hasPrefix(" Z")
-}
-
-func commandLine(of pid: Int32) -> String {
-    let data = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-    return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-}
-
-/// Command lines of this process's live children.
-func childCommandLines() -> [String] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { Int32($0) }.compactMap { pid -> String? in
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == getpid() else { return nil }
-        return commandLine(of: pid)
-    }
-}
-
-/// Polls `condition` every 50 ms for up to `seconds`; whether it became true.
-func waitFor(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
-}

@@ -5,42 +5,12 @@ import Joblib
 // The Dask cluster (scheduler and two one-thread workers, no nanny, all on 127.0.0.1) is started
 // here and stopped at the end; it needs python3 with dask[distributed] (scripts/setup.sh).
 
-/// ~20 ms of CPU: what both backends run.
-struct CalibratedSpinTask: ParallelTask {
-    var index: Int
-    var steps: Int
-    func run() throws -> UInt64 { spin(index, steps) }
-}
-
 let daskWorkloads: [Workload] = [
     Workload(name: "dask-throughput", summary: "2,000 tasks × ~20 ms on 2 local Dask workers vs .processes: tasks/s, overhead") {
-        let count = 2_000
-        let steps = calibratedSpins(seconds: 0.020)
-        let tasks = (0..<count).map { CalibratedSpinTask(index: $0, steps: steps) }
-        let ideal = Double(count) * 0.020 / 2
-        let processes = Parallel(jobs: 2, backend: .processes)
-        _ = try processes.run(Array(tasks.prefix(4)))  // warm pool
-        let processTime = try bestTime(repetitions: 2) { blackHole(try processes.run(tasks)) }
-
-        let cluster = try BenchCluster(workers: 2)
-        defer { cluster.stop() }
-        let dask = Parallel(jobs: 2, backend: .dask(scheduler: cluster.address))
-        let coldStart = DispatchTime.now().uptimeNanoseconds
-        _ = try dask.run(Array(tasks.prefix(4)))  // starts the bridge and the Swift workers
-        let cold = Double(DispatchTime.now().uptimeNanoseconds - coldStart) / 1e9
-        let daskTime = try bestTime(repetitions: 2) { blackHole(try dask.run(tasks)) }
-        let perTask = { (seconds: Double) in (seconds - ideal) / Double(count) * 2 * 1e3 }
-        return [
-            Figure(workload: "dask-throughput", metric: "processes_tasks_per_s", value: Double(count) / processTime, unit: "tasks/s"),
-            Figure(workload: "dask-throughput", metric: "dask_tasks_per_s", value: Double(count) / daskTime, unit: "tasks/s"),
-            Figure(workload: "dask-throughput", metric: "processes_wall", value: processTime, unit: "s"),
-            Figure(workload: "dask-throughput", metric: "dask_wall", value: daskTime, unit: "s"),
-            Figure(workload: "dask-throughput", metric: "ideal_wall", value: ideal, unit: "s"),
-            Figure(workload: "dask-throughput", metric: "processes_overhead_per_task", value: perTask(processTime), unit: "ms/task/worker"),
-            Figure(workload: "dask-throughput", metric: "dask_overhead_per_task", value: perTask(daskTime), unit: "ms/task/worker"),
-            Figure(workload: "dask-throughput", metric: "dask_first_call", value: cold, unit: "s"),
-            Figure(workload: "dask-throughput", metric: "dask_over_processes", value: daskTime / processTime, unit: "x"),
-        ]
+        try throughputBesideProcesses("dask-throughput", label: "dask") {
+            let cluster = try BenchCluster(workers: 2)
+            return (.dask(scheduler: cluster.address), cluster.stop)
+        }
     },
 ]
 

@@ -221,31 +221,29 @@ let processWorkloads: [Workload] = [
     Workload(name: "processes-large-ndarray", summary: "a 100 MB NDArray<Double> shared by 20 tasks: time and peak memory of the process tree") {
         // Workers map the array's shared memory instead of copying it into an Array.
         let count = 100_000_000 / 8
-        let array = NDArray(shape: [count], (0..<count).map(Double.init))
-        let tasks = (0..<20).map { SliceSumArrayTask(values: array, part: $0, parts: 20) }
-        _ = try processes.run([TinyTask(value: 1)])
-        var runs: [Double] = []
-        for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
-        resetPeaks()
-        let pss = try treePeakPSSBytes { blackHole(try processes.run(tasks)) } / Double(count * 8)
-        let peak = treePeakBytes() / Double(count * 8)
-        return figures("processes-large-ndarray", ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-ndarray", "large"))
-            + [Figure(workload: "processes-large-ndarray", metric: "tree-peak-rss", value: peak, unit: "x-array"),
-               Figure(workload: "processes-large-ndarray", metric: "tree-peak-pss", value: pss, unit: "x-array")]
+        return try sliceSums("processes-large-ndarray", of: NDArray(shape: [count], (0..<count).map(Double.init)))
     },
     Workload(name: "processes-large-shared-ndarray", summary: "the same with NDArray(sharedShape:): created in shared memory, handed to workers without a copy") {
         let count = 100_000_000 / 8
         var array = try NDArray<Double>(sharedShape: [count], repeating: 0)
         for i in 0..<count { array[i] = Double(i) }
-        let tasks = (0..<20).map { SliceSumArrayTask(values: array, part: $0, parts: 20) }
-        _ = try processes.run([TinyTask(value: 1)])
-        var runs: [Double] = []
-        for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
-        resetPeaks()
-        let pss = try treePeakPSSBytes { blackHole(try processes.run(tasks)) } / Double(count * 8)
-        let peak = treePeakBytes() / Double(count * 8)
-        return figures("processes-large-shared-ndarray", ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-ndarray", "large"))
-            + [Figure(workload: "processes-large-shared-ndarray", metric: "tree-peak-rss", value: peak, unit: "x-array"),
-               Figure(workload: "processes-large-shared-ndarray", metric: "tree-peak-pss", value: pss, unit: "x-array")]
+        return try sliceSums("processes-large-shared-ndarray", of: array)
     },
 ]
+
+/// 20 tasks that each sum a slice of `array` on the process pool: the median of 3 calls against
+/// joblib's large-array row, then the process tree's peak RSS and PSS over one more call, as
+/// multiples of the array's size.
+private func sliceSums(_ workload: String, of array: NDArray<Double>) throws -> [Figure] {
+    let tasks = (0..<20).map { SliceSumArrayTask(values: array, part: $0, parts: 20) }
+    _ = try processes.run([TinyTask(value: 1)])
+    var runs: [Double] = []
+    for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) }) }
+    resetPeaks()
+    let size = Double(array.count * 8)
+    let pss = try treePeakPSSBytes { blackHole(try processes.run(tasks)) } / size
+    let peak = treePeakBytes() / size
+    return figures(workload, ours: median(runs), unit: "s", joblib: joblibFigures("processes-large-ndarray", "large"))
+        + [Figure(workload: workload, metric: "tree-peak-rss", value: peak, unit: "x-array"),
+           Figure(workload: workload, metric: "tree-peak-pss", value: pss, unit: "x-array")]
+}

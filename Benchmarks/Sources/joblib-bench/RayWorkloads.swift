@@ -8,72 +8,12 @@ import Synchronization
 
 let rayWorkloads: [Workload] = [
     Workload(name: "ray-throughput", summary: "2,000 tasks × ~20 ms on 2 local Ray actors vs .processes: tasks/s, overhead") {
-        // Tasks per call (JOBLIB_BENCH_RAY_TASKS, default 2,000; scripts/check-ray-bench.sh runs
-        // fewer) and rounds of one `.processes` call then one `.ray` call (JOBLIB_BENCH_ROUNDS,
-        // default 3): the figures are the medians.
-        let environment = ProcessInfo.processInfo.environment
-        let count = max(4, Int(environment["JOBLIB_BENCH_RAY_TASKS"] ?? "") ?? 2_000)
-        let rounds = max(1, Int(environment["JOBLIB_BENCH_ROUNDS"] ?? "") ?? 3)
-        let steps = calibratedSpins(seconds: 0.020)
-        let tasks = (0..<count).map { CalibratedSpinTask(index: $0, steps: steps) }
-        let ideal = Double(count) * 0.020 / 2
-        let processes = Parallel(jobs: 2, backend: .processes)
-        _ = try processes.run(Array(tasks.prefix(4)))  // warm pool
-
-        let cluster = try RayBenchCluster()
-        defer { cluster.stop() }
-        let ray = Parallel(jobs: 2, backend: .ray(address: cluster.address))
-        let coldStart = DispatchTime.now().uptimeNanoseconds
-        _ = try ray.run(Array(tasks.prefix(4)))  // starts the bridge, the actors and their Swift workers
-        let cold = Double(DispatchTime.now().uptimeNanoseconds - coldStart) / 1e9
-        let loadBefore = loadAverage()
-        // Alternated, so that both see the same machine (the Ray cluster idles meanwhile).
-        var processTimes: [Double] = []
-        var rayTimes: [Double] = []
-        for round in 1...rounds {
-            for (name, parallel) in [("processes", processes), ("ray", ray)] {
-                let seconds: Double
-                do {
-                    seconds = try bestTime(repetitions: 1) { blackHole(try parallel.run(tasks)) }
-                } catch {
-                    throw BenchError("round \(round), the .\(name) call failed: \(error)")
-                }
-                if name == "ray" { rayTimes.append(seconds) } else { processTimes.append(seconds) }
-                FileHandle.standardError.write(Data(String(format: "ray-throughput: round %d .%@ %.2f s\n", round, name, seconds).utf8))
-            }
+        try throughputBesideProcesses("ray-throughput", label: "ray") {
+            let cluster = try RayBenchCluster()
+            return (.ray(address: cluster.address), cluster.stop)
         }
-        let loadAfter = loadAverage()
-        let processTime = median(processTimes)
-        let rayTime = median(rayTimes)
-        let perTask = { (seconds: Double) in (seconds - ideal) / Double(count) * 2 * 1e3 }
-        return [
-            Figure(workload: "ray-throughput", metric: "processes_tasks_per_s", value: Double(count) / processTime, unit: "tasks/s"),
-            Figure(workload: "ray-throughput", metric: "ray_tasks_per_s", value: Double(count) / rayTime, unit: "tasks/s"),
-            Figure(workload: "ray-throughput", metric: "processes_wall", value: processTime, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "ray_wall", value: rayTime, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "ideal_wall", value: ideal, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "processes_overhead_per_task", value: perTask(processTime), unit: "ms/task/worker"),
-            Figure(workload: "ray-throughput", metric: "ray_overhead_per_task", value: perTask(rayTime), unit: "ms/task/worker"),
-            Figure(workload: "ray-throughput", metric: "ray_first_call", value: cold, unit: "s"),
-            Figure(workload: "ray-throughput", metric: "ray_over_processes", value: rayTime / processTime, unit: "x"),
-            Figure(workload: "ray-throughput", metric: "rounds", value: Double(rounds), unit: "median of"),
-            Figure(workload: "ray-throughput", metric: "load_average_before", value: loadBefore, unit: "1 min"),
-            Figure(workload: "ray-throughput", metric: "load_average_after", value: loadAfter, unit: "1 min"),
-        ]
     },
 ]
-
-private func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-/// The machine's 1-minute load average (other builds share it), or -1 when unreadable.
-private func loadAverage() -> Double {
-    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
-    return Double(text.split(separator: " ").first ?? "") ?? -1
-}
 
 /// A loopback Ray cluster for the benchmark. Each node is `ray start --block` spawned here in a
 /// session (and process group) of its own and reaped here: stopping it is SIGTERM, then SIGKILL,
