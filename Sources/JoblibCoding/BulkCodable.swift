@@ -12,7 +12,7 @@ import JoblibSystem
 /// `Codable` conformance must then encode that one number. Arrays of conforming types are stored
 /// and hashed as their bytes plus the element type and count, which is what makes ``BinaryEncoder``
 /// and ``hash(_:)`` run at memory speed on large numeric arrays.
-public protocol BulkCodable: BitwiseCopyable, Codable, Sendable {
+public protocol BulkCodable: FixedLayoutValue {
     /// The number type that this type's memory holds.
     static var bulkElementType: BulkElementType { get }
 }

@@ -17,10 +17,30 @@ struct CallKey: Encodable {
         for argument in arguments {
             if ignoredFields.isEmpty {
                 // The argument's own type reaches the encoder, so arrays keep their bulk path.
-                try container.encode(argument)
+                try Self.encode(argument, into: &container)
             } else {
                 try container.encode(FieldFilter(value: argument, ignored: ignoredFields, seen: seenFields))
             }
+        }
+    }
+}
+
+extension CallKey {
+    /// Encodes one argument; `Int`, `Double`, `String` and `Bool` through the container's own
+    /// methods. That writes the same bytes as the generic `encode(_:)` (which reaches the same
+    /// scalar through the value's single-value container) without a nested encoder per argument.
+    /// The type is compared by metadata, not cast (a dynamic cast costs what it would save).
+    private static func encode<Value: Encodable>(_ value: Value, into container: inout any UnkeyedEncodingContainer) throws {
+        if Value.self == Int.self {
+            try container.encode(unsafeBitCast(value, to: Int.self))
+        } else if Value.self == Double.self {
+            try container.encode(unsafeBitCast(value, to: Double.self))
+        } else if Value.self == String.self {
+            try container.encode(unsafeBitCast(value, to: String.self))
+        } else if Value.self == Bool.self {
+            try container.encode(unsafeBitCast(value, to: Bool.self))
+        } else {
+            try container.encode(value)
         }
     }
 }

@@ -29,11 +29,18 @@ final class MetadataSizes: Sendable {
     struct Key: Hashable {
         var high: UInt64
         var low: UInt64
+
+        /// Half of a digest is as well spread as the whole: hashing one word costs less.
+        func hash(into hasher: inout Hasher) { hasher.combine(low) }
     }
 
     struct Known {
+        /// The entry directory's inode as its function directory lists it (`d_ino`).
+        var directoryInode: UInt64
         var outputInode: UInt64
         var outputModified: Double
+        var outputSize: Int
+        /// The size of `metadata.json`.
         var size: Int
     }
 
@@ -63,53 +70,113 @@ extension CacheStore {
     ///
     /// - Returns: the entries, and why an index could not be saved (the scan itself succeeded).
     func scan() throws -> (entries: [EntryInfo], indexError: (any Error)?) {
+        try scan(accessTimes: true)
+    }
+
+    /// How many entries the cache holds and their bytes, without their access times: an entry
+    /// that a record (this process's or the index's) knows under the same directory inode is
+    /// counted from the record, without any `fstatat`; the others are examined as by `scan()`.
+    ///
+    /// An entry directory is published whole and never changed inside (outputs and metadata are
+    /// written once, before the `rename` that publishes it); replacing an entry publishes a new
+    /// directory, made while the old one still existed, so under another inode number. A record
+    /// whose directory inode matches the listing therefore describes the files that are there.
+    func sizes() throws -> (entries: Int, bytes: Int, indexError: (any Error)?) {
+        let (entries, indexError) = try scan(accessTimes: false)
+        return (entries.count, entries.reduce(0) { $0 + $1.size }, indexError)
+    }
+
+    /// `scan()`; without `accessTimes`, the entries known by directory inode are not examined
+    /// and their `lastAccess` is NaN (for `sizes()` only).
+    ///
+    /// Dictionary operations are most of a scan's own time once stats are skipped: each entry
+    /// costs one lookup (this process's records, else the index) and one insertion (`seen`).
+    private func scan(accessTimes: Bool) throws -> (entries: [EntryInfo], indexError: (any Error)?) {
+        typealias Key = MetadataSizes.Key
+        typealias Known = MetadataSizes.Known
         var entries: [EntryInfo] = []
         var indexError: (any Error)?
         let known = metadataSizes.current
-        var seen: [MetadataSizes.Key: MetadataSizes.Known] = [:]
+        var seen: [Key: Known] = [:]
         seen.reserveCapacity(known.count)
         defer { metadataSizes.replace(with: seen) }
         let functions = try scanSubdirectories(root, files: [], filter: { !$0.hasPrefix(".") })
         for function in functions {
             let directory = root.appending(function.name)
             // Read only when this process's own record misses an entry: a warm scan reads nothing.
-            var index: [MetadataSizes.Key: MetadataSizes.Known]?
+            var index: [Key: Known]?
             var indexMissed = false
-            let found = try scanEntryDirectories(directory, first: Self.outputName, second: Self.metadataName) { entry in
-                guard let output = entry.first else { return nil }
-                let key = MetadataSizes.Key(high: entry.high, low: entry.low)
-                func matching(_ record: MetadataSizes.Known?) -> Int? {
-                    guard let record, record.outputInode == output.inode, record.outputModified == output.modificationTime else { return nil }
-                    return record.size
+            var usedOwnRecord = false
+            /// This process's record of `key` if it passes `matches`, else the index's.
+            func recorded(_ key: Key, _ matches: (Known) -> Bool) -> Known? {
+                if !known.isEmpty, let record = known[key], matches(record) {
+                    usedOwnRecord = true
+                    return record
                 }
-                if let size = matching(known[key]) { return size }
                 if index == nil { index = MetadataSizeIndex.read(directory) }
-                if let size = matching(index?[key]) { return size }
-                indexMissed = true
+                if let record = index?[key], matches(record) { return record }
                 return nil
             }
+            // The records of skipped entries, in the order `skip` accepted them, which is the
+            // order the skipped entries are returned in.
+            var skippedRecords: [Known] = []
+            let found = try scanEntryDirectories(
+                directory, first: Self.outputName, second: Self.metadataName,
+                knownSecondSize: { entry in
+                    guard let output = entry.first else { return nil }
+                    let record = recorded(Key(high: entry.high, low: entry.low)) {
+                        $0.outputInode == output.inode && $0.outputModified == output.modificationTime
+                    }
+                    if record == nil { indexMissed = true }
+                    return record?.size
+                },
+                skip: accessTimes ? nil : { entry in
+                    guard entry.inode != 0, let record = recorded(Key(high: entry.high, low: entry.low), { $0.directoryInode == entry.inode }) else {
+                        return false
+                    }
+                    skippedRecords.append(record)
+                    return true
+                })
             entries.reserveCapacity(entries.count + found.count)
-            var recorded = 0
+            seen.reserveCapacity(seen.count + found.count)
+            var kept: [(key: Key, record: Known)] = []
+            kept.reserveCapacity(found.count)
+            var skippedCount = 0
             for entry in found {
+                let key = Key(high: entry.high, low: entry.low)
+                guard entry.examined else {
+                    let record = skippedRecords[skippedCount]
+                    skippedCount += 1
+                    kept.append((key, record))
+                    entries.append(EntryInfo(
+                        functionDirectory: directory, found: entry, size: record.outputSize + record.size, lastAccess: .nan))
+                    continue
+                }
                 if let output = entry.first {
-                    seen[MetadataSizes.Key(high: entry.high, low: entry.low)] = MetadataSizes.Known(
-                        outputInode: output.inode, outputModified: output.modificationTime, size: entry.secondSize)
-                    recorded += 1
+                    kept.append((key, Known(
+                        directoryInode: entry.inode, outputInode: output.inode, outputModified: output.modificationTime,
+                        outputSize: output.size, size: entry.secondSize)))
                 }
                 // An entry without output (half removed by hand) is the oldest of all: it goes first.
                 entries.append(EntryInfo(
                     functionDirectory: directory, found: entry, size: (entry.first?.size ?? 0) + entry.secondSize,
                     lastAccess: entry.first?.accessTime ?? 0))
             }
-            let staleIndex = index.map { $0.count != recorded } ?? false
-            if indexMissed || staleIndex {
-                var records: [MetadataSizes.Key: MetadataSizes.Known] = [:]
-                records.reserveCapacity(recorded)
-                for entry in found {
-                    let key = MetadataSizes.Key(high: entry.high, low: entry.low)
-                    if entry.first != nil { records[key] = seen[key] }
+            for (key, record) in kept { seen[key] = record }
+            // Rewrite the index when it missed an entry or holds records of entries that are gone.
+            // A record taken from the index is the index's; one from this process's own records
+            // may differ from an index that was read too (only then is every record compared).
+            var staleIndex = false
+            if let index {
+                staleIndex = index.count != kept.count
+                if !staleIndex, usedOwnRecord {
+                    staleIndex = kept.contains { key, record in
+                        index[key].map { $0.directoryInode != record.directoryInode || $0.outputInode != record.outputInode } ?? true
+                    }
                 }
-                do { try MetadataSizeIndex.write(records, to: directory) } catch { indexError = indexError ?? error }
+            }
+            if indexMissed || staleIndex {
+                do { try MetadataSizeIndex.write(kept, to: directory) } catch { indexError = indexError ?? error }
             }
         }
         return (entries, indexError)
@@ -121,11 +188,27 @@ extension CacheStore {
     /// Removes least recently accessed entries until all limits hold: at most `bytesLimit` bytes,
     /// at most `itemsLimit` entries, and none last accessed more than `ageLimit` seconds ago.
     /// With `onlyIfOver`, nothing is evicted unless the cache holds more than that many bytes.
+    ///
+    /// Without `ageLimit`, the sizes are counted first (`sizes()`, no access time needed); only
+    /// when something must go are the entries scanned for their access times.
     func reduceSize(bytesLimit: Int?, itemsLimit: Int?, ageLimit: Double?, onlyIfOver: Int? = nil) throws -> EvictionResult {
+        var countError: (any Error)?
+        if ageLimit == nil {
+            let counted = try sizes()
+            countError = counted.indexError
+            let nothingToFree = counted.bytes <= (bytesLimit ?? .max) && counted.entries <= (itemsLimit ?? .max)
+            let belowTrigger = onlyIfOver.map { counted.bytes <= $0 } ?? false
+            if nothingToFree || belowTrigger {
+                return EvictionResult(
+                    entriesBefore: counted.entries, bytesBefore: counted.bytes, removedEntries: 0, removedBytes: 0,
+                    indexError: counted.indexError)
+            }
+        }
         let (entries, indexError) = try scan()
         let totalBytes = entries.reduce(0) { $0 + $1.size }
         var result = EvictionResult(
-            entriesBefore: entries.count, bytesBefore: totalBytes, removedEntries: 0, removedBytes: 0, indexError: indexError)
+            entriesBefore: entries.count, bytesBefore: totalBytes, removedEntries: 0, removedBytes: 0,
+            indexError: indexError ?? countError)
         if let onlyIfOver, totalBytes <= onlyIfOver { return result }
         let bytesToFree = bytesLimit.map { max(0, totalBytes - $0) } ?? 0
         let itemsToFree = itemsLimit.map { max(0, entries.count - $0) } ?? 0

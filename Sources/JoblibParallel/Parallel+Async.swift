@@ -46,7 +46,7 @@ extension Parallel {
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) async throws -> [Task.Output] {
         let source = InputSource.reading(tasks)
         let store = ResultStore<Task.Output>(count: source.count)
-        let (count, error) = await executeAsync(source, of: Task.self, store: store) { try $0.get() }
+        let (count, error) = await executeAsync(source, of: Task.self, store: store, outputIsEntry: true) { try $0.get() }
         if let error { throw error }
         return store.values(count: count)
     }

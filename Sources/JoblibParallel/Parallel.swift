@@ -82,7 +82,7 @@ public struct Parallel: Sendable {
     public func run<Task: ParallelTask>(_ tasks: some Sequence<Task>) throws -> [Task.Output] {
         let source = InputSource.reading(tasks)
         let store = ResultStore<Task.Output>(count: source.count)
-        let (count, error) = execute(source, of: Task.self, store: store) { try $0.get() }
+        let (count, error) = execute(source, of: Task.self, store: store, outputIsEntry: true) { try $0.get() }
         if let error { throw error }
         return store.values(count: count)
     }

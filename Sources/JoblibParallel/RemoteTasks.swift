@@ -26,36 +26,72 @@ package struct RemoteTasks: Sendable {
 
     /// Remote access to a call's tasks of type `Task`, whose outcomes go to `sink` exactly as
     /// local runs' do. The time spent encoding and decoding counts as the worker's coding time.
+    /// `sinkOutputs`, when given, takes the outputs of a `results` frame in which every task
+    /// succeeded (`indices[k]` has `outputs[k]`), counting in `delivered` those handed over
+    /// before it throws; it must do what `sink` does with each `.success`. One call per frame
+    /// instead of a closure call, a dictionary lookup and a `Result` per task: with those, tiny
+    /// tasks on `.processes` spent 36–45 % of the calling process's time here (BENCHMARKS.md,
+    /// "Tiny tasks").
     init<Task: ParallelTask>(
-        _ type: Task.Type, sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void
+        _ type: Task.Type, sink: @escaping @Sendable (Int, Result<Task.Output, any Error>) throws -> Void,
+        sinkOutputs: (@Sendable ([Int], [Task.Output], inout Int) throws -> Void)? = nil
     ) {
         let link = self.link
         taskType = Task.self
+        // Fixed-layout tasks and outputs travel as one block of bytes (FixedLayoutTask.swift).
+        let fixedLayout = Task.travelsAsFixedLayout
         encode = { index, sections in
             let chunk = try link.chunk(holding: index, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
+            if fixedLayout { return FixedLayoutBlock.make(CollectionOfOne(chunk[index])) }
             return try BinaryEncoder().encode(chunk[index], sections: sections)
         }
         encodeBatch = { indices, sections in
-            guard let first = indices.first else { return try BinaryEncoder().encode([Task](), sections: sections) }
+            guard let first = indices.first else {
+                return fixedLayout ? FixedLayoutBlock.make([Task]()) : try BinaryEncoder().encode([Task](), sections: sections)
+            }
             let chunk = try link.chunk(holding: first, of: Task.self)
             let start = monotonicNanoseconds()
             defer { link.coded(since: start) }
+            if fixedLayout {
+                // Consecutive tasks (a slice as claimed) are copied straight from the inputs.
+                if indices.indices.allSatisfy({ indices[$0] == first + $0 }) {
+                    return FixedLayoutBlock.make(chunk.elements[(first - chunk.start)..<(first - chunk.start + indices.count)])
+                }
+                return FixedLayoutBlock.make(indices.map { chunk[$0] })
+            }
             return try BinaryEncoder().encode(indices.map { chunk[$0] }, sections: sections)
         }
         deliver = { index, outcome in
             let start = monotonicNanoseconds()
             let decoded = outcome.flatMap { bytes in
-                Result { try BinaryDecoder().decode(Task.Output.self, from: bytes) }
-                    .mapError { resultDecodingError($0, taskIndex: index) }
+                Result {
+                    if fixedLayout { return try decodeBlock(Task.Output.self, from: bytes, count: 1)[0].get() }
+                    return try BinaryDecoder().decode(Task.Output.self, from: bytes)
+                }
+                .mapError { resultDecodingError($0, taskIndex: index) }
             }
             link.coded(since: start)
             try sink(index, decoded)
         }
+        let sinkOutputs = sinkOutputs ?? { indices, outputs, delivered in
+            for position in indices.indices {
+                try sink(indices[position], .success(outputs[position]))
+                delivered += 1
+            }
+        }
         deliverBatch = { indices, errors, bytes, delivered in
             let start = monotonicNanoseconds()
-            let outputs = decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: indices.count - errors.count)
+            let count = indices.count - errors.count
+            // Every task succeeded and every output decodes: all of them at once.
+            if errors.isEmpty, let outputs = decodeAll(Task.Output.self, from: bytes, count: count, fixedLayout: fixedLayout) {
+                link.coded(since: start)
+                return try sinkOutputs(indices, outputs, &delivered)
+            }
+            let outputs = fixedLayout
+                ? decodeBlock(Task.Output.self, from: bytes, count: count)
+                : decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: count)
             link.coded(since: start)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
@@ -120,6 +156,31 @@ package func decodeEach<Element: Decodable>(
     }
 }
 
+/// The `count` outputs in `bytes` (a fixed-layout block, or one encoded `[Output]`), or nil
+/// when they cannot all be decoded (then each is decoded on its own to find the bad ones).
+private func decodeAll<Output: Decodable>(_ type: Output.Type, from bytes: [UInt8], count: Int, fixedLayout: Bool) -> [Output]? {
+    let all = try? bytes.withUnsafeBytes { buffer in
+        fixedLayout
+            ? try FixedLayoutBlock.elements(of: Output.self, in: buffer)
+            : try BinaryDecoder().decode([Output].self, from: buffer, sections: nil)
+    }
+    return all?.count == count ? all : nil
+}
+
+/// The `count` outputs of a fixed-layout block (``FixedLayoutTask``); a block that does not hold
+/// them fails them all. With no outputs the bytes are not read (a batch that failed whole carries
+/// an empty `Codable` array there).
+private func decodeBlock<Element>(_ type: Element.Type, from bytes: [UInt8], count: Int) -> [Result<Element, any Error>] {
+    guard count > 0 else { return [] }
+    do {
+        let all = try bytes.withUnsafeBytes { try FixedLayoutBlock.elements(of: Element.self, in: $0) }
+        guard all.count == count else { throw CodingError(.typeMismatch, "expected \(count) values, found \(all.count)") }
+        return all.map { .success($0) }
+    } catch {
+        return Array(repeating: .failure(error), count: count)
+    }
+}
+
 /// One element of an array whose decoding failure is kept instead of thrown.
 package struct Lenient<Value: Decodable>: Decodable {
     package let result: Result<Value, any Error>
@@ -131,30 +192,46 @@ package struct Lenient<Value: Decodable>: Decodable {
 extension Parallel {
     /// Runs the tasks of `source` (of type `Task`), storing `entry(outcome)` of each (in the
     /// worker that ran it, or as it arrives from another process), and blocks until the call is over.
+    /// `outputIsEntry`: `Entry` is `Task.Output` and `entry(.success(output))` is `output` (as in
+    /// `run`), so that a frame's outputs go into `store` as they are.
     func execute<Task: ParallelTask, Entry: Sendable>(
-        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>, outputIsEntry: Bool = false,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) -> (count: Int, error: (any Error)?) {
-        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, outputIsEntry: outputIsEntry, entry: entry)
         return executeCall(source, remote: remote, batches: batches)
     }
 
     /// ``execute(_:of:store:entry:)`` without blocking a thread of the cooperative pool.
     func executeAsync<Task: ParallelTask, Entry: Sendable>(
-        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>,
+        _ source: InputSource, of type: Task.Type, store: ResultStore<Entry>, outputIsEntry: Bool = false,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) async -> (count: Int, error: (any Error)?) {
-        let (remote, batches) = Self.taskRunners(Task.self, store: store, entry: entry)
+        let (remote, batches) = Self.taskRunners(Task.self, store: store, outputIsEntry: outputIsEntry, entry: entry)
         return await executeCallAsync(source, remote: remote, batches: batches)
     }
 
     /// A call's ways of running tasks: elsewhere (`remote`, one outcome at a time into `store`)
     /// or here (`batches`).
     private static func taskRunners<Task: ParallelTask, Entry: Sendable>(
-        _ type: Task.Type, store: ResultStore<Entry>,
+        _ type: Task.Type, store: ResultStore<Entry>, outputIsEntry: Bool,
         entry: @escaping @Sendable (Result<Task.Output, any Error>) throws -> Entry
     ) -> (RemoteTasks, BatchRunner) {
-        let remote = RemoteTasks(Task.self) { index, outcome in store.store(index, try entry(outcome)) }
+        let outputIsEntry = outputIsEntry && Entry.self == Task.Output.self
+        let remote = RemoteTasks(Task.self) { index, outcome in
+            store.store(index, try entry(outcome))
+        } sinkOutputs: { indices, outputs, delivered in
+            if outputIsEntry {
+                // The same type (checked above): the array is the entries.
+                store.store(at: indices, unsafeBitCast(outputs, to: [Entry].self))
+                delivered += outputs.count
+                return
+            }
+            for position in indices.indices {
+                store.store(indices[position], try entry(.success(outputs[position])))
+                delivered += 1
+            }
+        }
         let batches: BatchRunner = { batch in
             let chunk = batch.inputs(of: Task.self)
             return store.run(batch) { index in try entry(Result { try chunk[index].run() }) }

@@ -17,6 +17,8 @@ package struct DirectoryEntry {
     package let name: UnsafePointer<CChar>
     /// `d_type`: `DT_DIR`, `DT_REG`…, or `DT_UNKNOWN` on file systems that do not say.
     package let type: UInt8
+    /// `d_ino`: the entry's inode number as the directory records it.
+    package let inode: UInt64
 
     /// The name as a string (a copy).
     package var nameString: String { String(cString: name) }
@@ -57,7 +59,9 @@ package func forEachDirectoryEntry(_ path: FilePath, _ body: (DirectoryEntry) ->
         }
         if isDotOrDotDot { continue }
         withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            body(DirectoryEntry(directory: fd, name: raw.baseAddress!.assumingMemoryBound(to: CChar.self), type: entry.pointee.d_type))
+            body(DirectoryEntry(
+                directory: fd, name: raw.baseAddress!.assumingMemoryBound(to: CChar.self), type: entry.pointee.d_type,
+                inode: UInt64(entry.pointee.d_ino)))
         }
     }
 }

@@ -13,6 +13,11 @@ package struct EntryDirectoryStatus: Sendable {
     /// The directory's name, 32 lowercase hex digits, as two 64-bit halves (high half first).
     package var high: UInt64
     package var low: UInt64
+    /// The directory's inode number as its parent lists it (`d_ino`): a directory replaced by
+    /// another of the same name has another number while both exist.
+    package var inode: UInt64
+    /// Whether the files were examined: false for the entries the caller chose to skip.
+    package var examined: Bool
     /// The first file's size, access and modification times and inode; nil when it is missing.
     package var first: (size: Int, accessTime: Double, modificationTime: Double, inode: UInt64)?
     /// The second file's size (0 when missing, or when it was not asked for).
@@ -37,6 +42,9 @@ private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 ///
 /// `knownSecondSize` may supply the second file's size from what the caller saw before (given
 /// the entry with its first file's status); `second` is only stat-ed when it returns nil.
+/// `skip`, given each entry as listed (its name and inode), may exempt it from every `fstatat`:
+/// it is returned with `examined` false, no first file and no second size, after the examined
+/// entries, in the order `skip` was asked about it.
 ///
 /// One directory stream and one `fstatat` per file relative to it: no path is built on the heap
 /// and nothing is allocated per entry but its place in the result. Subdirectories are recognised
@@ -47,7 +55,8 @@ private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 /// and more than one usable CPU they run on two threads, each on its half of the entries.
 package func scanEntryDirectories(
     _ directory: FilePath, first: String, second: String?,
-    knownSecondSize: (EntryDirectoryStatus) -> Int? = { _ in nil }
+    knownSecondSize: (EntryDirectoryStatus) -> Int? = { _ in nil },
+    skip: ((EntryDirectoryStatus) -> Bool)? = nil
 ) throws(SystemError) -> [EntryDirectoryStatus] {
     // First the names (the one directory lister), then the files' status, relative to a
     // descriptor of the directory that the stat threads share.
@@ -59,6 +68,7 @@ package func scanEntryDirectories(
     }
     defer { close(fd) }
     var found: [EntryDirectoryStatus] = []
+    var skipped: [EntryDirectoryStatus] = []
     try forEachDirectoryEntry(directory) { entry in
         // 32 hex digits then the terminating zero (a NUL is not a hex digit: nothing is read past it).
         var high: UInt64 = 0
@@ -74,8 +84,26 @@ package func scanEntryDirectories(
             if index < 16 { high = high << 4 | digit } else { low = low << 4 | digit }
         }
         guard entry.name[32] == 0, entry.isDirectory else { return }
-        found.append(EntryDirectoryStatus(high: high, low: low, first: nil, secondSize: 0))
+        var status = EntryDirectoryStatus(high: high, low: low, inode: entry.inode, examined: true, first: nil, secondSize: 0)
+        if let skip, skip(status) {
+            status.examined = false
+            skipped.append(status)
+        } else {
+            found.append(status)
+        }
     }
+    // The skipped entries go last, so that the stat threads share only entries to examine.
+    if !found.isEmpty { examine(&found, in: fd, first: first, second: second, knownSecondSize: knownSecondSize) }
+    if found.isEmpty { return skipped }
+    found.append(contentsOf: skipped)
+    return found
+}
+
+/// Fills in the status of `first` and the size of `second` in each of `found`.
+private func examine(
+    _ found: inout [EntryDirectoryStatus], in fd: Int32, first: String, second: String?,
+    knownSecondSize: (EntryDirectoryStatus) -> Int?
+) {
     let firstName = Array(first.utf8)
     found.withUnsafeMutableBufferPointer { entries in
         forEachEntryInParallel(entries) { part in
@@ -94,13 +122,13 @@ package func scanEntryDirectories(
             }
         }
     }
-    guard let second else { return found }
+    guard let second else { return }
     // The second file only where the caller does not know its size already.
     var unknown: [Int] = []
     for index in found.indices {
         if let known = knownSecondSize(found[index]) { found[index].secondSize = known } else { unknown.append(index) }
     }
-    guard !unknown.isEmpty else { return found }
+    guard !unknown.isEmpty else { return }
     let secondName = Array(second.utf8)
     // Each key travels with its own result slot: a thread's half is rebased (its indices start
     // at 0), so results must be written into the half itself, never by index into another array.
@@ -117,7 +145,6 @@ package func scanEntryDirectories(
         }
     }
     for (slot, index) in unknown.enumerated() { found[index].secondSize = pending[slot].size }
-    return found
 }
 
 /// "<32 hex digits>/<file name>\0", the digits rewritten in place for every entry.

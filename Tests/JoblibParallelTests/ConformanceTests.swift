@@ -27,4 +27,15 @@ import Testing
     func threadsCrashMatrix(_ check: CrashCase) async throws {
         try await CrashMatrix(backend: .threads, capabilities: .threads).run(check)
     }
+
+    /// Fixed-layout tasks (``FixedLayoutTask``) behave the same in this process.
+    @Test(arguments: CrashCase.fixedLayout(for: .sequential))
+    func sequentialFixedLayoutCrashMatrix(_ check: CrashCase) async throws {
+        try await CrashMatrix(backend: .sequential, capabilities: .sequential).runFixedLayout(check)
+    }
+
+    @Test(arguments: CrashCase.fixedLayout(for: .threads))
+    func threadsFixedLayoutCrashMatrix(_ check: CrashCase) async throws {
+        try await CrashMatrix(backend: .threads, capabilities: .threads).runFixedLayout(check)
+    }
 }

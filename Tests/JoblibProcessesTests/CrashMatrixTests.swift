@@ -20,6 +20,15 @@ extension WorkerProcessSuites {
             try await matrix.run(check)
         }
 
+        /// Fixed-layout tasks: batches travel as bytes; a death while one runs still blames it alone.
+        @Test(arguments: CrashCase.fixedLayout(for: .processes))
+        func fixedLayoutCrashes(_ check: CrashCase) async throws {
+            let matrix = CrashMatrix(
+                backend: .processes, capabilities: .processes, workersStarted: { ProcessPool.workersStarted },
+                afterEach: { context in #expect(childProcesses().count <= 2, "\(context): workers alive \(childProcesses())") })
+            try await matrix.runFixedLayout(check)
+        }
+
         /// Failures in the calling process (encoding a task, decoding a result) cost their task alone.
         @Test func failuresInTheCallingProcess() throws {
             let encodeFailure = Parallel(jobs: 2, backend: .processes).results([UnencodableTask(), UnencodableTask()])

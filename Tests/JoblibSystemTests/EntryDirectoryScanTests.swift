@@ -46,4 +46,32 @@ import Testing
             #expect(seen == Set(0..<count))
         }
     }
+
+    /// Entries `skip` exempts are listed (with their inode) but none of their files is stat-ed.
+    @Test(arguments: [10, 1_500])
+    func skippedEntriesAreListedButNotExamined(count: Int) throws {
+        try withTemporaryDirectory { directory in
+            var inodes: [Int: UInt64] = [:]
+            for index in 0..<count {
+                let entry = directory.appending(Self.name(index))
+                try makeDirectories(entry)
+                try writeNewFile(entry.appending("output.joblib"), String(repeating: "o", count: index % 97 + 1))
+                try writeNewFile(entry.appending("metadata.json"), "m")
+                let attributes = try FileManager.default.attributesOfItem(atPath: entry.string)
+                inodes[index] = try #require((attributes[.systemFileNumber] as? NSNumber)?.uint64Value)
+            }
+            let found = try scanEntryDirectories(directory, first: "output.joblib", second: "metadata.json", skip: { Int($0.low) % 2 == 0 })
+            #expect(found.count == count)
+            for entry in found {
+                let index = Int(entry.low)
+                #expect(entry.inode == inodes[index])
+                if index % 2 == 0 {
+                    #expect(!entry.examined && entry.first == nil && entry.secondSize == 0, "entry \(index)")
+                } else {
+                    #expect(entry.examined && entry.first?.size == index % 97 + 1 && entry.secondSize == 1, "entry \(index)")
+                }
+            }
+            #expect(Set(found.map { Int($0.low) }) == Set(0..<count))
+        }
+    }
 }

@@ -9,6 +9,12 @@ struct TinyTask: ParallelTask {
     func run() throws -> Int { value &* value }
 }
 
+/// ``TinyTask`` as a fixed-layout task: batches travel as one block of bytes, without `Codable`.
+struct TinyFixedLayoutTask: FixedLayoutTask {
+    var value: Int
+    func run() throws -> Int { value &* value }
+}
+
 struct SpinTask: ParallelTask {
     var milliseconds: Double
     func run() throws -> Int {
@@ -154,12 +160,22 @@ private func figures(_ name: String, ours: Double, unit: String, joblib: Double?
 
 private let processes = Parallel(jobs: 2, backend: .processes)
 
+/// Calls timed by `processes-overhead` (best of them is reported): 3, or `JOBLIB_BENCH_CALLS`
+/// (more calls make a profile of the per-task path: `perf record` around the run).
+private let overheadCalls = ProcessInfo.processInfo.environment["JOBLIB_BENCH_CALLS"].flatMap { Int($0) } ?? 3
+
 let processWorkloads: [Workload] = [
     Workload(name: "processes-overhead", summary: "per-task cost of 20,000 tiny tasks on 2 worker processes (auto-batching)") {
         _ = try processes.run((0..<100).map { TinyTask(value: $0) })  // warm pool
         let tasks = (0..<20_000).map { TinyTask(value: $0) }
-        let seconds = try bestTime { blackHole(try processes.run(tasks)) }
+        let seconds = try bestTime(repetitions: overheadCalls) { blackHole(try processes.run(tasks)) }
         return figures("processes-overhead", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("processes-overhead", "overhead"))
+    },
+    Workload(name: "processes-overhead-fixed", summary: "processes-overhead with a FixedLayoutTask (batches as one block of bytes)") {
+        _ = try processes.run((0..<100).map { TinyFixedLayoutTask(value: $0) })  // warm pool
+        let tasks = (0..<20_000).map { TinyFixedLayoutTask(value: $0) }
+        let seconds = try bestTime(repetitions: overheadCalls) { blackHole(try processes.run(tasks)) }
+        return figures("processes-overhead-fixed", ours: seconds / 20_000 * 1e6, unit: "us/task", joblib: joblibFigures("processes-overhead-fixed", "overhead"))
     },
     Workload(name: "processes-warm-call", summary: "one call with two tiny tasks on a warm pool") {
         _ = try processes.run([TinyTask(value: 1)])
