@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -122,4 +123,56 @@ int joblib_flush_stdout_if_pending(void) {
     // after every task, and most tasks print nothing.
     if (__fpending(stdout) == 0) return 0;
     return fflush(stdout);
+}
+
+long joblib_send_descriptors(int socket, const int *fds, int count) {
+    if (count < 1 || count > JOBLIB_MAX_PASSED_DESCRIPTORS) { errno = EINVAL; return -1; }
+    char byte = (char)count;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * JOBLIB_MAX_PASSED_DESCRIPTORS)];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
+                              .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count) };
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+    memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+    return (long)sendmsg(socket, &message, MSG_NOSIGNAL);
+}
+
+long joblib_receive_descriptors(int socket, int *fds, int capacity, int *received) {
+    *received = 0;
+    char byte = 0;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * JOBLIB_MAX_PASSED_DESCRIPTORS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
+                              .msg_controllen = sizeof control.buffer };
+    long count = (long)recvmsg(socket, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (count <= 0) return count;
+    int taken = 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int passed[JOBLIB_MAX_PASSED_DESCRIPTORS];
+        if (n > JOBLIB_MAX_PASSED_DESCRIPTORS) n = JOBLIB_MAX_PASSED_DESCRIPTORS;
+        memcpy(passed, CMSG_DATA(header), sizeof(int) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            if (taken < capacity) fds[taken++] = passed[i]; else close(passed[i]);
+        }
+    }
+    // Descriptors the kernel could not pass (RLIMIT_NOFILE) are lost: the message is unusable.
+    if ((message.msg_flags & MSG_CTRUNC) || taken != (unsigned char)byte) {
+        for (int i = 0; i < taken; i++) close(fds[i]);
+        errno = (message.msg_flags & MSG_CTRUNC) ? EMFILE : EPROTO;
+        return -1;
+    }
+    *received = taken;
+    return count;
 }

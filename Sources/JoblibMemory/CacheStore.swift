@@ -139,17 +139,21 @@ struct CacheStore: Sendable {
         maximumAge: Double?, warn: (MemoryWarning) -> Void, decode: (UnsafeRawBufferPointer) throws -> Void
     ) -> RawLookup {
         do {
-            let found = try withSmallFile(
+            var found = RawLookup.miss
+            _ = try readSmallFile(
                 in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution, limit: defaultMaximumLoadSize.bytes
-            ) { bytes, read -> RawLookup in
-                if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge { return .expired }
+            ) { bytes, read in
+                if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge {
+                    found = .expired
+                    return
+                }
                 if let error = read.touchError {
                     warn(MemoryWarning(.accessTimeNotUpdated, "the entry's last access could not be recorded", path: entry().appending(Self.outputName).string, underlying: error))
                 }
                 try decode(bytes)
-                return .hit
+                found = .hit
             }
-            return found ?? .miss
+            return found
         } catch let error as PersistenceError {
             return .unreadable(error)
         } catch let error as SystemError {

@@ -18,7 +18,8 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
     ///   `resultNotEncodable` or `invalidArgument`. Failing to store is a warning, not an error.
     public func callAsFunction(_ argument: repeat each Argument) throws -> Result {
         guard let call = try core.prepare(argumentList(repeat each argument)) else { return try function(repeat each argument) }
-        return try compute(call, repeat each argument).value
+        var stored = false
+        return try compute(call, stored: &stored, repeat each argument)
     }
 
     /// Whether a call with these arguments would be answered from the cache, without calling.
@@ -42,7 +43,8 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
             return MemorizedResult(value: try function(repeat each argument), function: core.name)
         }
         if core.isKnownCached(call) { return core.shelved(call, as: Result.self) }
-        let (value, stored) = try compute(call, repeat each argument)
+        var stored = false
+        let value = try compute(call, stored: &stored, repeat each argument)
         return stored ? core.shelved(call, as: Result.self) : MemorizedResult(value: value, function: core.name)
     }
 
@@ -51,23 +53,35 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
     /// - Throws: ``MemoryError`` with code `io`.
     public func clear() throws { try core.clear() }
 
-    private func compute(_ call: PreparedCall, _ argument: repeat each Argument) throws -> (value: Result, stored: Bool) {
-        var replace: Bool
-        switch core.lookup(call, as: Result.self) {
-        case .hit(let value): return (value, true)
-        case .compute(let mustReplace): replace = mustReplace
+    /// The result of `call`: found, or computed and stored (`stored` says whether it was).
+    ///
+    /// The hit returns from inside the temporary allocation that `lookup` fills: no `Result?`
+    /// nor tuple is built (their metadata would be looked up at run time on every hit).
+    private func compute(_ call: PreparedCall, stored: inout Bool, _ argument: repeat each Argument) throws -> Result {
+        try withUnsafeTemporaryAllocation(of: Result.self, capacity: 1) { slot in
+            var replace: Bool
+            switch core.lookup(call, into: slot.baseAddress!) {
+            case .hit:
+                stored = true
+                return slot.baseAddress!.move()
+            case .compute(let mustReplace): replace = mustReplace
+            }
+            // A miss: compute once across processes (SingleFlight.swift).
+            let lock: ComputationLock?
+            switch try core.beginComputation(call, as: Result.self, replace: replace) {
+            case .found(let value):
+                stored = true
+                return value
+            case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
+            }
+            defer { lock?.release() }
+            core.willCompute(call)
+            let start = ContinuousClock.now
+            let value = try function(repeat each argument)
+            let result = try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
+            stored = result.stored
+            return result.value
         }
-        // A miss: compute once across processes (SingleFlight.swift).
-        let lock: ComputationLock?
-        switch try core.beginComputation(call, as: Result.self, replace: replace) {
-        case .found(let value): return (value, true)
-        case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
-        }
-        defer { lock?.release() }
-        core.willCompute(call)
-        let start = ContinuousClock.now
-        let value = try function(repeat each argument)
-        return try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
     }
 }
 
@@ -112,11 +126,8 @@ public struct AsyncCachedFunction<each Argument: Encodable, Result: Codable & Se
     public func clear() throws { try core.clear() }
 
     private func compute(_ call: PreparedCall, _ argument: repeat each Argument) async throws -> (value: Result, stored: Bool) {
-        var replace: Bool
-        switch core.lookup(call, as: Result.self) {
-        case .hit(let value): return (value, true)
-        case .compute(let mustReplace): replace = mustReplace
-        }
+        var replace = false
+        if let value = core.lookup(call, as: Result.self, replace: &replace) { return (value, true) }
         let lock: ComputationLock?
         switch try await core.beginComputation(call, as: Result.self, replace: replace) {
         case .found(let value): return (value, true)

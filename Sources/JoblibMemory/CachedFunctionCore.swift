@@ -137,25 +137,31 @@ final class CachedFunctionCore: Sendable {
     }
 
     /// What a lookup decided.
-    enum Outcome<Value> {
-        case hit(Value)
+    enum Decision {
+        /// The value was found and moved into the caller's slot.
+        case hit
         /// Compute, then store; `replace` when an unusable entry is in the way.
         case compute(replace: Bool)
     }
 
     /// Looks the call up, warning about (and scheduling the replacement of) unusable entries.
-    func lookup<Value: Decodable>(_ call: PreparedCall, as type: Value.Type) -> Outcome<Value> {
+    /// On `.hit` the value has been moved into `slot` (uninitialized memory), which the caller
+    /// then owns; otherwise `slot` is left uninitialized.
+    ///
+    /// A typed slot rather than a `Value?` or a generic result: `CachedFunction` is generic over a
+    /// parameter pack, so its code is never specialized, and each generic type a hit builds costs
+    /// a metadata lookup at run time. The unmapped hit path builds none.
+    func lookup<Value: Decodable>(_ call: PreparedCall, into slot: UnsafeMutablePointer<Value>) -> Decision {
         guard let store else { return .compute(replace: false) }
         // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
         let start = log.level > 1 ? ContinuousClock.now : nil
         if store.mapping == nil {
-            // The hit path: no generic type but `Value?` and `Outcome<Value>` is instantiated.
-            var value: Value?
-            switch readRelative(store, call, decode: { value = try load(type, fromBorrowed: $0) }) {
+            // `decode` returns normally exactly when the lookup is `.hit` (CacheStore.read), so the
+            // slot is initialized exactly then.
+            switch readRelative(store, call, decode: { slot.initialize(to: try load(Value.self, fromBorrowed: $0)) }) {
             case .hit:
-                guard let value else { return .compute(replace: false) }
                 if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
-                return .hit(value)
+                return .hit
             case .miss:
                 return .compute(replace: false)
             case .expired:
@@ -164,10 +170,11 @@ final class CachedFunctionCore: Sendable {
                 return unreadable(call, error)
             }
         }
-        switch store.read(type, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
+        switch store.read(Value.self, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
         case .hit(let value):
+            slot.initialize(to: value)
             if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
-            return .hit(value)
+            return .hit
         case .miss:
             return .compute(replace: false)
         case .expired:
@@ -177,18 +184,43 @@ final class CachedFunctionCore: Sendable {
         }
     }
 
-    private func unreadable<Value>(_ call: PreparedCall, _ error: any Error & Sendable) -> Outcome<Value> {
+    /// ``lookup(_:into:)`` returning the value, for callers that cannot keep a slot (`async` ones).
+    func lookup<Value: Decodable>(_ call: PreparedCall, as type: Value.Type, replace: inout Bool) -> Value? {
+        withUnsafeTemporaryAllocation(of: Value.self, capacity: 1) { slot in
+            switch lookup(call, into: slot.baseAddress!) {
+            case .hit:
+                return slot.baseAddress!.move()
+            case .compute(let mustReplace):
+                replace = mustReplace
+                return nil
+            }
+        }
+    }
+
+    private func unreadable(_ call: PreparedCall, _ error: any Error & Sendable) -> Decision {
         memory.onWarning(MemoryWarning(.corruptEntry, "the cached result of '\(name)' could not be loaded; recomputing it", path: call.entry.string, underlying: error))
         return .compute(replace: true)
     }
 
+    /// How long (nanoseconds) a hit may go through the open function directory without checking
+    /// that its path still names it: one `stat` of the path per interval, ~1 µs every 0.1 s.
+    static let directoryRecheckInterval: UInt64 = 100_000_000
+
     /// Reads the entry through the open function directory. A miss there is confirmed by
     /// reopening the directory by path (it may have been cleared and made again since), so the
-    /// open descriptor never hides an entry that the path would find.
+    /// open descriptor never hides an entry that the path would find; a hit there is trusted for
+    /// `directoryRecheckInterval` after the path was last seen to name that directory (a clear
+    /// in this process reopens it at once), so a directory replaced at the path is left within
+    /// that time, even when the one renamed away still holds the entry.
     private func readRelative(_ store: CacheStore, _ call: PreparedCall, decode: (UnsafeRawBufferPointer) throws -> Void) -> CacheStore.RawLookup {
         let generation = memory.clearCount
         var handle: DirectoryHandle?
         if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }
+        // A directory renamed away (by hand, or a clear elsewhere whose removal stopped half-way)
+        // would keep answering through the descriptor: the path is checked again now and then.
+        if let current = handle, !current.isConfirmed(within: Self.directoryRecheckInterval), !current.leads(from: call.directory) {
+            handle = nil
+        }
         if let handle {
             let found = call.withRelativeOutputPath { path in
                 store.read(in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)

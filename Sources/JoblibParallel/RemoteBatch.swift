@@ -5,7 +5,8 @@ import JoblibSystem
 package enum RemoteEvent {
     /// Outcomes of the next tasks sent, in the order sent: `errors` by position, the other tasks'
     /// outputs encoded together as one `[Output]`; `timing` is the worker's own account of them.
-    case results(indices: [Int], errors: [Int: any Error], outputs: [UInt8], timing: RemoteTiming?)
+    /// `sections` serves the large arrays the outputs refer to (a worker process's memory files).
+    case results(indices: [Int], errors: [Int: any Error], outputs: [UInt8], timing: RemoteTiming?, sections: (any BulkSectionReader)? = nil)
     /// The worker that ran the tasks ended. Its status words named `runningTask` (nil: none) at
     /// `stage`; `stderrTail` is what it printed last.
     case died(status: ProcessExitStatus, runningTask: Int?, stage: RemoteTaskError.Stage?, stderrTail: String)
@@ -135,8 +136,8 @@ package struct RemoteBatch {
     /// The step after `event`.
     package mutating func handle(_ event: RemoteEvent) -> RemoteStep {
         switch event {
-        case .results(let indices, let errors, let outputs, let timing):
-            return received(indices, errors, outputs, timing)
+        case .results(let indices, let errors, let outputs, let timing, let sections):
+            return received(indices, errors, outputs, timing, sections)
         case .died(let status, let runningTask, let stage, let stderrTail):
             return died(status, runningTask, stage, stderrTail)
         case .timedOut(let index):
@@ -161,7 +162,9 @@ package struct RemoteBatch {
 
     // MARK: - Events
 
-    private mutating func received(_ indices: [Int], _ errors: [Int: any Error], _ outputs: [UInt8], _ timing: RemoteTiming?) -> RemoteStep {
+    private mutating func received(
+        _ indices: [Int], _ errors: [Int: any Error], _ outputs: [UInt8], _ timing: RemoteTiming?, _ sections: (any BulkSectionReader)?
+    ) -> RemoteStep {
         if let timing, remoteWorker == nil { batch.job.recorder.workerTimed(batch.worker, timing) }
         guard indices.count <= sent.count, Array(sent.prefix(indices.count)) == indices else {
             batch.failCall(ParallelError(
@@ -172,7 +175,7 @@ package struct RemoteBatch {
         }
         var delivered = 0
         do {
-            try remote.deliverBatch(indices, errors, outputs, &delivered)
+            try remote.deliverBatch(indices, errors, outputs, sections, &delivered)
         } catch {
             // The outcome failed the call (fail-fast): the one that failed it counts as completed.
             if let remoteWorker {

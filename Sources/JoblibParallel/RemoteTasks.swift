@@ -18,9 +18,9 @@ package struct RemoteTasks: Sendable {
     package let deliver: @Sendable (Int, Result<[UInt8], any Error>) throws -> Void
     /// Hands over, in order, the outcomes of the tasks at `indices`: `errors` for the positions
     /// that failed, and for all others one `[Output]` encoded together in `outputs` (an output
-    /// that cannot be decoded fails its task alone). Throws like ``deliver``; `delivered` counts
-    /// the outcomes handed over before that.
-    package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], inout Int) throws -> Void
+    /// that cannot be decoded fails its task alone; `sections` serves the large arrays stored out
+    /// of line). Throws like ``deliver``; `delivered` counts the outcomes handed over before that.
+    package let deliverBatch: @Sendable ([Int], [Int: any Error], [UInt8], (any BulkSectionReader)?, inout Int) throws -> Void
     /// The job whose inputs the tasks are (set when the job is made).
     let link = JobLink()
 
@@ -81,17 +81,17 @@ package struct RemoteTasks: Sendable {
                 delivered += 1
             }
         }
-        deliverBatch = { indices, errors, bytes, delivered in
+        deliverBatch = { indices, errors, bytes, sections, delivered in
             let start = monotonicNanoseconds()
             let count = indices.count - errors.count
             // Every task succeeded and every output decodes: all of them at once.
-            if errors.isEmpty, let outputs = decodeAll(Task.Output.self, from: bytes, count: count, fixedLayout: fixedLayout) {
+            if errors.isEmpty, let outputs = decodeAll(Task.Output.self, from: bytes, count: count, fixedLayout: fixedLayout, sections: sections) {
                 link.coded(since: start)
                 return try sinkOutputs(indices, outputs, &delivered)
             }
             let outputs = fixedLayout
                 ? decodeBlock(Task.Output.self, from: bytes, count: count)
-                : decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: count)
+                : decodeEach([Task.Output].self, Task.Output.self, from: bytes, count: count, sections: sections)
             link.coded(since: start)
             var next = outputs.makeIterator()
             for (position, index) in indices.enumerated() {
@@ -158,11 +158,13 @@ package func decodeEach<Element: Decodable>(
 
 /// The `count` outputs in `bytes` (a fixed-layout block, or one encoded `[Output]`), or nil
 /// when they cannot all be decoded (then each is decoded on its own to find the bad ones).
-private func decodeAll<Output: Decodable>(_ type: Output.Type, from bytes: [UInt8], count: Int, fixedLayout: Bool) -> [Output]? {
+private func decodeAll<Output: Decodable>(
+    _ type: Output.Type, from bytes: [UInt8], count: Int, fixedLayout: Bool, sections: (any BulkSectionReader)?
+) -> [Output]? {
     let all = try? bytes.withUnsafeBytes { buffer in
         fixedLayout
             ? try FixedLayoutBlock.elements(of: Output.self, in: buffer)
-            : try BinaryDecoder().decode([Output].self, from: buffer, sections: nil)
+            : try BinaryDecoder().decode([Output].self, from: buffer, sections: sections)
     }
     return all?.count == count ? all : nil
 }

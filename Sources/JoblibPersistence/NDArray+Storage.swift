@@ -90,6 +90,8 @@ struct NDArrayElements<Element: BulkCodable>: BulkArrayCodable, Codable {
             switch owner {
             case let mapping as MemoryMapping: writable = mapping.access != .readOnly
             case is ByteBuffer: writable = true
+            // A large output of a worker process: a shared memory file of the parent's own now.
+            case is SharedMemoryBlock: writable = true
             default: return NDArrayElements(NDArrayStorage(copying: bytes, count: count))
             }
             let base = UnsafeMutableRawPointer(mutating: address).assumingMemoryBound(to: Element.self)

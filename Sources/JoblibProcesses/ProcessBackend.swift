@@ -27,7 +27,9 @@ extension Backend {
     ///   - memoryLimit: a worker whose resident memory exceeds this after a batch is replaced.
     ///   - startTimeout: how long a new worker may take to become ready.
     ///   - maxNBytes: numeric arrays (and `NDArray`s) at least this large travel once through
-    ///     shared memory that workers map read-only, instead of being copied into each task.
+    ///     shared memory that workers map read-only, instead of being copied into each task; in
+    ///     outputs, they come back through shared memory too (an `NDArray` output is then used in
+    ///     place, in shared memory, without a copy).
     public static func processes(
         maxTasksPerWorker: Int? = nil, memoryLimit: ByteCount? = nil, startTimeout: Duration = .seconds(10),
         maxNBytes: ByteCount = .megabytes(1)

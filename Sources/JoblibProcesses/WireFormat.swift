@@ -22,7 +22,7 @@ package enum FrameKind: UInt8 {
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.
-package let workerProtocolVersion = 2
+package let workerProtocolVersion = 3
 
 package struct ReadyMessage: Codable {
     package var protocolVersion: Int
@@ -38,6 +38,10 @@ package struct BatchMessage: Codable {
     package var tasks: [UInt8]
     /// Large arrays the tasks refer to, in shared memory (nil: everything is inline).
     var arena: ArenaReference?
+    /// Arrays in outputs of at least this many bytes come back in memory files passed over the
+    /// task socket (``ResultFiles``); nil: everything comes back inline (relayed by a bridge,
+    /// where the task channel is no socket of the parent's).
+    var resultThreshold: Int?
 
     package init(typeName: String, indices: [Int], tasks: [UInt8]) {
         self.typeName = typeName
@@ -45,9 +49,10 @@ package struct BatchMessage: Codable {
         self.tasks = tasks
     }
 
-    init(typeName: String, indices: [Int], tasks: [UInt8], arena: ArenaReference?) {
+    init(typeName: String, indices: [Int], tasks: [UInt8], arena: ArenaReference?, resultThreshold: Int?) {
         self.init(typeName: typeName, indices: indices, tasks: tasks)
         self.arena = arena
+        self.resultThreshold = resultThreshold
     }
 }
 
@@ -63,6 +68,9 @@ package struct ResultBatch: Codable {
     package var outputs: [UInt8] = []
     /// The worker's time on these outcomes since its previous `results` frame.
     package var timing: RemoteTiming?
+    /// The memory files that hold the outputs' large arrays, passed right before the frame
+    /// (nil: every output is inline).
+    var files: ResultFiles?
 
     package var count: Int { indices.count }
 

@@ -71,7 +71,8 @@ final class WorkerDriver: Sendable {
                 worker = current
                 running.set(batch, current)
                 // A failed send (EPIPE) means the worker is gone; that is seen below like any death.
-                current.send(BatchMessage(typeName: typeName, indices: indices, tasks: tasks, arena: arena.reference))
+                current.send(BatchMessage(
+                    typeName: typeName, indices: indices, tasks: tasks, arena: arena.reference, resultThreshold: arena.threshold))
                 step = state.sentSlice()
             case .wait:
                 guard let current = worker else { return }
@@ -85,10 +86,11 @@ final class WorkerDriver: Sendable {
                         timedOut = task.index
                         current.kill()
                     }
-                case .results(let results):
+                case .results(let results, let sections):
                     current.tasksRun.add(results.count, ordering: .relaxed)
                     step = state.handle(.results(
-                        indices: results.indices, errors: results.decodedErrors(), outputs: results.outputs, timing: results.timing))
+                        indices: results.indices, errors: results.decodedErrors(), outputs: results.outputs, timing: results.timing,
+                        sections: sections))
                 case .ended:
                     // Its status words name the task it was working on and the stage.
                     let named = current.runningTask

@@ -151,7 +151,8 @@ final class WorkerProcess: Sendable {
 
     /// What came from the worker within `timeout`.
     enum Received {
-        case results(ResultBatch)
+        /// Outcomes, and the memory files that hold their large arrays (nil: all inline).
+        case results(ResultBatch, ReceivedResultSections?)
         /// The worker ended (died, was killed, or broke the protocol).
         case ended
         case nothingYet
@@ -162,7 +163,9 @@ final class WorkerProcess: Sendable {
     func receive(timeout: Duration?) -> Received {
         do {
             switch try results.withLock({ try $0.next(timeout: timeout) }) {
-            case .frame(.results, let body): return .results(try ResultBatch.parse(frameBody: body))
+            case .frame(.results, let body):
+                let batch = try ResultBatch.parse(frameBody: body)
+                return .results(batch, try batch.files.map(receiveFiles))
             case .frame(let kind, _): throw ProtocolError("unexpected frame \(kind) from a worker")
             case .ended: return .ended
             case .nothingYet: return .nothingYet
@@ -172,6 +175,17 @@ final class WorkerProcess: Sendable {
             kill()
             return .ended
         }
+    }
+
+    /// Takes the memory files a `results` frame refers to: the worker passed them over the task
+    /// socket right before it wrote the frame, so they are waiting there.
+    private func receiveFiles(_ files: ResultFiles) throws -> ReceivedResultSections {
+        let descriptors = try tasks.withLock { channel -> [FileDescriptor]? in
+            guard let channel else { return nil }
+            return try channel.fd.receiveDescriptors()
+        }
+        guard let descriptors else { throw ProtocolError("a results frame refers to memory files that did not come") }
+        return try ReceivedResultSections(descriptors: descriptors, files: files)
     }
 
     /// The task the worker is working on now (or was when it died), the stage, and since when.

@@ -162,9 +162,15 @@ enum WorkerRuntime {
         }
         if !pending.isEmpty {
             flushStandardOutput()
-            try results.send(.results, body: pending.take(status).frameBody())
+            try sendPending()
         }
         status.idle()
+
+        /// Large arrays in outputs go back in memory files when the parent asked for it.
+        func sendPending() throws {
+            let files = batch.resultThreshold.map(ResultSectionWriter.init)
+            try send(pending.take(status, files: files), files: files, on: results)
+        }
 
         // Two clock reads per task (when it starts running, when it ends; the end is the next
         // task's start): they were 11 % of a tiny task's time in the worker with five.
@@ -194,7 +200,7 @@ enum WorkerRuntime {
             // A failure goes out at once: in a fail-fast call the parent stops the other workers
             // as soon as it sees it, instead of up to 20 ms (thousands of tiny tasks) later.
             if failed || now - lastFlush >= flushInterval || pending.errorBytes >= flushBytes {
-                try results.send(.results, body: pending.take(status).frameBody())
+                try sendPending()
                 lastFlush = now
                 now = monotonicNanoseconds()
             }
@@ -279,8 +285,9 @@ struct PendingOutcomes<Output: Encodable> {
     }
 
     /// The outcomes as a ``ResultBatch``; an output that cannot be encoded fails its task alone.
-    /// While an output is encoded, `status` names its task (its `encode(to:)` may crash).
-    mutating func take(_ status: WorkerStatus? = nil) -> ResultBatch {
+    /// While an output is encoded, `status` names its task (its `encode(to:)` may crash). Large
+    /// arrays go to `files` when given (the batch says where).
+    mutating func take(_ status: WorkerStatus? = nil, files: ResultSectionWriter? = nil) -> ResultBatch {
         let start = monotonicNanoseconds()
         var timing = self.timing
         defer { self = PendingOutcomes(fixedLayout: fixedLayout) }
@@ -292,7 +299,7 @@ struct PendingOutcomes<Output: Encodable> {
                 encoded = FixedLayoutBlock.make(outputs)
             } else {
                 let succeeded = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
-                encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded()
+                encoded = try TrackedOutputs(outputs: outputs, indices: succeeded, status: status).encoded(files)
             }
         } catch {
             // Find the culprits one by one, then encode the others together.
@@ -317,7 +324,15 @@ struct PendingOutcomes<Output: Encodable> {
             }
             self = rebuilt
             let keptIndices = zip(indices, failed).filter { $0.1 == 0 }.map(\.0)
-            encoded = (try? TrackedOutputs(outputs: kept, indices: keptIndices, status: status).encoded()) ?? []
+            files?.reset()
+            let tracked = TrackedOutputs(outputs: kept, indices: keptIndices, status: status)
+            if let withFiles = try? tracked.encoded(files) {
+                encoded = withFiles
+            } else {
+                // No memory file could be made (out of memory, out of descriptors): all inline.
+                files?.reset()
+                encoded = (try? tracked.encoded()) ?? []
+            }
         }
         batch.indices = indices
         batch.failed = failed
@@ -326,6 +341,7 @@ struct PendingOutcomes<Output: Encodable> {
             batch.errorOffsets.append(batch.errors.count)
         }
         batch.outputs = encoded
+        batch.files = files?.files()?.files
         timing.encoding += monotonicNanoseconds() - start
         batch.timing = timing
         return batch
@@ -340,9 +356,9 @@ struct TrackedOutputs<Output: Encodable>: Encodable {
     let indices: [Int]
     let status: WorkerStatus?
 
-    func encoded() throws -> [UInt8] {
-        if status == nil || (outputs as Any) is any BulkArrayCodable { return try BinaryEncoder().encode(outputs) }
-        return try BinaryEncoder().encode(self)
+    func encoded(_ files: ResultSectionWriter? = nil) throws -> [UInt8] {
+        if status == nil || (outputs as Any) is any BulkArrayCodable { return try BinaryEncoder().encode(outputs, sections: files) }
+        return try BinaryEncoder().encode(self, sections: files)
     }
 
     func encode(to encoder: any Encoder) throws {

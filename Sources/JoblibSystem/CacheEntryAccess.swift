@@ -14,9 +14,15 @@ import SystemPackage
 /// components (`<key>/output.joblib`) instead of the whole location.
 ///
 /// The descriptor stays valid if the directory is renamed or removed; callers that must see
-/// such changes reopen it by path when a lookup inside it fails (see `CachedFunctionCore`).
+/// such changes ask ``leads(from:)`` whether the path still names it, or reopen it by path when
+/// a lookup inside it fails (see `CachedFunctionCore`).
 package final class DirectoryHandle: Sendable {
     package let fd: CInt
+    /// The directory's identity (`st_dev`, `st_ino`), to recognise a replacement at its path.
+    private let device: UInt64
+    private let inode: UInt64
+    /// `coarseMonotonicNanoseconds()` when the path was last seen to name this directory.
+    private let confirmedAt: Atomic<UInt64>
 
     /// Opens `path` as a directory; nil when it does not exist (or is not a directory).
     package init?(_ path: FilePath) throws(SystemError) {
@@ -24,10 +30,45 @@ package final class DirectoryHandle: Sendable {
             open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
         guard let opened else { return nil }
-        self.fd = opened
+        var info = stat()
+        do throws(SystemError) {
+            _ = try systemCall("fstat", path: path.string) { fstat(opened, &info) }
+        } catch {
+            close(opened)
+            throw error
+        }
+        fd = opened
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        confirmedAt = Atomic(coarseMonotonicNanoseconds())
     }
 
     deinit { close(fd) }
+
+    /// Whether `path` was seen to name this directory less than `interval` nanoseconds ago.
+    @inline(__always)
+    package func isConfirmed(within interval: UInt64) -> Bool {
+        coarseMonotonicNanoseconds() &- confirmedAt.load(ordering: .relaxed) < interval
+    }
+
+    /// Whether `path` still names this directory (one `stat`): false when it was removed, or
+    /// replaced (renamed away, another directory made or renamed in its place), or cannot be
+    /// examined. Records the time when it does.
+    package func leads(from path: FilePath) -> Bool {
+        var info = stat()
+        guard stat(path.string, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode else { return false }
+        confirmedAt.store(coarseMonotonicNanoseconds(), ordering: .relaxed)
+        return true
+    }
+}
+
+/// Nanoseconds of `CLOCK_MONOTONIC_COARSE` (the last timer tick, a few milliseconds fine): read
+/// from memory the kernel shares, never a system call, which a hit can afford.
+@inline(__always)
+package func coarseMonotonicNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
 }
 
 /// `O_NOATIME` (Linux, same value on every architecture Swift supports): reads do not update the
@@ -46,31 +87,49 @@ package struct SmallFileRead: Sendable {
 
 /// Reads the whole file `path` (relative to the directory `directory`, or to the working
 /// directory for `AT_FDCWD`) into a temporary buffer and passes it to `body`; nil when the file
-/// does not exist.
-///
-/// System calls: `openat` (with `O_NOATIME` when allowed), `fstat`, one `read` of the whole
-/// file, `futimens` only when the access time is more than `touchOlderThan` seconds old, `close`.
-/// Files up to 1 KiB are read into stack memory. `body` runs after the file is closed; the
-/// buffer is only valid during the call.
+/// does not exist. A generic convenience over ``readSmallFile(in:path:touchOlderThan:limit:_:)``,
+/// which the cache's hit path calls directly (a generic function of another module is not
+/// specialized for its caller: each call would look up `R?`'s metadata at run time).
 package func withSmallFile<R>(
     in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?, limit: Int = .max,
     _ body: (UnsafeRawBufferPointer, SmallFileRead) throws -> R
 ) throws -> R? {
+    var result: R?
+    guard try readSmallFile(in: directory, path: path, touchOlderThan: touchOlderThan, limit: limit, { result = try body($0, $1) }) else {
+        return nil
+    }
+    return result
+}
+
+/// Reads the whole file `path` (relative to the directory `directory`, or to the working
+/// directory for `AT_FDCWD`) into a temporary buffer and passes it to `body`; false when the
+/// file does not exist (`body` is not called).
+///
+/// System calls: `openat` (with `O_NOATIME` when allowed), `fstat`, one `read` of the whole
+/// file, `futimens` only when the access time is more than `touchOlderThan` seconds old, `close`.
+/// Files up to 4 KiB are read into stack memory. `body` runs after the file is closed; the
+/// buffer is only valid during the call. Not generic: the cache's hit path calls it directly.
+package func readSmallFile(
+    in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?, limit: Int,
+    _ body: (UnsafeRawBufferPointer, SmallFileRead) throws -> Void
+) throws -> Bool {
     // O_NONBLOCK: a FIFO put where the output belongs must not hang the call (it is refused below).
     let flags = O_RDONLY
-    var opened: CInt?
+    let fd: CInt
     if !noAccessTimeRefused.load(ordering: .relaxed) {
         do throws(SystemError) {
-            opened = try openEntry(in: directory, path, flags | openNoAccessTime)
+            guard let opened = try openEntry(in: directory, path, flags | openNoAccessTime) else { return false }
+            fd = opened
         } catch {
             guard error.errno == .notPermitted else { throw error }
             noAccessTimeRefused.store(true, ordering: .relaxed)
-            opened = try openEntry(in: directory, path, flags)
+            guard let opened = try openEntry(in: directory, path, flags) else { return false }
+            fd = opened
         }
     } else {
-        opened = try openEntry(in: directory, path, flags)
+        guard let opened = try openEntry(in: directory, path, flags) else { return false }
+        fd = opened
     }
-    guard let fd = opened else { return nil }
     var closed = false
     defer { if !closed { close(fd) } }
     var info = stat()
@@ -79,7 +138,7 @@ package func withSmallFile<R>(
     var read = SmallFileRead(status: FileStatus(info), touchError: nil)
     let size = read.status.size
     guard size <= limit else { throw SystemError("read", path: String(cString: path), errno: .fileTooLarge) }
-    return try withReadBuffer(byteCount: size) { buffer in
+    try withReadBuffer(byteCount: size) { buffer in
         var count = 0
         while count < size {
             let got = try entryCall("read", path) { pread(fd, buffer.baseAddress! + count, size - count, count) }
@@ -93,8 +152,9 @@ package func withSmallFile<R>(
         }
         close(fd)
         closed = true
-        return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), read)
+        try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), read)
     }
+    return true
 }
 
 /// Opens a cache entry's file; nil when it (or a directory on the way) does not exist.
@@ -121,7 +181,7 @@ private func entryCall<Result: FixedWidthInteger>(
 
 /// Temporary memory for a read: on the stack when small, else from malloc, whose failure (a huge
 /// file under a memory limit) throws `ENOMEM` instead of stopping the process.
-private func withReadBuffer<R>(byteCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+private func withReadBuffer(byteCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
     if byteCount <= 4096 {
         return try withUnsafeTemporaryAllocation(byteCount: max(byteCount, 1), alignment: 64, body)
     }

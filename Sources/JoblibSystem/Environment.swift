@@ -54,3 +54,10 @@ package func exitProcess(_ status: Int32) -> Never {
 package func exitImmediately(_ status: Int32) -> Never {
     _exit(status)
 }
+
+/// Ends the process at once as if killed from outside (`SIGKILL` to itself): for tests of deaths
+/// at exact points.
+package func killThisProcess() -> Never {
+    raise(SIGKILL)
+    _exit(137)
+}

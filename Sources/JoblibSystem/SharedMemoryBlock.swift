@@ -25,6 +25,22 @@ package final class SharedMemoryBlock: @unchecked Sendable {
         Self.live.withLock { $0[start] = Entry(block: self, count: mapping.count) }
     }
 
+    /// The memory file `fd` (received from another process), mapped read-write whole; the block
+    /// owns the descriptor from now on (it is closed here if the mapping fails).
+    package init(adopting fd: FileDescriptor) throws(SystemError) {
+        let count: Int
+        do {
+            count = try fd.fileSize()
+            mapping = try MemoryMapping(fd: fd, offset: 0, count: max(count, 1), access: .readWrite)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        self.fd = fd
+        let start = UInt(bitPattern: mapping.bytes.baseAddress)
+        Self.live.withLock { $0[start] = Entry(block: self, count: mapping.count) }
+    }
+
     deinit {
         let start = UInt(bitPattern: mapping.bytes.baseAddress)
         _ = Self.live.withLock { $0.removeValue(forKey: start) }

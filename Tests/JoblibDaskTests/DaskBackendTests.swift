@@ -46,6 +46,7 @@ extension DaskTests {
         @Test func closuresAreRejected() { checks.closuresAreRejected() }
         @Test func timeoutKillsTheSwiftWorker() throws { try checks.timeoutKillsTheSwiftWorker() }
         @Test func largeArgumentsGoThroughScatter() throws { try checks.largeArgumentsArrive() }
+        @Test func largeResultsComeBackInline() throws { try checks.largeResultsArrive() }
 
         @Test func killingOneDaskWorkerMidRunLosesNoResult() async throws {
             let cluster = self.cluster

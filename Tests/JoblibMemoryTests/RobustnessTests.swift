@@ -173,4 +173,37 @@ struct RobustnessTests {
         #expect(counter.value == 3)
         #expect(fixture.warnings.all.isEmpty)
     }
+
+    /// The function directory a process keeps open is renamed away (by hand, or by a clear
+    /// elsewhere whose removal stopped half-way) with its entries, and another directory takes
+    /// its path: hits go to the directory at the path again within the recheck interval, never
+    /// staying on the renamed one although it still holds the entry.
+    @Test func aFunctionDirectoryReplacedByRenameIsLeft() throws {
+        let fixture = try Fixture()
+        let counter = CallCounter()
+        let f = fixture.memory.cache(name: "f") { (x: Int) -> Int in counter.tick(); return x * 2 }
+        #expect(try f(1) == 2)
+        #expect(try f(1) == 2)  // a hit: the directory is now open
+        let entry = try #require(fixture.entries("f").first)
+        try FileManager.default.moveItem(atPath: fixture.path + "/joblib/f", toPath: fixture.path + "/joblib/f-renamed")
+
+        // Nothing at the path: after the interval the call computes and stores there.
+        Thread.sleep(forTimeInterval: 0.25)
+        #expect(try f(1) == 2)
+        #expect(counter.value == 2)
+        #expect(fixture.entries("f") == [entry])
+
+        // Replaced again, by a directory whose entry for the same key holds another result (a
+        // function of the same name and version elsewhere): that result is what a hit returns.
+        try FileManager.default.moveItem(atPath: fixture.path + "/joblib/f", toPath: fixture.path + "/joblib/f-renamed-2")
+        let other = Memory(location: FilePath(fixture.path), verbose: 0, onWarning: fixture.warnings.handler)
+        let g = other.cache(name: "f") { (x: Int) -> Int in x * 3 }
+        #expect(try g(1) == 3)
+        Thread.sleep(forTimeInterval: 0.25)
+        #expect(try f(1) == 3)
+        #expect(try f(1) == 3)
+        #expect(counter.value == 2)
+        #expect(FileManager.default.fileExists(atPath: fixture.path + "/joblib/f-renamed-2/\(entry)/output.joblib"))
+        #expect(fixture.warnings.all.isEmpty)
+    }
 }

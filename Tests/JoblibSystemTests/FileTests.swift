@@ -87,4 +87,32 @@ import Testing
         let mapping = try MemoryMapping(fd: fd, offset: 0, count: 3, access: .readOnly)
         #expect(Array(mapping.bytes) == [1, 2, 3])
     }
+
+    /// An open directory knows whether its path still names it: not after it was renamed away
+    /// and another made in its place, nor after it was removed; files are read relative to it.
+    @Test func directoryHandleNoticesAReplacementAtItsPath() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appending("function")
+            #expect(try DirectoryHandle(path) == nil)
+            try makeDirectories(path.appending("key"))
+            try writeFileAtomically(to: path.appending("key/output")) { fd in try ([7, 8, 9] as [UInt8]).withUnsafeBytes { try fd.writeAll($0) } }
+            let handle = try #require(try DirectoryHandle(path))
+            #expect(handle.leads(from: path))
+            #expect(handle.isConfirmed(within: 60_000_000_000))
+            var seen: [UInt8] = []
+            #expect(try readSmallFile(in: handle.fd, path: "key/output", touchOlderThan: nil, limit: 16) { bytes, _ in seen = Array(bytes) })
+            #expect(seen == [7, 8, 9])
+            #expect(try readSmallFile(in: handle.fd, path: "other/output", touchOlderThan: nil, limit: 16) { _, _ in Issue.record("read a missing file") } == false)
+
+            try FileManager.default.moveItem(atPath: path.string, toPath: directory.appending("renamed").string)
+            try makeDirectories(path)
+            #expect(!handle.leads(from: path))
+            // The descriptor still reads the renamed directory, which is why callers ask.
+            #expect(try readSmallFile(in: handle.fd, path: "key/output", touchOlderThan: nil, limit: 16) { _, _ in })
+
+            try FileManager.default.removeItem(atPath: path.string)
+            #expect(!handle.leads(from: path))
+            #expect(handle.leads(from: directory.appending("renamed")))
+        }
+    }
 }

@@ -106,6 +106,14 @@ public struct ClusterChecks: Sendable {
         #expect(sums == [expected, expected])
     }
 
+    /// Two 3 MB results arrive whole: relayed inline (a bridge's Swift worker is never asked to
+    /// pass memory files, which only a `.processes` parent can take).
+    public func largeResultsArrive() throws {
+        let blobs = try Parallel(jobs: 2, backend: backend, batchSize: .fixed(1))
+            .run([ClusterBlob(seed: 1, count: 3_000_000), ClusterBlob(seed: 2, count: 3_000_000)])
+        #expect(blobs == [1, 2].map { seed in (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &+ seed) } })
+    }
+
     /// Cancelling the caller cancels the submissions in flight and kills the Swift workers
     /// running them: the tasks after the running ones never start (each takes 1 s; 3.5 s after
     /// the cancel, running on would have started all 8).

@@ -67,6 +67,17 @@ public struct ClusterChecksum: ParallelTask {
     public func run() throws -> Int { bytes.reduce(0) { $0 &+ Int($1) } }
 }
 
+/// Returns `count` bytes that depend on `seed`: a large result (3 MB and more) on a cluster.
+public struct ClusterBlob: ParallelTask {
+    public var seed: Int
+    public var count: Int
+    public init(seed: Int, count: Int) {
+        self.seed = seed
+        self.count = count
+    }
+    public func run() throws -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ seed) } }
+}
+
 /// Sleeps, then returns `1000 + index` or throws: a late result of it is easy to tell apart.
 public struct ClusterStep: ParallelTask {
     public var index: Int

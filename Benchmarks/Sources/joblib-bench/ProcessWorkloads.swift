@@ -67,6 +67,25 @@ struct SliceSumArrayTask: ParallelTask {
     }
 }
 
+/// Returns a 100 MB array: the large result travels back to the parent.
+struct MakeArrayTask: ParallelTask {
+    var index: Int
+    var count: Int
+    func run() throws -> [Double] { [Double](repeating: Double(index), count: count) }
+}
+
+/// The same as an `NDArray`, made in shared memory (`shared`) or in ordinary memory.
+struct MakeNDArrayTask: ParallelTask {
+    var index: Int
+    var count: Int
+    var shared: Bool
+    func run() throws -> NDArray<Double> {
+        shared
+            ? try NDArray(sharedShape: [count], repeating: Double(index))
+            : NDArray(shape: [count], [Double](repeating: Double(index), count: count))
+    }
+}
+
 /// Runs in a child process of the benchmark: the first call of a fresh process (cold pool).
 func runColdStartChild() throws {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -238,6 +257,22 @@ let processWorkloads: [Workload] = [
         // Workers map the array's shared memory instead of copying it into an Array.
         let count = 100_000_000 / 8
         return try sliceSums("processes-large-ndarray", of: NDArray(shape: [count], (0..<count).map(Double.init)))
+    },
+    Workload(name: "processes-large-result", summary: "4 tasks each return a 100 MB [Double] (and NDArray, ordinary and shared)") {
+        let count = 100_000_000 / 8
+        _ = try processes.run([TinyTask(value: 1)])
+        func time<Output>(_ body: () throws -> [Output]) throws -> Double {
+            var runs: [Double] = []
+            for _ in 0..<3 { runs.append(try bestTime(repetitions: 1) { blackHole(try body()) }) }
+            return median(runs)
+        }
+        let array = try time { try processes.run((0..<4).map { MakeArrayTask(index: $0, count: count) }) }
+        let ndarray = try time { try processes.run((0..<4).map { MakeNDArrayTask(index: $0, count: count, shared: false) }) }
+        let shared = try time { try processes.run((0..<4).map { MakeNDArrayTask(index: $0, count: count, shared: true) }) }
+        let joblib = joblibFigures("processes-large-result", "large-result")
+        return figures("processes-large-result", ours: array, unit: "s", joblib: joblib)
+            + figures("processes-large-ndarray-result", ours: ndarray, unit: "s", joblib: joblib)
+            + figures("processes-large-shared-ndarray-result", ours: shared, unit: "s", joblib: joblib)
     },
     Workload(name: "processes-large-shared-ndarray", summary: "the same with NDArray(sharedShape:): created in shared memory, handed to workers without a copy") {
         let count = 100_000_000 / 8

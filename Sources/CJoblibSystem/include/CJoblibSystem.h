@@ -42,6 +42,18 @@ int joblib_socketpair_cloexec(int fds[_Nonnull 2]);
 /// send(fd, buffer, count, MSG_NOSIGNAL): -1 and EPIPE, never SIGPIPE, when the peer is gone.
 long joblib_send_nosignal(int fd, const void *_Nonnull buffer, size_t count);
 
+/// The most descriptors one joblib_send_descriptors message carries.
+#define JOBLIB_MAX_PASSED_DESCRIPTORS 32
+
+/// Sends `count` (1...JOBLIB_MAX_PASSED_DESCRIPTORS) descriptors over a Unix socket with
+/// SCM_RIGHTS, as one byte (the count) with MSG_NOSIGNAL. Returns 1, or -1 and errno.
+long joblib_send_descriptors(int socket, const int *_Nonnull fds, int count);
+
+/// Receives one joblib_send_descriptors message without blocking (MSG_DONTWAIT), the
+/// descriptors close-on-exec, into `fds` (`*received` of them). Returns 1, 0 at end of file,
+/// or -1 and errno (EAGAIN: none waiting; EMFILE: the descriptors did not fit, none are kept).
+long joblib_receive_descriptors(int socket, int *_Nonnull fds, int capacity, int *_Nonnull received);
+
 /// Sets or clears FD_CLOEXEC on `fd`.
 int joblib_set_cloexec(int fd, int on);
 
