@@ -104,17 +104,16 @@ extension CacheStore {
         for function in functions {
             let directory = root.appending(function.name)
             // Read only when this process's own record misses an entry: a warm scan reads nothing.
-            var index: [Key: Known]?
-            var indexMissed = false
-            var usedOwnRecord = false
+            // A reference the scan's closures share: a `var` that only a nested function set was
+            // folded to its initial value by the compiler ("condition always evaluates to false").
+            let lookups = RecordLookups(directory: directory)
             /// This process's record of `key` if it passes `matches`, else the index's.
             func recorded(_ key: Key, _ matches: (Known) -> Bool) -> Known? {
                 if !known.isEmpty, let record = known[key], matches(record) {
-                    usedOwnRecord = true
+                    lookups.usedOwnRecord = true
                     return record
                 }
-                if index == nil { index = MetadataSizeIndex.read(directory) }
-                if let record = index?[key], matches(record) { return record }
+                if let record = lookups.index[key], matches(record) { return record }
                 return nil
             }
             // The records of skipped entries, in the order `skip` accepted them, which is the
@@ -127,7 +126,7 @@ extension CacheStore {
                     let record = recorded(Key(high: entry.high, low: entry.low)) {
                         $0.outputInode == output.inode && $0.outputModified == output.modificationTime
                     }
-                    if record == nil { indexMissed = true }
+                    if record == nil { lookups.indexMissed = true }
                     return record?.size
                 },
                 skip: accessTimes ? nil : { entry in
@@ -167,15 +166,15 @@ extension CacheStore {
             // A record taken from the index is the index's; one from this process's own records
             // may differ from an index that was read too (only then is every record compared).
             var staleIndex = false
-            if let index {
+            if let index = lookups.readIndex {
                 staleIndex = index.count != kept.count
-                if !staleIndex, usedOwnRecord {
+                if !staleIndex, lookups.usedOwnRecord {
                     staleIndex = kept.contains { key, record in
                         index[key].map { $0.directoryInode != record.directoryInode || $0.outputInode != record.outputInode } ?? true
                     }
                 }
             }
-            if indexMissed || staleIndex {
+            if lookups.indexMissed || staleIndex {
                 do { try MetadataSizeIndex.write(kept, to: directory) } catch { indexError = indexError ?? error }
             }
         }
@@ -224,5 +223,24 @@ extension CacheStore {
             result.removedEntries += 1
         }
         return result
+    }
+}
+
+/// How one function directory's entries were looked up during a scan: the size index (read from
+/// disk on first need), whether it missed an entry, whether this process's own records served.
+private final class RecordLookups {
+    let directory: FilePath
+    private(set) var readIndex: [MetadataSizes.Key: MetadataSizes.Known]?
+    var indexMissed = false
+    var usedOwnRecord = false
+
+    init(directory: FilePath) { self.directory = directory }
+
+    /// The index on disk, read once.
+    var index: [MetadataSizes.Key: MetadataSizes.Known] {
+        if let readIndex { return readIndex }
+        let read = MetadataSizeIndex.read(directory)
+        readIndex = read
+        return read
     }
 }

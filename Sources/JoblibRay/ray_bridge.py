@@ -191,6 +191,10 @@ class Bridge(BridgeChannel):
         self.digest = None
         self.environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.lost = None  # why the cluster is gone, once it is
+        # The Swift driver that started this bridge: once it is gone (this process re-parented),
+        # starting goes no further. Its requests are read only after start, so their end of file
+        # cannot tell; without this, a killed driver left its bridge waiting out the start timeouts.
+        self.driver = os.getppid()
         # The calls' large arguments (BridgeProtocol.md, "Objects"): object id -> ObjectRef, put
         # once and held until the driver releases them; why a put failed; counters for tests.
         self.objects = {}
@@ -252,6 +256,8 @@ class Bridge(BridgeChannel):
         self.need = {"CPU": o.num_cpus}
         self.need.update(json.loads(o.resources))
         slots = self.wait_for_capacity(o.start_wait)
+        if self.driver_gone():
+            return False
         if slots == 0:
             self.fail(NO_WORKERS, "no node of the Ray cluster at %s can host a Swift worker needing %s (waited %.0f s); "
                       "add nodes with `ray start --address=%s`, or lower RayOptions' resources"
@@ -271,7 +277,9 @@ class Bridge(BridgeChannel):
                                       concurrency_groups={"control": 1})(SwiftWorkerHost)
         actors = [self.new_actor() for _ in range(slots)]
         checks = [actor.started.remote() for actor in actors]
-        ready, _ = ray.wait(checks, num_returns=len(checks), timeout=o.start_wait + o.handshake_timeout)
+        ready = self.wait_while_driver_lives(checks, o.start_wait + o.handshake_timeout)
+        if ready is None:  # the actors share this process's fate (Ray removes them when it exits)
+            return False
         if len(ready) < len(checks):
             for actor in actors:
                 ray.kill(actor)
@@ -317,6 +325,19 @@ class Bridge(BridgeChannel):
         return ["%s: client %s, cluster %s" % (key, mine[key], theirs[key])
                 for key in ("python", "ray") if theirs[key] and theirs[key] != mine[key]]
 
+    def driver_gone(self):
+        return os.getppid() != self.driver
+
+    def wait_while_driver_lives(self, references, timeout):
+        """The references ready within `timeout` (ray.wait, all of them), or None once the driver is gone."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready, _ = ray.wait(references, num_returns=len(references), timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+            if self.driver_gone():
+                return None
+            if len(ready) == len(references) or time.monotonic() >= deadline:
+                return ready
+
     def wait_for_capacity(self, timeout):
         deadline = time.monotonic() + timeout
         while True:
@@ -325,7 +346,7 @@ class Bridge(BridgeChannel):
             except Exception as error:
                 log("could not list the Ray cluster's nodes: %r" % (error,))
                 slots = 0
-            if slots or time.monotonic() >= deadline:
+            if slots or time.monotonic() >= deadline or self.driver_gone():
                 return slots
             time.sleep(0.25)
 

@@ -110,5 +110,36 @@ extension RayTests {
             let processes = Set(probes.map(\.pid)).union(probes.map(\.parent))
             #expect(try await waitFor(seconds: 10) { processes.allSatisfy { !isAlive($0) } }, "still running: \(processes.filter(isAlive))")
         }
+
+        /// A program killed while its bridge waits for room for the actors: the bridge ends with
+        /// it instead of waiting out the no-nodes timeout (2 minutes here; it used to).
+        @Test func aBridgeWhoseDriverIsKilledWhileStartingEnds() async throws {
+            let namespace = "orphan-\(UUID().uuidString.prefix(8))"
+            let helper = try ChildProcess.spawn(
+                executable: TestSupport.helperExecutable.path, arguments: ["ray-bridge-orphan", cluster.address, namespace],
+                environment: ProcessInfo.processInfo.environment)
+            defer {
+                helper.kill()
+                _ = helper.wait()
+            }
+            var bridge: Int32?
+            _ = try await waitFor(seconds: 20) {
+                bridge = processes(whoseCommandLineContains: namespace).first { commandLine(of: $0).contains("ray_bridge") }
+                return bridge != nil
+            }
+            let pid = try #require(bridge, "the helper started no bridge")
+            try await Task.sleep(for: .seconds(2))  // connected, waiting for room
+            helper.kill()
+            _ = helper.wait()
+            let ended = try await waitFor(seconds: 15) { !isAlive(pid) }
+            if !ended { kill(pid, SIGKILL) }
+            #expect(ended, "the bridge outlived its driver by 15 s")
+        }
     }
+}
+
+/// Live processes whose command line contains `text`.
+func processes(whoseCommandLineContains text: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { isAlive($0) && commandLine(of: $0).contains(text) }
 }

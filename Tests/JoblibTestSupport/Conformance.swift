@@ -50,8 +50,8 @@ public struct BackendConformance: Sendable {
             .runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .stopsRunningBatches, .splitsBusyBatches,
             .measuresRunningTime, .namesTheCrashStage,
         ]
-        /// A cluster backend (`.dask`, `.ray`). `.dask` adds ``splitsBusyBatches`` (its call splits
-        /// a batch's unsent tail for an idle cluster thread: `BridgeCall`, shared with `.ray`).
+        /// A cluster backend (`.dask`, `.ray`). Both add ``splitsBusyBatches`` (their call splits
+        /// a batch's unsent tail for an idle cluster thread: `BridgeCall`).
         public static let cluster: Capabilities = [.runsInParallel, .stopsOverrunningTasks, .runsElsewhere, .measuresRunningTime]
     }
 

@@ -12,14 +12,19 @@ struct CalibratedSpinTask: ParallelTask {
 }
 
 /// Runs the workload on `.processes` and on the cluster that `startCluster` starts (after the
-/// tasks are calibrated; named `label` in the metrics), each twice, alternated so that both see
-/// the same machine (the cluster idles meanwhile), and keeps each one's best: throughput, wall
-/// time beside the ideal, overhead per task and worker, and the cluster's first call (which starts
-/// the bridge and the Swift workers). The cluster is stopped before it returns.
+/// tasks are calibrated; named `label` in the metrics), in rounds of one call each, alternated so
+/// that both see the same machine (the cluster idles meanwhile), and reports each one's median:
+/// throughput, wall time beside the ideal, overhead per task and worker, the cluster's first call
+/// (which starts the bridge and the Swift workers), and the load average around the rounds. The
+/// cluster is stopped before it returns. `JOBLIB_BENCH_ROUNDS` (default 3) sets the rounds,
+/// `JOBLIB_BENCH_CLUSTER_TASKS` (default 2,000) the tasks per call (scripts/check-ray-bench.sh
+/// runs fewer); each round's times go to stderr.
 func throughputBesideProcesses(
     _ workload: String, label: String, startCluster: () throws -> (backend: Backend, stop: () -> Void)
 ) throws -> [Figure] {
-    let count = 2_000
+    let environment = ProcessInfo.processInfo.environment
+    let count = max(4, Int(environment["JOBLIB_BENCH_CLUSTER_TASKS"] ?? "") ?? 2_000)
+    let rounds = max(1, Int(environment["JOBLIB_BENCH_ROUNDS"] ?? "") ?? 3)
     let steps = calibratedSpins(seconds: 0.020)
     let tasks = (0..<count).map { CalibratedSpinTask(index: $0, steps: steps) }
     let ideal = Double(count) * 0.020 / 2
@@ -31,12 +36,24 @@ func throughputBesideProcesses(
     let coldStart = DispatchTime.now().uptimeNanoseconds
     _ = try remote.run(Array(tasks.prefix(4)))
     let cold = Double(DispatchTime.now().uptimeNanoseconds - coldStart) / 1e9
-    var processTime = Double.infinity
-    var remoteTime = Double.infinity
-    for _ in 0..<2 {
-        processTime = min(processTime, try bestTime(repetitions: 1) { blackHole(try processes.run(tasks)) })
-        remoteTime = min(remoteTime, try bestTime(repetitions: 1) { blackHole(try remote.run(tasks)) })
+    let loadBefore = loadAverage()
+    var processTimes: [Double] = []
+    var remoteTimes: [Double] = []
+    for round in 1...rounds {
+        for (name, parallel) in [("processes", processes), (label, remote)] {
+            let seconds: Double
+            do {
+                seconds = try bestTime(repetitions: 1) { blackHole(try parallel.run(tasks)) }
+            } catch {
+                throw BenchError("round \(round), the .\(name) call failed: \(error)")
+            }
+            if name == label { remoteTimes.append(seconds) } else { processTimes.append(seconds) }
+            FileHandle.standardError.write(Data(String(format: "%@: round %d .%@ %.2f s\n", workload, round, name, seconds).utf8))
+        }
     }
+    let loadAfter = loadAverage()
+    let processTime = median(processTimes)
+    let remoteTime = median(remoteTimes)
     let perTask = { (seconds: Double) in (seconds - ideal) / Double(count) * 2 * 1e3 }
     return [
         Figure(workload: workload, metric: "processes_tasks_per_s", value: Double(count) / processTime, unit: "tasks/s"),
@@ -48,5 +65,20 @@ func throughputBesideProcesses(
         Figure(workload: workload, metric: "\(label)_overhead_per_task", value: perTask(remoteTime), unit: "ms/task/worker"),
         Figure(workload: workload, metric: "\(label)_first_call", value: cold, unit: "s"),
         Figure(workload: workload, metric: "\(label)_over_processes", value: remoteTime / processTime, unit: "x"),
+        Figure(workload: workload, metric: "rounds", value: Double(rounds), unit: "median of"),
+        Figure(workload: workload, metric: "load_average_before", value: loadBefore, unit: "1 min"),
+        Figure(workload: workload, metric: "load_average_after", value: loadAfter, unit: "1 min"),
     ]
+}
+
+private func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// The machine's 1-minute load average (other builds share it), or -1 when unreadable.
+private func loadAverage() -> Double {
+    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+    return Double(text.split(separator: " ").first ?? "") ?? -1
 }
