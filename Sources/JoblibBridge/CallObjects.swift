@@ -6,7 +6,7 @@ import JoblibProcesses
 /// cluster (Ray: `ray.put`) and the Swift worker hosts place it in a memory file their Swift
 /// worker maps (BridgeProtocol.md, "Objects").
 ///
-/// The encoder offers it every bulk array (``storeSection(_:elementType:count:)``); arrays of at
+/// The encoder offers it every bulk array (``storeSection(_:elementType:count:owner:)``); arrays of at
 /// least `threshold` bytes become sections of the call's arena, one object each, the same array
 /// (same buffer and contents) stored once. Used by the call's driving thread only.
 ///
@@ -54,7 +54,7 @@ final class CallObjects: BulkSectionWriter {
         self.newObjectID = newObjectID
     }
 
-    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int) throws -> UInt64? {
+    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int, owner: any Sendable) throws -> UInt64? {
         guard bytes.count >= threshold, let base = bytes.baseAddress else { return nil }
         let key = Pair(address: UInt(bitPattern: base), count: bytes.count)
         let digest = xxh3Digest64(bytes)

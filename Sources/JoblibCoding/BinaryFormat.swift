@@ -45,7 +45,10 @@ package let endMarker: UInt8 = 0x00
 /// The encoder offers every bulk array; returning a section number stores a reference instead of
 /// the bytes. The decoder asks for the bytes back by that number.
 package protocol BulkSectionWriter: AnyObject {
-    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int) throws -> UInt64?
+    /// `owner` is the array value that holds `bytes`: a writer that recognises a repeated array
+    /// by its address keeps it for as long as it may see that address again, so that the memory
+    /// cannot be freed and handed to another array with other contents.
+    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int, owner: any Sendable) throws -> UInt64?
 }
 
 /// The read side of ``BulkSectionWriter``.

@@ -86,7 +86,7 @@ extension Float16: BulkCodable { public static var bulkElementType: BulkElementT
 #endif
 
 /// Arrays coded in bulk. Internal: the coders recognise them with one dynamic cast.
-package protocol BulkArrayCodable {
+package protocol BulkArrayCodable: Sendable {
     static var bulkElementType: BulkElementType { get }
     /// False for a conforming element type whose memory is not exactly one element (a mistake
     /// in a user's conformance); such arrays are coded element by element instead.

@@ -269,7 +269,7 @@ final class EncodingState {
         let elementType = B.bulkElementType
         let count = array.bulkCount
         if let sections, let number = try array.withBulkBytes({
-            try sections.storeSection($0, elementType: elementType, count: count)
+            try sections.storeSection($0, elementType: elementType, count: count, owner: array)
         }) {
             append(.bulkSection)
             append(elementType.code)

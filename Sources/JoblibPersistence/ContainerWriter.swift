@@ -67,7 +67,7 @@ final class ContainerWriter: BulkSectionWriter {
         if padding > 0 { try write([UInt8](repeating: 0, count: padding)) }
     }
 
-    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int) throws -> UInt64? {
+    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int, owner: any Sendable) throws -> UInt64? {
         let mappable = requests.mappableNext
         requests.mappableNext = false
         guard bytes.count >= sectionThreshold || (mappable && bytes.count > 0) else { return nil }

@@ -21,6 +21,10 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
         var sections: [SectionEntry] = []
         /// (address, byte count) of arrays already stored → section number.
         var stored: [Pair: UInt64] = [:]
+        /// The arrays `stored` names, kept for the call: while one is alive its memory cannot be
+        /// freed and reused by a new array with other contents at the same address (lazy input
+        /// makes arrays one by one and drops them after their tasks ran).
+        var owners: [any Sendable] = []
         /// Shared-memory blocks whose files the sections name directly, kept alive for the call.
         var blocks: [SharedMemoryBlock] = []
         var closed = false
@@ -33,7 +37,7 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
 
     init(threshold: ByteCount) { self.threshold = threshold.bytes }
 
-    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int) throws -> UInt64? {
+    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int, owner: any Sendable) throws -> UInt64? {
         guard bytes.count >= threshold, let base = bytes.baseAddress else { return nil }
         let key = Pair(address: UInt(bitPattern: base), count: bytes.count)
         return try state.withLock { state -> UInt64? in
@@ -45,6 +49,7 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
                 state.blocks.append(block)
                 state.sections.append(SectionEntry(number: number, offset: offset, byteCount: bytes.count, fd: block.fd.rawValue))
                 state.stored[key] = number
+                state.owners.append(owner)
                 return number
             }
             if state.fd == nil { state.fd = try SharedMemoryFile.create(name: "joblib-arguments", size: 0) }
@@ -54,6 +59,7 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
             state.size = offset + bytes.count
             state.sections.append(SectionEntry(number: number, offset: offset, byteCount: bytes.count))
             state.stored[key] = number
+            state.owners.append(owner)
             return number
         }
     }
@@ -77,6 +83,8 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
             try? state.fd?.close()
             state.fd = nil
             state.blocks = []
+            state.owners = []
+            state.stored = [:]
         }
     }
 

@@ -33,7 +33,7 @@ final class ResultSectionWriter: BulkSectionWriter {
 
     init(threshold: Int) { self.threshold = threshold }
 
-    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int) throws -> UInt64? {
+    func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int, owner: any Sendable) throws -> UInt64? {
         guard bytes.count >= threshold, let base = bytes.baseAddress else { return nil }
         let key = SharedArgumentArena.Pair(address: UInt(bitPattern: base), count: bytes.count)
         if let number = stored[key] { return number }

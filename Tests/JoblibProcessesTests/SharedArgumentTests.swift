@@ -41,6 +41,15 @@ extension WorkerProcessSuites {
         #expect(openMemfds().isEmpty, "still open: \(openMemfds())")
     }
 
+    /// Arrays made one by one from lazy input and dropped once their task ran: the allocator
+    /// hands a new array the address of a freed one. Recognised by address alone, the new array
+    /// would be taken for the old one and the worker would read the old contents.
+    @Test func anArrayAtAFreedArraysAddressIsNotTakenForIt() throws {
+        let tasks = (0..<40).lazy.map { SumSlice(values: [Double](repeating: Double($0), count: 300_000), part: 0, parts: 1) }
+        let sums = try Parallel(jobs: 1, backend: .processes(maxNBytes: .megabytes(1)), batchSize: .fixed(1)).run(tasks)
+        #expect(sums == (0..<40).map { Double($0) * 300_000 })
+    }
+
     @Test func workersMapLargeNDArraysWithoutCopying() throws {
         let values = NDArray(shape: [1_000_000], (0..<1_000_000).map { Double($0 % 7) })
         let tasks = (0..<4).map { SumArraySlice(values: values, part: $0, parts: 4) }

@@ -15,7 +15,7 @@ struct CallObjectsTests {
     }
 
     func offer(_ objects: CallObjects, _ array: [Double]) throws -> UInt64? {
-        try array.withUnsafeBytes { try objects.storeSection($0, elementType: .float64, count: array.count) }
+        try array.withUnsafeBytes { try objects.storeSection($0, elementType: .float64, count: array.count, owner: array) }
     }
 
     @Test func theSameArrayIsOneObjectSentOnce() throws {
