@@ -88,6 +88,30 @@ extension RayTests {
             }
         }
 
+        /// A client whose Ray is another version than the cluster's: the call fails with
+        /// `versionMismatch` before any task runs. Only one Ray installs here, so the bridge's
+        /// Python reports another version (a `sitecustomize` sets `ray.__version__`, which is
+        /// what Ray's own check and the bridge's compare against the cluster's metadata).
+        @Test func aClientOnAnotherRayVersionIsAVersionMismatch() throws {
+            try withTemporaryDirectory { directory in
+                let site = directory.appending("site").string
+                try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
+                try "import ray\nray.__version__ = \"2.59.0\"\n".write(
+                    toFile: site + "/sitecustomize.py", atomically: true, encoding: .utf8)
+                let wrapper = directory.appending("python-on-ray-2.59").string
+                let python = try #require(findExecutable("python3"))
+                try "#!/bin/sh\nPYTHONPATH=\(site) exec \(python) \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+                let start = ContinuousClock.now
+                let backend = Backend.ray(address: cluster.address, options: RayOptions(python: wrapper))
+                #expect { try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)]) } throws: { error in
+                    guard let error = error as? RayError, error.code == .versionMismatch else { return false }
+                    return "\(error)".contains("2.59.0") && "\(error)".contains("2.60.0")
+                }
+                #expect(ContinuousClock.now - start < .seconds(30), "took \(ContinuousClock.now - start)")
+            }
+        }
+
         /// The actors check the executable before any task runs.
         @Test func anExecutableMissingOnTheNodesIsAClearError() throws {
             try withTemporaryDirectory { directory in
