@@ -12,26 +12,28 @@ package final class SharedMemoryBlock: @unchecked Sendable {
     package let mapping: MemoryMapping
 
     /// A zero-filled block of `count` bytes (at least one).
-    package init(count: Int, name: String) throws(SystemError) {
-        let fd = try SharedMemoryFile.create(name: name, size: max(count, 1))
-        do {
-            mapping = try MemoryMapping(fd: fd, offset: 0, count: max(count, 1), access: .readWrite)
-        } catch {
-            try? fd.close()
-            throw error
-        }
-        self.fd = fd
-        let start = UInt(bitPattern: mapping.bytes.baseAddress)
-        Self.live.withLock { $0[start] = Entry(block: self, count: mapping.count) }
+    package convenience init(count: Int, name: String) throws(SystemError) {
+        try self.init(mapping: SharedMemoryFile.create(name: name, size: max(count, 1)), count: max(count, 1))
     }
 
     /// The memory file `fd` (received from another process), mapped read-write whole; the block
     /// owns the descriptor from now on (it is closed here if the mapping fails).
-    package init(adopting fd: FileDescriptor) throws(SystemError) {
+    package convenience init(adopting fd: FileDescriptor) throws(SystemError) {
         let count: Int
         do {
             count = try fd.fileSize()
-            mapping = try MemoryMapping(fd: fd, offset: 0, count: max(count, 1), access: .readWrite)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        try self.init(mapping: fd, count: max(count, 1))
+    }
+
+    /// Maps `count` bytes of `fd`, which the block owns from now on (closed here on failure),
+    /// and registers the block by address.
+    private init(mapping fd: FileDescriptor, count: Int) throws(SystemError) {
+        do {
+            mapping = try MemoryMapping(fd: fd, offset: 0, count: count, access: .readWrite)
         } catch {
             try? fd.close()
             throw error
