@@ -212,7 +212,13 @@ final class CachedFunctionCore: Sendable {
     /// `directoryRecheckInterval` after the path was last seen to name that directory (a clear
     /// in this process reopens it at once), so a directory replaced at the path is left within
     /// that time, even when the one renamed away still holds the entry.
-    private func readRelative(_ store: CacheStore, _ call: PreparedCall, decode: (UnsafeRawBufferPointer) throws -> Void) -> CacheStore.RawLookup {
+    ///
+    /// `warn` defaults to the memory's warnings; the re-check after taking a key's lock
+    /// (SingleFlight.swift) passes one that reports nothing.
+    func readRelative(
+        _ store: CacheStore, _ call: PreparedCall, warn: ((MemoryWarning) -> Void)? = nil, decode: (UnsafeRawBufferPointer) throws -> Void
+    ) -> CacheStore.RawLookup {
+        let warn = warn ?? memory.onWarning
         let generation = memory.clearCount
         var handle: DirectoryHandle?
         if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }
@@ -223,7 +229,7 @@ final class CachedFunctionCore: Sendable {
         }
         if let handle {
             let found = call.withRelativeOutputPath { path in
-                store.read(in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)
+                store.read(key: call.digest, in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: warn, decode: decode)
             }
             guard case .miss = found else { return found }
         }
@@ -238,7 +244,7 @@ final class CachedFunctionCore: Sendable {
         handleGeneration.store(generation, ordering: .releasing)
         guard let reopened else { return .miss }
         return call.withRelativeOutputPath { path in
-            store.read(in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)
+            store.read(key: call.digest, in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: warn, decode: decode)
         }
     }
 
@@ -246,13 +252,6 @@ final class CachedFunctionCore: Sendable {
     private func describedArguments(_ call: PreparedCall) -> [(position: Int, value: any Encodable)] {
         guard !ignoredFields.isEmpty else { return call.keptArguments }
         return call.keptArguments.map { ($0.position, FieldFilter(value: $0.value, ignored: ignoredFields, seen: nil) as any Encodable) }
-    }
-
-    /// The open function directory of the hit path, if this process opened it since its last
-    /// clear (the re-check after taking a key's lock reads through it: one `openat`).
-    var openDirectory: DirectoryHandle? {
-        guard handleGeneration.load(ordering: .acquiring) == memory.clearCount else { return nil }
-        return directoryHandle.withLock { $0 }
     }
 
     /// Traces the start of a computation.
@@ -272,9 +271,13 @@ final class CachedFunctionCore: Sendable {
             function: name, version: version, duration: elapsed, time: wallClockSeconds(),
             inputArguments: ArgumentDescription.json(describedArguments(call)))
         memory.ensureGitignore()
+        let writing = wallClockSeconds()
         do {
             let bytes = try store.write(value, function: name, key: call.key, metadata: metadata, replace: replace)
             memory.noteWrite(bytes: bytes)
+            // Ours was published: its output was made (so accessed) after `writing`, and the
+            // first hits need not ask for its status (AccessRecords).
+            if bytes > 0 { store.accessRecords.record(call.digest, accessedAfter: writing - CacheStore.fileClockLag) }
         } catch let error as PersistenceError where error.code == .encodingFailed || error.code == .invalidArgument {
             throw MemoryError(.resultNotEncodable, "the result of '\(name)' cannot be stored: \(error.message)", underlying: error)
         } catch {
