@@ -13,27 +13,33 @@ import Synchronization
 /// `accessTimeResolution` has passed reads the status again and corrects it.
 ///
 /// Bounded and allocation-free after the first use: 4,096 records in sets of 4 chosen by the
-/// key's low bits (keys are hashes, so evenly spread); a full set forgets its oldest record,
-/// which only costs that entry's next hit its `fstat`.
+/// key's low bits (keys are hashes, so evenly spread), one 64-byte cache line per set (a lookup
+/// costs one memory access); a full set forgets its oldest record, which only costs that entry's
+/// next hit its `fstat`. A record holds the key's low 64 bits: two keys alike in those (one in
+/// 2^64) would share a record, which can only leave an access time up to the resolution older.
 final class AccessRecords: Sendable {
     private struct Record {
-        var high: UInt64
-        var low: UInt64
-        /// Wall-clock seconds; the output's access time is at least this.
+        var key: UInt64
+        /// Wall-clock seconds; the output's access time is at least this. -infinity: empty.
         var accessedAfter: Double
     }
 
     private static let ways = 4
     private static let sets = 1024
-    private let records = Mutex<[Record]>([])
+    /// `sets * ways` records, 64-byte aligned; nil until the first record.
+    private let records = Mutex<UnsafeMutablePointer<Record>?>(nil)
+
+    deinit {
+        records.withLock { $0?.deallocate() }
+    }
 
     /// Whether `key`'s output is known to have been accessed within `interval` seconds of `now`.
     func isRecent(_ key: HashDigest, within interval: Double, now: Double) -> Bool {
         records.withLock { records in
-            guard !records.isEmpty else { return false }
-            let first = Self.firstSlot(key)
-            for slot in first..<(first + Self.ways) where records[slot].high == key.high && records[slot].low == key.low {
-                return now - records[slot].accessedAfter <= interval
+            guard let records else { return false }
+            let set = records + Self.firstSlot(key)
+            for way in 0..<Self.ways where set[way].key == key.low {
+                return now - set[way].accessedAfter <= interval
             }
             return false
         }
@@ -42,28 +48,38 @@ final class AccessRecords: Sendable {
     /// Records that `key`'s output was accessed at `accessedAfter` or later.
     func record(_ key: HashDigest, accessedAfter: Double) {
         records.withLock { records in
-            if records.isEmpty {
-                records = Array(repeating: Record(high: 0, low: 0, accessedAfter: -.infinity), count: Self.sets * Self.ways)
+            let all: UnsafeMutablePointer<Record>
+            if let records {
+                all = records
+            } else {
+                let count = Self.sets * Self.ways
+                all = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Record>.stride, alignment: 64)
+                    .bindMemory(to: Record.self, capacity: count)
+                all.initialize(repeating: Record(key: 0, accessedAfter: -.infinity), count: count)
+                records = all
             }
-            let first = Self.firstSlot(key)
-            var chosen = first
-            for slot in first..<(first + Self.ways) {
-                if records[slot].high == key.high && records[slot].low == key.low {
-                    chosen = slot
+            let set = all + Self.firstSlot(key)
+            var chosen = 0
+            for way in 0..<Self.ways {
+                if set[way].key == key.low && set[way].accessedAfter > -.infinity {
+                    chosen = way
                     break
                 }
-                if records[slot].accessedAfter < records[chosen].accessedAfter { chosen = slot }
+                if set[way].accessedAfter < set[chosen].accessedAfter { chosen = way }
             }
-            records[chosen] = Record(high: key.high, low: key.low, accessedAfter: accessedAfter)
+            set[chosen] = Record(key: key.low, accessedAfter: accessedAfter)
         }
     }
 
     /// Forgets every record (tests: what a new process knows).
     func removeAll() {
-        records.withLock { $0 = [] }
+        records.withLock { records in
+            records?.deallocate()
+            records = nil
+        }
     }
 
     private static func firstSlot(_ key: HashDigest) -> Int {
-        Int(truncatingIfNeeded: key.low & UInt64(sets - 1)) * ways
+        Int(truncatingIfNeeded: key.low >> 32 & UInt64(sets - 1)) * ways
     }
 }

@@ -153,23 +153,29 @@ final class CachedFunctionCore: Sendable {
     /// a metadata lookup at run time. The unmapped hit path builds none.
     func lookup<Value: Decodable>(_ call: PreparedCall, into slot: UnsafeMutablePointer<Value>) -> Decision {
         guard let store else { return .compute(replace: false) }
+        guard store.mapping == nil else { return lookupMapped(store, call, into: slot) }
         // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
         let start = log.level > 1 ? ContinuousClock.now : nil
-        if store.mapping == nil {
-            // `decode` returns normally exactly when the lookup is `.hit` (CacheStore.read), so the
-            // slot is initialized exactly then.
-            switch readRelative(store, call, decode: { slot.initialize(to: try load(Value.self, fromBorrowed: $0)) }) {
-            case .hit:
-                if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
-                return .hit
-            case .miss:
-                return .compute(replace: false)
-            case .expired:
-                return .compute(replace: true)
-            case .unreadable(let error):
-                return unreadable(call, error)
-            }
+        // `decode` returns normally exactly when the lookup is `.hit` (CacheStore.read), so the
+        // slot is initialized exactly then.
+        switch readRelative(store, call, decode: { slot.initialize(to: try load(Value.self, fromBorrowed: $0)) }) {
+        case .hit:
+            if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
+            return .hit
+        case .miss:
+            return .compute(replace: false)
+        case .expired:
+            return .compute(replace: true)
+        case .unreadable(let error):
+            return unreadable(call, error)
         }
+    }
+
+    /// ``lookup(_:into:)`` of a mapped cache, on its own so that the unmapped hit does not
+    /// instantiate `CacheStore.Lookup<Value>`.
+    @inline(never)
+    private func lookupMapped<Value: Decodable>(_ store: CacheStore, _ call: PreparedCall, into slot: UnsafeMutablePointer<Value>) -> Decision {
+        let start = log.level > 1 ? ContinuousClock.now : nil
         switch store.read(Value.self, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
         case .hit(let value):
             slot.initialize(to: value)
@@ -213,12 +219,13 @@ final class CachedFunctionCore: Sendable {
     /// in this process reopens it at once), so a directory replaced at the path is left within
     /// that time, even when the one renamed away still holds the entry.
     ///
-    /// `warn` defaults to the memory's warnings; the re-check after taking a key's lock
-    /// (SingleFlight.swift) passes one that reports nothing.
+    /// Warnings go to the memory's handler unless `quiet` (the re-check after taking a key's
+    /// lock, SingleFlight.swift).
     func readRelative(
-        _ store: CacheStore, _ call: PreparedCall, warn: ((MemoryWarning) -> Void)? = nil, decode: (UnsafeRawBufferPointer) throws -> Void
+        _ store: CacheStore, _ call: PreparedCall, quiet: Bool = false, decode: (UnsafeRawBufferPointer) throws -> Void
     ) -> CacheStore.RawLookup {
-        let warn = warn ?? memory.onWarning
+        // A closure literal: nothing is retained unless a warning is reported.
+        let warn = { (warning: MemoryWarning) in if !quiet { self.memory.onWarning(warning) } }
         let generation = memory.clearCount
         var handle: DirectoryHandle?
         if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }

@@ -148,7 +148,7 @@ extension CachedFunctionCore {
             // Through the hit path's open function directory, with its checks: re-validated
             // against the path after `directoryRecheckInterval`, a miss confirmed by reopening.
             var value: Value?
-            switch readRelative(store, call, warn: { _ in }, decode: { value = try load(type, fromBorrowed: $0) }) {
+            switch readRelative(store, call, quiet: true, decode: { value = try load(type, fromBorrowed: $0) }) {
             case .hit: return value.map { .hit($0) } ?? .miss
             case .miss: return .miss
             case .expired: return .expired
