@@ -9,7 +9,10 @@ import JoblibSystem
 import SystemPackage
 
 /// The files of one cache location: `<location>/joblib/<function>/<key>/` (CacheLayout.md).
-struct CacheStore: Sendable {
+///
+/// A class, so that a hit takes it from its `Memory` with at most one reference count (a struct
+/// of its path and records would retain and release each on every hit).
+final class CacheStore: Sendable {
     /// `<location>/joblib`.
     let root: FilePath
     let compression: Compression

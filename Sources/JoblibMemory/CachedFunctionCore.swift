@@ -20,25 +20,25 @@ struct PreparedCall {
     var keptArguments: [(position: Int, value: any Encodable)] {
         arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map { (position: $0.offset, value: $0.element) }
     }
+}
 
-    /// `<key>/output.joblib` as a C string, relative to the function directory, for `body`.
-    func withRelativeOutputPath<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
-        let suffix: StaticString = "/output.joblib"
-        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32 + suffix.utf8CodeUnitCount + 1) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            digits.withUTF8Buffer { hex in
-                for index in 0..<16 {
-                    let shift = UInt64(60 - 4 * index)
-                    buffer[index] = CChar(bitPattern: hex[Int((digest.high >> shift) & 0xF)])
-                    buffer[16 + index] = CChar(bitPattern: hex[Int((digest.low >> shift) & 0xF)])
-                }
+/// `<key>/output.joblib` as a C string, relative to the function directory, for `body`.
+func withRelativeOutputPath<R>(_ digest: HashDigest, _ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+    let suffix: StaticString = "/output.joblib"
+    return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32 + suffix.utf8CodeUnitCount + 1) { buffer in
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { hex in
+            for index in 0..<16 {
+                let shift = UInt64(60 - 4 * index)
+                buffer[index] = CChar(bitPattern: hex[Int((digest.high >> shift) & 0xF)])
+                buffer[16 + index] = CChar(bitPattern: hex[Int((digest.low >> shift) & 0xF)])
             }
-            suffix.withUTF8Buffer { tail in
-                for index in 0..<tail.count { buffer[32 + index] = CChar(bitPattern: tail[index]) }
-            }
-            buffer[32 + suffix.utf8CodeUnitCount] = 0
-            return try body(buffer.baseAddress!)
         }
+        suffix.withUTF8Buffer { tail in
+            for index in 0..<tail.count { buffer[32 + index] = CChar(bitPattern: tail[index]) }
+        }
+        buffer[32 + suffix.utf8CodeUnitCount] = 0
+        return try body(buffer.baseAddress!)
     }
 }
 
@@ -224,8 +224,9 @@ final class CachedFunctionCore: Sendable {
     func readRelative(
         _ store: CacheStore, _ call: PreparedCall, quiet: Bool = false, decode: (UnsafeRawBufferPointer) throws -> Void
     ) -> CacheStore.RawLookup {
-        // A closure literal: nothing is retained unless a warning is reported.
-        let warn = { (warning: MemoryWarning) in if !quiet { self.memory.onWarning(warning) } }
+        // The closures below capture the digest and `self`, not `call`: capturing the call would
+        // copy it (its path, arguments and ignored positions retained and released every hit).
+        let digest = call.digest
         let generation = memory.clearCount
         var handle: DirectoryHandle?
         if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }
@@ -235,9 +236,13 @@ final class CachedFunctionCore: Sendable {
             handle = nil
         }
         if let handle {
-            let found = call.withRelativeOutputPath { path in
-                store.read(key: call.digest, in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: warn, decode: decode)
+            let fd = handle.fd
+            let found = withRelativeOutputPath(digest) { path in
+                store.read(
+                    key: digest, in: fd, relativePath: path, entry: { self.entryPath(digest) }, maximumAge: maximumAge,
+                    warn: { if !quiet { self.memory.onWarning($0) } }, decode: decode)
             }
+            withExtendedLifetime(handle) {}
             guard case .miss = found else { return found }
         }
         // First lookup, a miss, or a clear since: (re)open the directory by path and look again.
@@ -250,9 +255,19 @@ final class CachedFunctionCore: Sendable {
         directoryHandle.withLock { $0 = reopened }
         handleGeneration.store(generation, ordering: .releasing)
         guard let reopened else { return .miss }
-        return call.withRelativeOutputPath { path in
-            store.read(key: call.digest, in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: warn, decode: decode)
+        let fd = reopened.fd
+        let found = withRelativeOutputPath(digest) { path in
+            store.read(
+                key: digest, in: fd, relativePath: path, entry: { self.entryPath(digest) }, maximumAge: maximumAge,
+                warn: { if !quiet { self.memory.onWarning($0) } }, decode: decode)
         }
+        withExtendedLifetime(reopened) {}
+        return found
+    }
+
+    /// `<location>/joblib/<function>/<key>` (for warnings: a hit builds no path).
+    private func entryPath(_ digest: HashDigest) -> FilePath {
+        (directory ?? FilePath()).appending(digest.hexString)
     }
 
     /// The arguments as metadata and traces show them: ignored positions and fields left out.
