@@ -120,26 +120,9 @@ final class CacheStore: Sendable {
     }
 
     /// Loads the entry's output through `directory`, an open function directory, and
-    /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache.
-    func read<Value: Decodable>(
-        _ type: Value.Type, key: HashDigest, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
-        maximumAge: Double?, warn: (MemoryWarning) -> Void
-    ) -> Lookup<Value> {
-        var value: Value?
-        let found = read(key: key, in: directory, relativePath: relativePath, entry: entry, maximumAge: maximumAge, warn: warn) { bytes in
-            value = try load(type, fromBorrowed: bytes)
-        }
-        switch found {
-        case .hit: return value.map { .hit($0) } ?? .miss
-        case .miss: return .miss
-        case .expired: return .expired
-        case .unreadable(let error): return .unreadable(error)
-        }
-    }
-
-    /// `read(_:key:in:relativePath:…)` with the decoding left to `decode`, which receives the
-    /// file's bytes (valid during the call only) and returns normally exactly when the result is
-    /// `.hit`.
+    /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache. The decoding
+    /// is left to `decode`, which receives the file's bytes (valid during the call only) and
+    /// returns normally exactly when the result is `.hit`.
     ///
     /// One `openat`, `read` and `close`; plus `fstat` unless `key`'s output is known (from
     /// `accessRecords`) to have been accessed within `accessTimeResolution` and no `maximumAge`

@@ -1,4 +1,5 @@
 import Foundation
+import JoblibCoding
 @testable import JoblibMemory
 import JoblibSystem
 import SystemPackage
@@ -45,6 +46,28 @@ struct HitPathTests {
         _ = try checked.during { try f(1) }
         #expect(checked.injectedCount == 1, "a hit without a record read no status")
         #expect(fixture.warnings.codes == [.corruptEntry])
+    }
+
+    /// The records: recent within the interval only, a later record replaces an earlier one of
+    /// the same key, and a full set forgets its oldest record, not the others.
+    @Test func accessRecordsKeepTheNewestOfEachSet() {
+        let records = AccessRecords()
+        let key = HashDigest(high: 1, low: 0x0000_0007_0000_0001)
+        #expect(!records.isRecent(key, within: 10, now: 1_000))
+        records.record(key, accessedAfter: 995)
+        #expect(records.isRecent(key, within: 10, now: 1_000))
+        #expect(!records.isRecent(key, within: 10, now: 1_006))
+        records.record(key, accessedAfter: 1_005)
+        #expect(records.isRecent(key, within: 10, now: 1_006))
+        #expect(!records.isRecent(HashDigest(high: 1, low: 0x0000_0008_0000_0001), within: 10, now: 1_006))
+
+        // Five keys of one set (same bits 32 and up of the low half): the oldest goes.
+        let set = (0..<5).map { HashDigest(high: 0, low: 0x0000_0009_0000_0000 | UInt64($0 + 1)) }
+        for (index, member) in set.enumerated() { records.record(member, accessedAfter: 2_000 + Double(index)) }
+        #expect(!records.isRecent(set[0], within: 10, now: 2_005))
+        for member in set.dropFirst() { #expect(records.isRecent(member, within: 10, now: 2_005)) }
+        records.removeAll()
+        #expect(!records.isRecent(set[4], within: 10, now: 2_005))
     }
 
     /// `expiresAfter` needs the output's modification time: every hit reads the status.
