@@ -87,6 +87,64 @@ class BridgeChannel:
     def start_reading(self):
         threading.Thread(target=self.read_requests, daemon=True).start()
 
+    # -- the request loop ---------------------------------------------------------------------------
+    # A backend's Bridge supplies `start()` (READY or FAILED), `serving()` (starts its threads),
+    # `on_submit(ident, payload, count, timeout, objects)`, `on_cancel(idents)`, and, when it takes
+    # objects, `on_object(object_id, body, offset)`, `on_release(object_ids)` and `statistics()`.
+
+    def serve(self):
+        """Hands the driver's requests to the backend, one at a time and in order, until the driver
+        closes descriptor 3."""
+        self.serving()
+        while True:
+            request = self.requests.get()
+            if request is None:
+                return
+            kind, body = request
+            if kind == SUBMIT or kind == SUBMIT_USING_OBJECTS:
+                ident, count, timeout, objects, payload = submission(kind, body)
+                self.on_submit(ident, payload, count, timeout, objects)
+            elif kind == CANCEL:
+                self.on_cancel(id_list(body))
+            elif kind == OBJECT:
+                self.on_object(id_list(body, count=1)[0], body, 8)
+            elif kind == RELEASE:
+                self.on_release(id_list(body))
+            elif kind == STATISTICS:
+                self.counters(self.statistics())
+            else:
+                log("ignored a request of unknown kind %d (%d bytes)" % (kind, len(body)))
+
+    def serving(self):
+        pass
+
+    def on_object(self, object_id, body, offset):
+        log("ignored object %d: this bridge takes no objects" % object_id)
+
+    def on_release(self, object_ids):
+        pass
+
+    def statistics(self):
+        return {}
+
+
+def id_list(body, offset=0, count=None):
+    """Little-endian u64 ids from `offset`: `count` of them, or as many as the body holds (the
+    bodies of CANCEL and RELEASE, the object ids of SUBMIT_USING_OBJECTS)."""
+    if count is None:
+        count = (len(body) - offset) // 8
+    return struct.unpack_from("<%dQ" % count, body, offset)
+
+
+def submission(kind, body):
+    """(id, task count, per-task timeout, object ids, payload) of a SUBMIT or SUBMIT_USING_OBJECTS
+    body (BridgeProtocol.md, "Frames"); the payload is the BatchMessage, passed on unparsed."""
+    ident, count, timeout = struct.unpack_from("<QId", body)
+    if kind == SUBMIT:
+        return ident, count, timeout, (), body[20:]
+    used, = struct.unpack_from("<I", body, 20)
+    return ident, count, timeout, id_list(body, 24, used), body[24 + 8 * used:]
+
 
 def bridge_arguments(backend, pinned_version):
     """The command line every bridge takes (see BridgeSettings on the Swift side); the backend's

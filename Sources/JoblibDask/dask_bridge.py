@@ -78,10 +78,13 @@ class SwiftWorkerPlugin(WorkerPlugin):
     def cancel(self, idents):
         """The driver no longer wants these submissions (its call failed or was cancelled): their
         Swift workers are killed, so that the tasks after the running one never start."""
+        # Under the lock: a process found here still runs that submission. Killed after the lock,
+        # it could have gone back to idle meanwhile and died under the next submission.
         with self.lock:
-            processes = [self.running[ident] for ident in idents if ident in self.running]
-        for process in processes:
-            process.terminate()
+            for ident in idents:
+                process = self.running.get(ident)
+                if process is not None:
+                    process.terminate()
 
     def run(self, payload, count, timeout, ident=None):
         if self.error:
@@ -269,9 +272,10 @@ class Bridge(BridgeChannel):
                     "workers": len(errors), "threads": threads})
         return True
 
-    def submit(self, body):
-        ident, count, timeout = struct.unpack_from("<QId", body)
-        payload = body[20:]
+    def on_submit(self, ident, payload, count, timeout, objects):
+        if objects:  # the driver sends Dask no objects (DaskSettings has no objectThreshold)
+            self.infrastructure(ident, TASK_LOST, "the Dask bridge takes no objects")
+            return
         try:
             data = payload
             if len(payload) > self.options.scatter_threshold:
@@ -350,31 +354,25 @@ class Bridge(BridgeChannel):
                 self.abandon_pending(NO_WORKERS, "the Dask cluster at %s has had no workers for %.0f s; the task "
                                      "was abandoned" % (o.scheduler, o.no_workers_timeout))
 
-    def serve(self):
+    def serving(self):
         threading.Thread(target=self.write_results, daemon=True).start()
         threading.Thread(target=self.watch, daemon=True).start()
-        while True:
-            request = self.requests.get()
-            if request is None:
-                break
-            kind, body = request
-            if kind == SUBMIT:
-                self.submit(body)
-            elif kind == CANCEL:
-                idents = struct.unpack("<%dQ" % (len(body) // 8), body)
-                with self.lock:
-                    futures = [self.futures.pop(ident) for ident in idents if ident in self.futures]
-                if futures:
-                    try:
-                        self.client.cancel(futures, force=True)
-                    except Exception as error:
-                        log("could not cancel %d tasks: %r" % (len(futures), error))
-                    # Dask does not interrupt a running task: its Swift worker is killed instead
-                    # (Client.run returns once every worker did; wait=False is for coroutines only).
-                    try:
-                        self.client.run(cancel_swift_batches, self.plugin_name, list(idents), on_error="ignore")
-                    except Exception as error:
-                        log("could not stop the Swift workers of %d cancelled tasks: %r" % (len(futures), error))
+
+    def on_cancel(self, idents):
+        with self.lock:
+            futures = [self.futures.pop(ident) for ident in idents if ident in self.futures]
+        if not futures:
+            return
+        try:
+            self.client.cancel(futures, force=True)
+        except Exception as error:
+            log("could not cancel %d tasks: %r" % (len(futures), error))
+        # Dask does not interrupt a running task: its Swift worker is killed instead
+        # (Client.run returns once every worker did; wait=False is for coroutines only).
+        try:
+            self.client.run(cancel_swift_batches, self.plugin_name, list(idents), on_error="ignore")
+        except Exception as error:
+            log("could not stop the Swift workers of %d cancelled tasks: %r" % (len(futures), error))
 
     def close(self):
         if self.client is None:
