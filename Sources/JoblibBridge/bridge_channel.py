@@ -48,6 +48,11 @@ class BridgeChannel:
     def __init__(self):
         self.out_lock = threading.Lock()
         self.requests = queue.Queue()
+        # Submissions the driver sent and neither got an answer nor cancelled, and the most at
+        # once since the last STATISTICS (its answer's `in_flight`, `max_in_flight`).
+        self.open = set()
+        self.max_open = 0
+        self.open_lock = threading.Lock()
 
     def send(self, kind, body):
         with self.out_lock:
@@ -61,6 +66,8 @@ class BridgeChannel:
         self.send(FAILED, struct.pack("<B", code) + message.encode("utf-8", "replace"))
 
     def result(self, ident, status, body):
+        with self.open_lock:
+            self.open.discard(ident)
         self.send(RESULT, struct.pack("<QB", ident, status) + body)
 
     def counters(self, values):
@@ -103,15 +110,25 @@ class BridgeChannel:
             kind, body = request
             if kind == SUBMIT or kind == SUBMIT_USING_OBJECTS:
                 ident, count, timeout, objects, payload = submission(kind, body)
+                with self.open_lock:
+                    self.open.add(ident)
+                    self.max_open = max(self.max_open, len(self.open))
                 self.on_submit(ident, payload, count, timeout, objects)
             elif kind == CANCEL:
-                self.on_cancel(id_list(body))
+                idents = id_list(body)
+                with self.open_lock:
+                    self.open.difference_update(idents)
+                self.on_cancel(idents)
             elif kind == OBJECT:
                 self.on_object(id_list(body, count=1)[0], body, 8)
             elif kind == RELEASE:
                 self.on_release(id_list(body))
             elif kind == STATISTICS:
-                self.counters(self.statistics())
+                with self.open_lock:
+                    values = {"in_flight": len(self.open), "max_in_flight": self.max_open}
+                    self.max_open = len(self.open)
+                values.update(self.statistics())
+                self.counters(values)
             else:
                 log("ignored a request of unknown kind %d (%d bytes)" % (kind, len(body)))
 

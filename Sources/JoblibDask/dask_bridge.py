@@ -213,6 +213,9 @@ class Bridge(BridgeChannel):
         self.options = options
         self.lock = threading.Lock()
         self.futures = {}
+        # How long each pending submission may wait without workers: the no-workers timeout, or
+        # its own (the call's) timeout when shorter. Calls with different timeouts share a bridge.
+        self.patience = {}
         self.done = queue.Queue()
         self.client = None
         self.session = uuid.uuid4().hex[:12]
@@ -242,10 +245,10 @@ class Bridge(BridgeChannel):
                       % (", ".join(CHECKED_PACKAGES), "; ".join(problems)))
             return False
         try:
-            self.client.wait_for_workers(1, timeout=o.no_workers_timeout)
+            self.client.wait_for_workers(1, timeout=o.start_wait)
         except Exception:
             self.fail(NO_WORKERS, "the Dask scheduler at %s has no workers (waited %.0f s); start some with "
-                      "`dask worker %s`" % (o.scheduler, o.no_workers_timeout, o.scheduler))
+                      "`dask worker %s`" % (o.scheduler, o.start_wait, o.scheduler))
             return False
         digest = file_digest(o.executable) if o.check_executable else None
         environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -288,6 +291,8 @@ class Bridge(BridgeChannel):
             return
         with self.lock:
             self.futures[ident] = future
+            self.patience[ident] = min(self.options.no_workers_timeout, timeout) if timeout > 0 \
+                else self.options.no_workers_timeout
         future.add_done_callback(lambda finished, ident=ident: self.done.put((ident, finished)))
 
     def loss_code(self):
@@ -303,6 +308,7 @@ class Bridge(BridgeChannel):
                 if self.futures.get(ident) is not future:
                     continue  # cancelled by the driver or already reported
                 del self.futures[ident]
+                self.patience.pop(ident, None)
             try:
                 status, body = future.result()
                 self.result(ident, status, body)
@@ -317,9 +323,20 @@ class Bridge(BridgeChannel):
             except Exception as error:
                 log("could not release the future of task %d: %r" % (ident, error))
 
-    def abandon_pending(self, code, message):
+    def abandon_pending(self, code, message, waited=None):
+        """Fails the pending submissions; with `waited` (seconds without workers), only those
+        that may not wait that long."""
         with self.lock:
-            pending, self.futures = self.futures, {}
+            if waited is None:
+                pending, self.futures, self.patience = self.futures, {}, {}
+            else:
+                pending = {ident: future for ident, future in self.futures.items()
+                           if waited > self.patience.get(ident, self.options.no_workers_timeout)}
+                for ident in pending:
+                    del self.futures[ident]
+                    self.patience.pop(ident, None)
+        if not pending:
+            return
         for ident in sorted(pending):
             self.infrastructure(ident, code, message)
         try:
@@ -350,9 +367,8 @@ class Bridge(BridgeChannel):
                 no_workers_since = None
                 continue
             no_workers_since = no_workers_since or now
-            if now - no_workers_since > o.no_workers_timeout:
-                self.abandon_pending(NO_WORKERS, "the Dask cluster at %s has had no workers for %.0f s; the task "
-                                     "was abandoned" % (o.scheduler, o.no_workers_timeout))
+            self.abandon_pending(NO_WORKERS, "the Dask cluster at %s has had no workers for %.0f s; the task "
+                                 "was abandoned" % (o.scheduler, now - no_workers_since), waited=now - no_workers_since)
 
     def serving(self):
         threading.Thread(target=self.write_results, daemon=True).start()
@@ -361,6 +377,8 @@ class Bridge(BridgeChannel):
     def on_cancel(self, idents):
         with self.lock:
             futures = [self.futures.pop(ident) for ident in idents if ident in self.futures]
+            for ident in idents:
+                self.patience.pop(ident, None)
         if not futures:
             return
         try:
@@ -396,8 +414,12 @@ def main():
     parser = bridge_arguments("Dask", pinned_version="2026.8.0")
     parser.add_argument("--scheduler", required=True)
     parser.add_argument("--no-workers-timeout", type=float, default=30)
+    # How long start waits for a first worker (the call's timeout when shorter; default: the above).
+    parser.add_argument("--start-wait", type=float, default=None)
     parser.add_argument("--scatter-threshold", type=int, default=1 << 20)
     options = parser.parse_args()
+    if options.start_wait is None:
+        options.start_wait = options.no_workers_timeout
     import logging
     logging.getLogger("distributed").setLevel(logging.ERROR)
     bridge = Bridge(options)

@@ -59,6 +59,41 @@ extension DaskTests {
             try cluster.startWorker(1)
         }
 
+        @Test func jobsDoesNotBoundTheSubmissionsInFlight() throws {
+            // Two per cluster thread (DaskSettings.inFlightLimit).
+            try checks.jobsDoesNotBoundTheSubmissionsInFlight(limit: 4) {
+                let pool = BridgePool.pool(for: DaskSettings(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(20))))
+                let bridge = try pool.checkOut()
+                defer { pool.checkIn(bridge) }
+                return try #require(try bridge.statistics(timeout: .seconds(20)), "the Dask bridge did not answer `statistics`")
+            }
+        }
+
+        /// A call with a timeout uses the bridge that calls without one started (one worker plugin,
+        /// one Swift worker per Dask worker), and its timeout still bounds its wait for workers.
+        @Test func aCallsTimeoutBoundsItsWaitForWorkersOnASharedBridge() async throws {
+            let cluster = self.cluster
+            BridgePool.shutDownAll()  // from here on, every Swift worker belongs to the bridge below
+            _ = try await Parallel(jobs: 2, backend: dask).run([ConformanceSquare(value: 1)])
+            _ = try await Parallel(jobs: 2, backend: dask, timeout: .seconds(3)).run([ConformanceSquare(value: 2)])
+            #expect(swiftWorkers(cluster).count == 2, "one bridge per timeout: \(swiftWorkers(cluster))")
+            let tasks = (0..<200).map { ConformanceNap(index: $0, seconds: 0.05) }
+            async let results = Parallel(jobs: 2, backend: dask, timeout: .seconds(3)).run(tasks)
+            try await Task.sleep(for: .seconds(1))
+            cluster.killWorker(1)
+            cluster.killWorker(2)
+            let killed = ContinuousClock.now
+            do {
+                _ = try await results
+                Issue.record("the call succeeded without workers")
+            } catch let error as DaskError {
+                #expect(error.code == .noWorkers, "\(error)")
+            }
+            #expect(ContinuousClock.now - killed < .seconds(10))
+            try cluster.startWorker(1)
+            try cluster.startWorker(2)
+        }
+
         @Test func allWorkersGoneIsAClearErrorWithinTheTimeout() async throws {
             let cluster = self.cluster
             let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(3)))

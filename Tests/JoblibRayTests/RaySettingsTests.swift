@@ -20,6 +20,20 @@ import Testing
         #expect(one.capacityGroup != RaySettings(address: "10.0.0.1:6379", options: RayOptions()).capacityGroup)
     }
 
+    /// Calls with different timeouts share a bridge (its actors hold the cluster's capacity; each
+    /// batch's own timeout bounds its wait for a node): the timeout is not in the pool's key.
+    @Test func theCallsTimeoutIsNotPartOfTheBridgesIdentity() throws {
+        let plain = RaySettings(address: "127.0.0.1:6379", options: RayOptions())
+        let timed = RaySettings(address: "127.0.0.1:6379", options: RayOptions(), startWait: .seconds(3))
+        #expect(plain == timed && plain.hashValue == timed.hashValue)
+        #expect(BridgePool.pool(for: plain) === BridgePool.pool(for: timed))
+        let startWait = { (settings: RaySettings) throws -> String? in
+            let arguments = try settings.arguments()
+            return arguments.firstIndex(of: "--start-wait").map { arguments[$0 + 1] }
+        }
+        #expect(try startWait(timed) == "3.0" && startWait(plain) == "30.0")
+    }
+
     @Test func failureCodesMapToRayErrors() {
         let settings = RaySettings(address: "a", options: RayOptions())
         #expect((settings.failure(frame: [4] + Array("none".utf8)) as? RayError)?.code == .noNodes)

@@ -22,6 +22,24 @@ public struct ClusterChecks: Sendable {
 
     // MARK: - Calls
 
+    /// `jobs` does not bound a cluster call: as joblib's Dask backend (its `effective_n_jobs` is the
+    /// cluster's thread count) and as `Backend.ray` documents, the cluster's size sets how many
+    /// submissions are in flight. With `jobs: 1`, 40 tasks of 50 ms in batches of one keep both
+    /// Swift workers busy: the bridge saw at least 2 and at most `limit` submissions at once,
+    /// and none is left in flight after the call. `counters` asks the idle bridge for its
+    /// `statistics` (BridgeProtocol.md); it is called before the call (which resets the maximum)
+    /// and after.
+    public func jobsDoesNotBoundTheSubmissionsInFlight(limit: Int, counters: () throws -> [String: String]) throws {
+        _ = try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)])  // the bridge is up
+        _ = try counters()
+        let tasks = (0..<40).map { ConformanceNap(index: $0, seconds: 0.05) }
+        #expect(try Parallel(jobs: 1, backend: backend, batchSize: .fixed(1)).run(tasks) == Array(0..<40))
+        let after = try counters()
+        let most = try #require(after["max_in_flight"].flatMap { Int($0) }, "no max_in_flight in \(after)")
+        #expect((2...limit).contains(most), "\(after)")
+        #expect(after["in_flight"] == "0", "\(after)")
+    }
+
     /// 300 squares in input order, then 8 probes run one per batch: none ran in this process or
     /// a child of it, the worker hook cleared `JOBLIB_WORKER`, and at most two Swift workers ran
     /// them (one long-lived Swift worker per cluster worker). Returns the probes.
