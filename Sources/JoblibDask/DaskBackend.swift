@@ -23,8 +23,7 @@ extension Backend {
 
     /// A Dask cluster with explicit options.
     public static func dask(scheduler: String, options: DaskOptions) -> Backend {
-        let settings = DaskSettings(scheduler: scheduler, options: options)
-        return Backend(name: "dask") { DaskBackend(settings: settings) }
+        .bridged(name: "dask", settings: DaskSettings(scheduler: scheduler, options: options))
     }
 }
 
@@ -137,16 +136,3 @@ struct DaskSettings: BridgeSettings {
 
 /// The pool of idle bridges (shared by every remote backend), under the name the tests use.
 typealias BridgePool = JoblibBridge.BridgePool
-
-/// Runs a call on a bridge taken from the pool for its settings (JoblibBridge's ``BridgeCall``).
-struct DaskBackend: ParallelBackend {
-    let settings: DaskSettings
-
-    func start(_ job: ParallelJob, workers: Int) throws {
-        // The call's timeout also bounds the wait for workers: at start here, during the call
-        // through each submission's timeout.
-        var settings = self.settings
-        settings.startWait = job.taskTimeout
-        try BridgeCall.start(job, settings: settings)
-    }
-}

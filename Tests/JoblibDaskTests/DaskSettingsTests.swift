@@ -1,4 +1,5 @@
 import JoblibBridge
+import JoblibParallel
 import Testing
 @testable import JoblibDask
 
@@ -18,5 +19,13 @@ import Testing
             return arguments.firstIndex(of: "--start-wait").map { arguments[$0 + 1] }
         }
         #expect(try startWait(timed) == "3.0" && startWait(plain) == "30.0")
+    }
+
+    /// `Backend.dask` is the shared remote backend (JoblibBridge's `BridgeBackend`) over Dask's settings.
+    @Test func theBackendRunsThroughTheSharedBridgeBackend() throws {
+        let backend = Backend.dask(scheduler: "tcp://127.0.0.1:8786", options: DaskOptions(noWorkersTimeout: .seconds(5)))
+        #expect(backend.name == "dask")
+        let made = try #require(try backend.makeBackend() as? BridgeBackend<DaskSettings>)
+        #expect(made.settings == DaskSettings(scheduler: "tcp://127.0.0.1:8786", options: DaskOptions(noWorkersTimeout: .seconds(5))))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JoblibBridge
+import JoblibParallel
 import Testing
 @testable import JoblibRay
 
@@ -40,5 +41,13 @@ import Testing
         #expect((settings.failure(frame: [7] + Array("gone".utf8)) as? RayError)?.code == .clusterLost)
         #expect((settings.failure(frame: [6], taskIndex: 3) as? RayError)?.taskIndex == 3)
         #expect((settings.failure(frame: [99]) as? RayError)?.code == .bridgeFailed)
+    }
+
+    /// `Backend.ray` is the shared remote backend (JoblibBridge's `BridgeBackend`) over Ray's settings.
+    @Test func theBackendRunsThroughTheSharedBridgeBackend() throws {
+        let backend = Backend.ray(address: "127.0.0.1:6379", options: RayOptions(maxWorkers: 3))
+        #expect(backend.name == "ray")
+        let made = try #require(try backend.makeBackend() as? BridgeBackend<RaySettings>)
+        #expect(made.settings == RaySettings(address: "127.0.0.1:6379", options: RayOptions(maxWorkers: 3)))
     }
 }
