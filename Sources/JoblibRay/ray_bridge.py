@@ -236,7 +236,11 @@ class Bridge(BridgeChannel):
 
         thread = threading.Thread(target=connect, daemon=True)
         thread.start()
-        thread.join(o.connect_timeout)
+        deadline = time.monotonic() + o.connect_timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(min(0.25, max(0.0, deadline - time.monotonic())))
+            if self.driver_gone():  # Ray's connect can wait out its timeout for a cluster going away
+                return False
         if thread.is_alive():
             self.fail(UNREACHABLE, "could not connect to the Ray cluster at %s within %.0f s" % (o.address, o.connect_timeout))
             return False
