@@ -35,11 +35,10 @@ except ImportError as error:  # reported to the driver, which tells the user wha
 class SwiftWorkerPlugin(WorkerPlugin):
     """Long-lived Swift worker processes in one Dask worker: one per thread running our tasks."""
 
-    def __init__(self, name, executable, digest, environment, handshake_timeout):
+    def __init__(self, name, executable, digest, handshake_timeout):
         self.name = name
         self.executable = executable
         self.digest = digest
-        self.environment = environment
         self.handshake_timeout = handshake_timeout
 
     def setup(self, worker):
@@ -58,7 +57,7 @@ class SwiftWorkerPlugin(WorkerPlugin):
             self.error = "the Swift worker could not start on Dask worker %s: %s" % (self.worker_name, error)
 
     def _start(self):
-        return SwiftWorker(self.executable, self.environment, self.handshake_timeout)
+        return SwiftWorker(self.executable, self.handshake_timeout)
 
     def teardown(self, worker):
         """The plugin was removed (the bridge closed, or its client vanished): idle Swift workers
@@ -251,9 +250,8 @@ class Bridge(BridgeChannel):
                       "`dask worker %s`" % (o.scheduler, o.start_wait, o.scheduler))
             return False
         digest = file_digest(o.executable) if o.check_executable else None
-        environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.plugin_name = "swift-joblib-%s" % self.session
-        plugin = SwiftWorkerPlugin(self.plugin_name, o.executable, digest, environment, o.handshake_timeout)
+        plugin = SwiftWorkerPlugin(self.plugin_name, o.executable, digest, o.handshake_timeout)
         try:
             guard = SessionGuard("swift-joblib-guard-%s" % self.session, self.client.id, self.plugin_name)
             self.client.register_plugin(guard, name=guard.name)

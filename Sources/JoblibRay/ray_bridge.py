@@ -33,9 +33,8 @@ ACTOR_LOSS_RETRIES = 3
 class SwiftWorkerHost:
     """A Ray actor holding one Swift worker process; one batch at a time (max_concurrency=1)."""
 
-    def __init__(self, executable, digest, environment, handshake_timeout):
+    def __init__(self, executable, digest, handshake_timeout):
         self.executable = executable
-        self.environment = environment
         self.handshake_timeout = handshake_timeout
         self.worker = None
         self.error = None
@@ -55,7 +54,7 @@ class SwiftWorkerHost:
             self.where = "a Ray node (%r)" % (error,)
         try:
             check_executable(executable, digest)
-            self.worker = SwiftWorker(executable, environment, handshake_timeout)
+            self.worker = SwiftWorker(executable, handshake_timeout)
         except Exception as error:
             self.error = "the Swift worker could not start on %s: %s" % (self.where, error)
 
@@ -68,7 +67,7 @@ class SwiftWorkerHost:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode("utf-8", "replace")
         if self.worker is None:
             try:
-                self.worker = SwiftWorker(self.executable, self.environment, self.handshake_timeout)
+                self.worker = SwiftWorker(self.executable, self.handshake_timeout)
             except Exception as error:
                 message = "the Swift worker could not start on %s: %s" % (self.where, error)
                 return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + message.encode("utf-8", "replace")
@@ -189,7 +188,6 @@ class Bridge(BridgeChannel):
         self.need = {}
         self.actor_class = None
         self.digest = None
-        self.environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.lost = None  # why the cluster is gone, once it is
         # The Swift driver that started this bridge: once it is gone (this process re-parented),
         # starting goes no further. Its requests are read only after start, so their end of file
@@ -356,7 +354,7 @@ class Bridge(BridgeChannel):
 
     def new_actor(self):
         o = self.options
-        return self.actor_class.remote(o.executable, self.digest, self.environment, o.handshake_timeout)
+        return self.actor_class.remote(o.executable, self.digest, o.handshake_timeout)
 
     # -- running ----------------------------------------------------------------------------------
 

@@ -19,9 +19,8 @@ package enum BridgeHostHarness {
         try Data(fakeWorker.utf8).write(to: fake)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
         let output = directory.appendingPathComponent("statuses")
-        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardized
         let process = try ChildProcess.spawn(
-            executable: python, arguments: ["-c", harness, sources.path, backend, fake.path, output.path],
+            executable: python, arguments: ["-c", harness, sourcesDirectory.path, backend, fake.path, output.path],
             environment: currentEnvironment())
         guard process.wait(timeout: .seconds(60)) == .exited(0) else {
             process.kill()
@@ -30,6 +29,56 @@ package enum BridgeHostHarness {
         }
         let words = try String(contentsOf: output, encoding: .utf8).split(separator: " ").compactMap { Int($0) }
         return words.count == 2 ? (words[0], words[1]) : nil
+    }
+
+    /// The environment a bridge's host gives a new Swift worker when the host itself runs with ours,
+    /// without the variables `removed` and with `environment` added (a fake worker writes what it
+    /// got as JSON, then shakes hands).
+    /// nil when Python is missing or the harness failed or took over a minute.
+    package static func swiftWorkerEnvironment(hostAdding environment: [String: String], removing removed: [String]) throws -> [String: String]? {
+        guard let python = findExecutable("python3") else { return nil }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("joblib-bridge-env-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fake = directory.appendingPathComponent("fake-worker")
+        try Data(environmentWorker.utf8).write(to: fake)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        let output = directory.appendingPathComponent("environment.json")
+        let script = """
+            import os, sys
+            sources, fake = sys.argv[1:3]
+            scope = {"__name__": "bridge_scripts"}
+            for path in ("JoblibBridge/bridge_channel.py", "JoblibBridge/swift_worker.py"):
+                with open(os.path.join(sources, path)) as handle:
+                    exec(compile(handle.read(), path, "exec"), scope)
+            scope["SwiftWorker"](fake, 10).stop()
+            """
+        var hostEnvironment = currentEnvironment().filter { !removed.contains($0.key) }.merging(environment) { $1 }
+        hostEnvironment["HARNESS_ENVIRONMENT_OUTPUT"] = output.path
+        let process = try ChildProcess.spawn(
+            executable: python, arguments: ["-c", script, sourcesDirectory.path, fake.path], environment: hostEnvironment)
+        guard process.wait(timeout: .seconds(60)) == .exited(0) else {
+            process.kill()
+            _ = process.wait()
+            return nil
+        }
+        return try JSONDecoder().decode([String: String].self, from: Data(contentsOf: output))
+    }
+
+    /// Writes its environment as JSON where `HARNESS_ENVIRONMENT_OUTPUT` says, shakes hands, then
+    /// waits for the end of its tasks.
+    private static let environmentWorker = """
+        #!/usr/bin/env python3
+        import json, os, struct
+        with open(os.environ["HARNESS_ENVIRONMENT_OUTPUT"], "w") as handle:
+            json.dump(dict(os.environ), handle)
+        os.write(4, struct.pack("<IB", 0, 1))
+        while os.read(3, 65536):
+            pass
+        """
+
+    private static var sourcesDirectory: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardized
     }
 
     /// The worker protocol as far as a host relays it: the handshake, then one `results` frame
@@ -71,7 +120,7 @@ package enum BridgeHostHarness {
             name, address = "harness", "tcp://127.0.0.1:0"
 
         if backend == "dask":
-            host = scope["SwiftWorkerPlugin"]("harness", fake, None, {}, 10)
+            host = scope["SwiftWorkerPlugin"]("harness", fake, None, 10)
             host.setup(Worker())
             assert host.error is None, host.error
             def run(ident):
@@ -79,7 +128,7 @@ package enum BridgeHostHarness {
             def close():
                 host.teardown(Worker())
         else:
-            host = scope["SwiftWorkerHost"](fake, None, {}, 10)
+            host = scope["SwiftWorkerHost"](fake, None, 10)
             assert host.error is None, host.error
             def run(ident):
                 return host.run(b"batch", 1, 0, ident)
