@@ -68,13 +68,29 @@ extension BulkSectionReader {
     package func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {}
 }
 
-/// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer).
+/// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer); or, for a
+/// section the reader copies in on demand (another process's memory), how to copy it.
 package struct BulkSection: @unchecked Sendable {
     // @unchecked: `owner` is only retained, never used, and the bytes are read-only.
     package var bytes: UnsafeRawBufferPointer
     package var owner: AnyObject?
+    /// How many bytes the section holds (`bytes.count`, or what `copyIn` writes).
+    package var byteCount: Int
+    /// Set for a section that is not in this process's memory: copies all `byteCount` bytes
+    /// into the buffer it is given (exactly that size), or throws; `bytes` is then empty. The
+    /// decoder copies straight into the storage of the value it makes.
+    package var copyIn: ((UnsafeMutableRawBufferPointer) throws -> Void)?
+
     package init(bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
         self.bytes = bytes
         self.owner = owner
+        byteCount = bytes.count
+    }
+
+    package init(byteCount: Int, copyIn: @escaping (UnsafeMutableRawBufferPointer) throws -> Void) {
+        bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        owner = nil
+        self.byteCount = byteCount
+        self.copyIn = copyIn
     }
 }

@@ -74,7 +74,8 @@ enum WorkerRuntime {
         do {
             let status = WorkerStatus(words: try SharedWords(attachingTo: statusDescriptor))
             try? statusDescriptor.close()
-            try results.send(.ready, ReadyMessage(protocolVersion: workerProtocolVersion, pid: currentProcessID))
+            try results.send(.ready, ReadyMessage(
+                protocolVersion: workerProtocolVersion, pid: currentProcessID, readsParentMemory: ParentMemoryProbe.parentIsReadable()))
             // The current call's shared arrays, kept from batch to batch until the parent says
             // the call is over.
             var arena: MappedArena?
