@@ -60,12 +60,17 @@ package protocol BulkSectionReader: AnyObject {
     func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any?
     /// Offers a value just made from section `number` (`byteCount` bytes) for later reuse.
     func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int)
+    /// A value of `type` holding exactly `byteCount` bytes whose storage the decoder may
+    /// overwrite with a section's bytes instead of allocating new memory (whose first touch the
+    /// kernel must zero), or nil. The reader gives it up: nobody else reads it any more.
+    func takeReusableValue(as type: Any.Type, byteCount: Int) -> Any?
 }
 
 extension BulkSectionReader {
     /// Keeps nothing: each reference to a section is decoded anew.
     package func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any? { nil }
     package func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {}
+    package func takeReusableValue(as type: Any.Type, byteCount: Int) -> Any? { nil }
 }
 
 /// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer); or, for a

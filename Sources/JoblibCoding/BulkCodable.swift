@@ -109,6 +109,9 @@ package protocol BulkArrayCodable: Sendable {
     static func fromBulkFill(
         count: Int, byteCount: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void
     ) throws -> Self
+    /// Lets `fill` overwrite all of this array's bytes in place; false (nothing done) for a type
+    /// that cannot. A throwing `fill` leaves the bytes partly written: drop the value.
+    mutating func overwriteBulkBytes(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool
 }
 
 extension BulkArrayCodable {
@@ -123,6 +126,8 @@ extension BulkArrayCodable {
         try fill(buffer)
         return fromBulkBytes(UnsafeRawBufferPointer(buffer), count: count, owner: nil)
     }
+
+    package mutating func overwriteBulkBytes(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool { false }
 }
 
 extension Array: BulkArrayCodable where Element: BulkCodable {
@@ -161,6 +166,11 @@ extension Array: BulkArrayCodable where Element: BulkCodable {
             try fill(storage)
             initialized = count
         }
+    }
+    package mutating func overwriteBulkBytes(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        // Shared storage is copied first (copy-on-write): never someone else's array.
+        try withUnsafeMutableBytes { try fill($0) }
+        return true
     }
 }
 

@@ -309,7 +309,20 @@ final class DecodingState {
         // when the reader keeps them.
         if let section = found.section, let kept = sections?.decodedValue(ofSection: section, as: B.self) as? B { return kept }
         let value: B
-        if let copyIn = found.copyIn, B.copiesBulkBytes {
+        if let section = found.section, B.copiesBulkBytes,
+           var reused = sections?.takeReusableValue(as: B.self, byteCount: found.byteCount) as? B,
+           reused.bulkCount == found.count,
+           try withExtendedLifetime(found.owner, {
+               try reused.overwriteBulkBytes { destination in
+                   if let copyIn = found.copyIn { try copyIn(destination) } else { destination.copyMemory(from: found.bytes) }
+               }
+           })
+        {
+            // An earlier call's copy of the same size: its pages are already there (no zeroing).
+            value = reused
+            sections?.keepDecodedValue(value, ofSection: section, byteCount: found.byteCount)
+            return value
+        } else if let copyIn = found.copyIn, B.copiesBulkBytes {
             value = try B.fromBulkFill(count: found.count, byteCount: found.byteCount, copyIn)
         } else if found.copyIn != nil {
             let (bytes, count, owner, _) = try bulkBytes(at: offset, expecting: B.bulkElementType, codingPath: codingPath)

@@ -302,6 +302,55 @@ final class MappedArena: BulkSectionReader {
         }
     }
 
+    /// The worker's call is over: its largest copied-out array becomes the spare (replacing the
+    /// one before, used or not), everything else goes.
+    ///
+    /// The next call's array of the same type and size is then copied into the spare's storage
+    /// instead of fresh memory: fresh pages cost the kernel a zeroing pass and a fault each,
+    /// several times the copy itself (BENCHMARKS.md, "Big `[Double]` arguments read from the
+    /// parent"). The spare's bytes are all overwritten before anyone sees them, so no content
+    /// crosses from one call to the next. One array per worker, at most: dropped when a call
+    /// does not reuse it, when the worker stays idle for ``spareIdleLimit``, and with the worker.
+    func endCall() {
+        let largest = kept.max { $0.byteCount < $1.byteCount }
+        kept = []
+        Self.spare.withLock { spare in
+            spare = largest.flatMap { $0.byteCount >= Self.spareMinimum ? Spare(value: $0.value, type: $0.type, byteCount: $0.byteCount) : nil }
+        }
+    }
+
+    func takeReusableValue(as type: Any.Type, byteCount: Int) -> Any? {
+        Self.spare.withLock { spare in
+            guard let found = spare, found.type == ObjectIdentifier(type), found.byteCount == byteCount else { return nil }
+            spare = nil
+            Self.reusedCount.add(1, ordering: .relaxed)
+            return found.value
+        }
+    }
+
+    /// Drops the spare (the worker has been idle for ``spareIdleLimit``).
+    static func dropSpare() { spare.withLock { $0 = nil } }
+
+    /// Whether a spare is held.
+    static var holdsSpare: Bool { spare.withLock { $0 != nil } }
+
+    /// Arrays smaller than this are not kept as spares (their pages cost little). Chosen.
+    static let spareMinimum = 1 << 20
+    /// An idle worker drops its spare after this long without a frame. Chosen: longer than the
+    /// gap between calls in a loop, short enough that an idle pool soon holds nothing.
+    static let spareIdleLimit: Duration = .seconds(5)
+
+    private struct Spare: @unchecked Sendable {
+        // @unchecked: only the worker's main thread decodes and ends calls.
+        var value: Any
+        var type: ObjectIdentifier
+        var byteCount: Int
+    }
+    private static let spare = Mutex<Spare?>(nil)
+
+    /// How many arrays this process decoded into a spare's storage (tests).
+    package static let reusedCount = Atomic<Int>(0)
+
     /// How many arrays this process has decoded from shared memory (tests: once per call and array).
     package static let decodedCount = Atomic<Int>(0)
     /// How many of them it read from the parent's memory (``ParentMemorySection``).

@@ -56,6 +56,25 @@ struct SumOrFail: ParallelTask {
     }
 }
 
+/// Sums its array and says how many arrays its worker has decoded into a spare's storage, and
+/// whether the worker holds a spare now.
+struct SumAndCountReuse: ParallelTask {
+    var values: [Double]
+    func run() throws -> ReuseReport {
+        ReuseReport(
+            pid: getpid(), reused: MappedArena.reusedCount.load(ordering: .relaxed), holdsSpare: MappedArena.holdsSpare,
+            sum: values.reduce(0, +), first: values.first ?? -1)
+    }
+}
+
+struct ReuseReport: Codable, Sendable, Equatable {
+    var pid: Int32
+    var reused: Int
+    var holdsSpare: Bool
+    var sum: Double
+    var first: Double
+}
+
 private func openArgumentFiles() -> Int {
     let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
     return open.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
@@ -183,6 +202,29 @@ extension WorkerProcessSuites {
         #expect(SharedArgumentArena.inPlaceReferences.load(ordering: .relaxed) == inPlace)
         #expect(SharedArgumentArena.fileReferences.load(ordering: .relaxed) > inFile)
         #expect(settles { openArgumentFiles() == 0 })
+    }
+
+    /// A worker copies the next call's array of the same size into the storage of the last
+    /// call's copy (no fresh pages), with the new call's contents; an array of another size, or
+    /// a few seconds idle, drops that storage.
+    @Test func aWorkerReusesTheLastCallsArrayStorageForTheSameSize() throws {
+        // One worker (a pool of its own), so that every call lands on it.
+        let parallel = Parallel(jobs: 1, backend: .processes(startTimeout: .seconds(17)), batchSize: .fixed(1))
+        func call(_ value: Double, count: Int = 300_000) throws -> [ReuseReport] {
+            try parallel.run((0..<3).map { _ in SumAndCountReuse(values: [Double](repeating: value, count: count)) })
+        }
+        let first = try call(1)
+        let second = try call(2)
+        #expect(second.allSatisfy { $0.sum == 600_000 && $0.first == 2 }, "the new call's contents: \(second)")
+        #expect(second[0].reused == first[0].reused + 1, "the second call did not reuse the first one's storage")
+        let other = try call(3, count: 200_000)
+        #expect(other.allSatisfy { $0.sum == 600_000 && $0.first == 3 })
+        #expect(other[0].reused == second[0].reused, "an array of another size reused the storage")
+        // Idle: the spare goes.
+        #expect(try call(4, count: 0)[0].holdsSpare)
+        _ = try call(5)
+        Thread.sleep(forTimeInterval: Double(MappedArena.spareIdleLimit.components.seconds) + 0.5)
+        #expect(try !call(6, count: 0)[0].holdsSpare, "an idle worker kept its spare")
     }
 
     /// A worker killed while it takes its arguments in fails that task alone; the others get
