@@ -75,6 +75,15 @@ struct ReuseReport: Codable, Sendable, Equatable {
     var first: Double
 }
 
+/// Reads a bulk array element by element (an unkeyed container), as a type of one's own may.
+struct ElementByElement: Decodable, Equatable {
+    var values: [Double] = []
+    init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        while !container.isAtEnd { values.append(try container.decode(Double.self)) }
+    }
+}
+
 private func openArgumentFiles() -> Int {
     let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
     return open.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
@@ -168,6 +177,19 @@ extension WorkerProcessSuites {
         // A refused read (EPERM, as a container profile gives) is an error too.
         let refused = InjectedSystemCallFailures([("process_vm_readv", .notPermitted)])
         #expect { try refused.during { try decode(good) } } throws: { "\($0)".contains("could not read shared array") }
+    }
+
+    /// A decoder that reads a section in place (element by element) gets a copy of its own.
+    @Test func anArrayReadInPlaceIsCopiedInFirst() throws {
+        let values = (0..<20_000).map(Double.init)
+        let arena = SharedArgumentArena(threshold: .bytes(1024))
+        defer { arena.close() }
+        let encoded = try BinaryEncoder().encode(values, sections: arena)
+        let reference = try #require(try arena.reference(readingParentMemory: true))
+        #expect(reference.sections.first?.address != nil)
+        let mapped = try MappedArena(reference, readableProcess: getpid())
+        let decoded = try encoded.withUnsafeBytes { try BinaryDecoder().decode(ElementByElement.self, from: $0, sections: mapped) }
+        #expect(decoded.values == values)
     }
 
     /// Workers read large `[Double]` and `[Int32]` arguments from the parent: right sums, no
