@@ -96,8 +96,9 @@ final class MappedArena: BulkSectionReader {
     /// instead of fresh memory: fresh pages cost the kernel a zeroing pass and a fault each,
     /// several times the copy itself (BENCHMARKS.md, "Big `[Double]` arguments read from the
     /// parent"). The spare's bytes are all overwritten before anyone sees them, so no content
-    /// crosses from one call to the next. One array per worker, at most: dropped when a call
-    /// does not reuse it, when the worker stays idle for ``spareIdleLimit``, and with the worker.
+    /// crosses from one call to the next. One array per worker, at most: dropped as soon as a
+    /// call copies out another large array (before that copy is allocated), when the worker stays
+    /// idle for ``spareIdleLimit``, and with the worker.
     func endCall() {
         let largest = kept.max { $0.byteCount < $1.byteCount }
         kept = []
@@ -108,7 +109,13 @@ final class MappedArena: BulkSectionReader {
 
     func takeReusableValue(as type: Any.Type, byteCount: Int) -> Any? {
         Self.spare.withLock { spare in
-            guard let found = spare, found.type == ObjectIdentifier(type), found.byteCount == byteCount else { return nil }
+            guard let found = spare else { return nil }
+            guard found.type == ObjectIdentifier(type), found.byteCount == byteCount else {
+                // Another large array: the spare's memory goes back now, so that the new copy
+                // lands on pages just freed instead of on more memory (which costs the most).
+                if byteCount >= Self.spareMinimum { spare = nil }
+                return nil
+            }
             spare = nil
             Self.reusedCount.add(1, ordering: .relaxed)
             return found.value

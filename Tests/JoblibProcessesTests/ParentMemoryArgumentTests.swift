@@ -227,8 +227,8 @@ extension WorkerProcessSuites {
     }
 
     /// A worker copies the next call's array of the same size into the storage of the last
-    /// call's copy (no fresh pages), with the new call's contents; an array of another size, or
-    /// a few seconds idle, drops that storage.
+    /// call's copy (no fresh pages), with the new call's contents; an array of another size
+    /// (before its copy is made), or a few seconds idle, drops that storage.
     @Test func aWorkerReusesTheLastCallsArrayStorageForTheSameSize() throws {
         // One worker (a pool of its own), so that every call lands on it.
         let parallel = Parallel(jobs: 1, backend: .processes(startTimeout: .seconds(17)), batchSize: .fixed(1))
@@ -242,6 +242,7 @@ extension WorkerProcessSuites {
         let other = try call(3, count: 200_000)
         #expect(other.allSatisfy { $0.sum == 600_000 && $0.first == 3 })
         #expect(other[0].reused == second[0].reused, "an array of another size reused the storage")
+        #expect(other.allSatisfy { !$0.holdsSpare }, "the spare outlived the copy of another large array")
         // Idle: the spare goes.
         #expect(try call(4, count: 0)[0].holdsSpare)
         _ = try call(5)
