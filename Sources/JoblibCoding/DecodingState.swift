@@ -367,7 +367,6 @@ extension Tag {
     }
 }
 
-
 /// The bytes of a section copied in from another process, for decoders that read them in place
 /// (an element-by-element container, a type that keeps a view): freed with the last user.
 final class CopiedSection {

@@ -89,8 +89,8 @@ final class MappedArena: BulkSectionReader {
         }
     }
 
-    /// The worker's call is over: its largest copied-out array becomes the spare (replacing the
-    /// one before, used or not), everything else goes.
+    /// The worker's call is over: its largest copied-out array becomes the spare (replacing any
+    /// spare still held), everything else goes.
     ///
     /// The next call's array of the same type and size is then copied into the spare's storage
     /// instead of fresh memory: fresh pages cost the kernel a zeroing pass and a fault each,
