@@ -179,18 +179,25 @@ public struct ClusterChecks: Sendable {
 
     /// `run` (fail fast): the crash is the call's error, and the tasks after it in the batch are
     /// not run: neither those after it in its submission nor those of the tail another Swift
-    /// worker split off (it is killed while it runs task 3, 2 s; the crash's report takes a Swift
-    /// worker up to a second or two).
+    /// worker split off, which is killed while it runs the tail's first task, task 3. The other
+    /// tasks take 30 s, so that no report of the crash, however slow on a loaded machine, comes
+    /// after a task could have ended and the next one started; a Swift worker left running
+    /// shows as a live process.
     public func aCrashFailsTheCallFast() throws {
         try withTemporaryDirectory { directory in
             let tasks = (0..<6).map {
-                ClusterCounted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 2, traps: $0 == 0)
+                ClusterCounted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 30, traps: $0 == 0)
             }
             #expect { try Parallel(jobs: 1, backend: backend, batchSize: .fixed(6)).run(tasks) } throws: { error in
                 (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 0
             }
-            // Had it not been killed, the other Swift worker would have started task 4 by now.
-            Thread.sleep(forTimeInterval: 1.5)
+            // The Swift workers running tasks after task 0 die soon (a kill is asynchronous).
+            let running = (1..<6).flatMap { ClusterCounted.pids(directory.string, $0) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while running.contains(where: isAlive), ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(!running.contains(where: isAlive), "Swift workers still running tasks of the failed call: \(running.filter(isAlive))")
+            // A fresh Swift worker would have started a task of the failed call by now.
+            Thread.sleep(forTimeInterval: 1)
             for index in [1, 2, 4, 5] { #expect(ClusterCounted.runs(directory.string, index) == 0, "task \(index) ran") }
         }
     }
