@@ -65,7 +65,7 @@ fuzz: setup
 # Reports inside `Synchronization.Mutex.withLock` are false positives: a contended Mutex hands over
 # in the kernel (priority-inheritance futex), where TSan sees no synchronisation. The tests must
 # pass; workers' segfaults stay signals (handle_segv=0). Skipped: two time bounds (startup under
-# 1 s, a timeout honoured within 1.25 s) and the descriptor count settling within 10 s, which
+# 1 s, a call that returns within 2 s of its timeout) and the descriptor count settling within 10 s, which
 # TSan's slowdown of every process breaks.
 tsan: setup
 	$(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan

@@ -18,6 +18,7 @@ final class NDArrayStorage<Element: BulkCodable>: @unchecked Sendable {
     @usableFromInline let writable: Bool
 
     /// Storage of `count` elements, initialised by `body` (which must initialise all of them).
+    @usableFromInline
     init(count: Int, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Void) rethrows {
         self.count = count
         owner = nil
@@ -28,12 +29,9 @@ final class NDArrayStorage<Element: BulkCodable>: @unchecked Sendable {
         }
         let base = UnsafeMutablePointer<Element>.allocate(capacity: count)
         self.base = base
-        do {
-            try body(UnsafeMutableBufferPointer(start: base, count: count))
-        } catch {
-            base.deallocate()
-            throw error
-        }
+        // Every stored property is set: if `body` throws, `deinit` runs and frees `base` (the
+        // elements are plain numbers, nothing to deinitialise).
+        try body(UnsafeMutableBufferPointer(start: base, count: count))
     }
 
     /// A copy of `elements`.

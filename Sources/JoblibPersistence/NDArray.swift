@@ -54,12 +54,34 @@ public struct NDArray<Element: BulkCodable>: Sendable {
         storage = NDArrayStorage(count: count) { $0.initialize(repeating: value) }
     }
 
+    /// An array of the given shape whose elements are made in place, in row-major order, by
+    /// `element`, which gets each element's position (from 0 to ``count`` - 1): no `[Element]` is
+    /// built first and copied.
+    ///
+    /// ```swift
+    /// let ramp = NDArray<Double>(shape: [1_000_000]) { Double($0) * 0.5 }
+    /// let grid = NDArray<Float>(shape: [rows, columns]) { Float($0 / columns) }  // the row
+    /// ```
+    ///
+    /// - Precondition: every dimension is non-negative and the product fits in `Int`.
+    /// - Throws: what `element` throws; the array is then not made.
+    @inlinable
+    public init(shape: [Int], _ element: (_ position: Int) throws -> Element) rethrows {
+        guard let count = Self.elementCount(of: shape) else { preconditionFailure("NDArray shape \(shape) is invalid") }
+        let storage = try NDArrayStorage<Element>(count: count) { buffer in
+            for position in 0..<count { buffer.initializeElement(at: position, to: try element(position)) }
+        }
+        self.init(shape: shape, storage: storage)
+    }
+
+    @usableFromInline
     init(shape: [Int], storage: NDArrayStorage<Element>) {
         self.shape = shape
         self.storage = storage
     }
 
     /// The number of elements a shape holds, or nil when a dimension is negative or the product overflows.
+    @usableFromInline
     static func elementCount(of shape: [Int]) -> Int? {
         var product = 1
         for dimension in shape {
@@ -76,7 +98,8 @@ public struct NDArray<Element: BulkCodable>: Sendable {
 
     /// The element at a multi-dimensional index (one entry per dimension).
     ///
-    /// - Precondition: `indices.count == shape.count` and each index is within its dimension.
+    /// - Precondition: `indices.count == shape.count` and each index is within its dimension
+    ///   (checked in every build: it traps with a message naming the index and the shape).
     @inlinable
     public subscript(_ indices: [Int]) -> Element {
         get { self[flatIndex(indices)] }
@@ -85,13 +108,32 @@ public struct NDArray<Element: BulkCodable>: Sendable {
 
     @inlinable
     func flatIndex(_ indices: [Int]) -> Int {
-        precondition(indices.count == shape.count, "NDArray index \(indices) does not match shape \(shape)")
+        guard indices.count == shape.count else { Self.trap(indices, doesNotMatch: shape) }
         var flat = 0
         for (index, dimension) in zip(indices, shape) {
-            precondition(index >= 0 && index < dimension, "NDArray index \(indices) is out of bounds for shape \(shape)")
+            guard index >= 0 && index < dimension else { Self.trap(indices, isOutOfBoundsFor: shape) }
             flat = flat * dimension + index
         }
         return flat
+    }
+
+    // The traps of the index checks, with their messages in every build: the checks are inlined
+    // into the caller's code, where an optimised build would drop a `precondition`'s message.
+    // Out of line, so the message costs the inlined check nothing (`objdump`: the same loop).
+
+    @usableFromInline @inline(never)
+    static func trap(_ position: Int, isOutOfRange count: Int) -> Never {
+        fatalError("NDArray index \(position) is out of range 0..<\(count)")
+    }
+
+    @usableFromInline @inline(never)
+    static func trap(_ indices: [Int], isOutOfBoundsFor shape: [Int]) -> Never {
+        fatalError("NDArray index \(indices) is out of bounds for shape \(shape)")
+    }
+
+    @usableFromInline @inline(never)
+    static func trap(_ indices: [Int], doesNotMatch shape: [Int]) -> Never {
+        fatalError("NDArray index \(indices) does not match shape \(shape)")
     }
 
     /// The same elements with another shape of the same element count.
@@ -149,14 +191,17 @@ extension NDArray: RandomAccessCollection, MutableCollection {
     @inlinable public var indices: Range<Int> { 0..<storage.count }
 
     /// The element at `position` in row-major order.
+    ///
+    /// - Precondition: `0 <= position < count` (checked in every build: it traps with a message
+    ///   naming the position and the range).
     @inlinable
     public subscript(position: Int) -> Element {
         get {
-            precondition(position >= 0 && position < storage.count, "NDArray index \(position) is out of range 0..<\(storage.count)")
+            guard position >= 0 && position < storage.count else { Self.trap(position, isOutOfRange: storage.count) }
             return storage.base![position]
         }
         set {
-            precondition(position >= 0 && position < storage.count, "NDArray index \(position) is out of range 0..<\(storage.count)")
+            guard position >= 0 && position < storage.count else { Self.trap(position, isOutOfRange: storage.count) }
             makeUniqueAndWritable()
             storage.base![position] = newValue
         }

@@ -79,7 +79,9 @@ case "memory-ignore":
     try runMemoryIgnore(Array(arguments.dropFirst()))
 case "ray-bridge-orphan":
     try runRayBridgeOrphanScenario(Array(arguments.dropFirst()))
+case "ndarray-out-of-range":
+    runNDArrayOutOfRange(Array(arguments.dropFirst()))
 default:
-    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get|sigpipe-idle-killed|sigpipe-background-trap|sigpipe-stream-early-exit|no-worker-main|broken-pipe-writes|stdout|worker-environment|load-limited|memory-compute|memory-ignore|ray-bridge-orphan")
+    print("usage: joblib-test-helper hash-samples|cpu-count|orphans|fd-leaks|memory-call|memory-shelve|memory-get|sigpipe-idle-killed|sigpipe-background-trap|sigpipe-stream-early-exit|no-worker-main|broken-pipe-writes|stdout|worker-environment|load-limited|memory-compute|memory-ignore|ray-bridge-orphan|ndarray-out-of-range")
     exit(2)
 }

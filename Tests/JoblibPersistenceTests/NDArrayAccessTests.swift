@@ -50,4 +50,32 @@ import Testing
         let total: Int64 = copy.reduce(0, +)
         #expect(total == 249_500 + 500)  // the even indices, and 1 at each odd one
     }
+
+    /// `init(shape:_:)` makes each element from its row-major position, in place; an error from
+    /// the closure is the initialiser's (nothing is made), and an empty shape asks for nothing.
+    @Test func elementsMadeInPlaceFromTheirPositions() throws {
+        let grid = NDArray<Int32>(shape: [3, 4]) { Int32($0 / 4 * 10 + $0 % 4) }
+        #expect(grid.shape == [3, 4] && grid.count == 12)
+        let corners: [Int32] = [grid[[0, 0]], grid[[1, 2]], grid[[2, 3]]]
+        #expect(corners == [0, 12, 23])
+        let expected: [Int32] = (0..<12).map { Int32($0 / 4 * 10 + $0 % 4) }
+        #expect(grid == NDArray(shape: [3, 4], expected))
+        #expect(!grid.isMemoryMapped && !grid.isInSharedMemory)
+        let large = NDArray<Double>(shape: [1 << 20]) { Double($0) * 0.5 }
+        #expect(large[(1 << 20) - 1] == Double((1 << 20) - 1) * 0.5)
+
+        struct Refused: Error, Equatable { var position: Int }
+        var asked: [Int] = []
+        #expect(throws: Refused(position: 2)) {
+            _ = try NDArray<Float>(shape: [2, 2]) { position in
+                asked.append(position)
+                if position == 2 { throw Refused(position: position) }
+                return Float(position)
+            }
+        }
+        #expect(asked == [0, 1, 2])
+        var calls = 0
+        let empty = NDArray<Double>(shape: [4, 0]) { _ in calls += 1; return 1 }
+        #expect(empty.isEmpty && empty.shape == [4, 0] && calls == 0)
+    }
 }

@@ -197,8 +197,10 @@ public struct ClusterChecks: Sendable {
 
     /// `run` (fail fast): the crash is the call's error, and the tasks after it in the batch are
     /// not run: neither those after it in its submission nor those of the tail another Swift
-    /// worker split off (it is killed while it runs task 3, 4 s; the crash's report takes a Swift
-    /// worker a second or two, more at a load of 15 on two cores).
+    /// worker split off, which is killed while it runs the tail's first task, task 3. The other
+    /// tasks take 30 s, so that no report of the crash, however slow on a loaded machine, comes
+    /// after a task could have ended and the next one started; a Swift worker left running
+    /// shows as a live process.
     public func aCrashFailsTheCallFast() throws {
         // A Swift worker on each cluster worker first: a cold start (a second or more under
         // load) before task 0 would let task 3 end before the crash is reported. (A cancel in an
@@ -207,14 +209,23 @@ public struct ClusterChecks: Sendable {
         #expect(try Parallel(jobs: 2, backend: backend, batchSize: .fixed(1)).run(warm) == [0, 1])
         try withTemporaryDirectory { directory in
             let tasks = (0..<6).map {
-                ClusterCounted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 4, traps: $0 == 0)
+                ClusterCounted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 30, traps: $0 == 0)
             }
             #expect { try Parallel(jobs: 1, backend: backend, batchSize: .fixed(6)).run(tasks) } throws: { error in
                 (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 0
             }
-            // Had it not been killed, the other Swift worker would have started task 4 by now (task
-            // 3 started before the call failed).
-            Thread.sleep(forTimeInterval: 4.5)
+            // The Swift workers running tasks after task 0 die soon (a kill is asynchronous). Read
+            // once per turn: a process caught in the middle of its exit may read as gone, then not.
+            let running = (1..<6).flatMap { ClusterCounted.pids(directory.string, $0) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            var alive = running.filter(isAlive)
+            while !alive.isEmpty, ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+                alive = running.filter(isAlive)
+            }
+            #expect(alive.isEmpty, "Swift workers still running tasks of the failed call: \(alive)")
+            // A fresh Swift worker would have started a task of the failed call by now.
+            Thread.sleep(forTimeInterval: 1)
             for index in [1, 2, 4, 5] { #expect(ClusterCounted.runs(directory.string, index) == 0, "task \(index) ran") }
         }
     }

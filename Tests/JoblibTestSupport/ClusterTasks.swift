@@ -95,8 +95,8 @@ public struct ClusterStep: ParallelTask {
     }
 }
 
-/// Appends a line to `<directory>/<index>` each time it runs (so a test counts runs), sleeps,
-/// then returns `index * 10` or traps.
+/// Appends a line with its process id to `<directory>/<index>` each time it runs (so a test
+/// counts runs and finds the Swift worker that ran it), sleeps, then returns `index * 10` or traps.
 public struct ClusterCounted: ParallelTask {
     public var directory: String
     public var index: Int
@@ -111,7 +111,8 @@ public struct ClusterCounted: ParallelTask {
     public func run() throws -> Int {
         let path = "\(directory)/\(index)"
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-        _ = write(fd, "x\n", 2)
+        let line = "\(getpid())\n"
+        _ = line.withCString { write(fd, $0, strlen($0)) }
         close(fd)
         usleep(UInt32(seconds * 1_000_000))
         if traps { fatalError("task \(index) trapped") }
@@ -119,8 +120,11 @@ public struct ClusterCounted: ParallelTask {
     }
 
     /// How many times task `index` ran with `directory`.
-    public static func runs(_ directory: String, _ index: Int) -> Int {
-        ((try? String(contentsOfFile: "\(directory)/\(index)", encoding: .utf8)) ?? "").split(separator: "\n").count
+    public static func runs(_ directory: String, _ index: Int) -> Int { pids(directory, index).count }
+
+    /// The processes that ran task `index` with `directory`, one per run.
+    public static func pids(_ directory: String, _ index: Int) -> [Int32] {
+        ((try? String(contentsOfFile: "\(directory)/\(index)", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 }
 

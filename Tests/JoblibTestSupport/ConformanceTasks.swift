@@ -46,6 +46,32 @@ public struct ConformanceNap: ParallelTask {
     }
 }
 
+/// Naps `seconds`; with a `gate`, only until the file `gate` exists (polled every 5 ms). Returns
+/// its index, or -1 when it waited `seconds` for a gate that never opened: an event the caller
+/// waits for, where a nap of fixed length would be a guess about how loaded the machine is.
+public struct ConformanceGatedNap: ParallelTask {
+    public var index: Int
+    public var seconds: Double
+    public var gate: String?
+    public init(index: Int, seconds: Double, gate: String? = nil) {
+        self.index = index
+        self.seconds = seconds
+        self.gate = gate
+    }
+    public func run() throws -> Int {
+        guard let gate else {
+            usleep(UInt32(seconds * 1_000_000))
+            return index
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1_000))
+        while !FileManager.default.fileExists(atPath: gate) {
+            if ContinuousClock.now >= deadline { return -1 }
+            usleep(5_000)
+        }
+        return index
+    }
+}
+
 /// Leaves a file named after its index when it starts (counting starts across processes),
 /// naps, then returns its index or throws at `failAt`.
 public struct ConformanceMarked: ParallelTask {

@@ -74,7 +74,8 @@ struct MakeArrayTask: ParallelTask {
     func run() throws -> [Double] { [Double](repeating: Double(index), count: count) }
 }
 
-/// The same as an `NDArray`, made in shared memory (`shared`) or in ordinary memory.
+/// The same as an `NDArray`, made in shared memory (`shared`) or in ordinary memory, each as a
+/// user would make it: in place, with no `[Double]` built first and copied.
 struct MakeNDArrayTask: ParallelTask {
     var index: Int
     var count: Int
@@ -82,7 +83,7 @@ struct MakeNDArrayTask: ParallelTask {
     func run() throws -> NDArray<Double> {
         shared
             ? try NDArray(sharedShape: [count], repeating: Double(index))
-            : NDArray(shape: [count], [Double](repeating: Double(index), count: count))
+            : NDArray(repeating: Double(index), shape: [count])
     }
 }
 
@@ -270,7 +271,7 @@ let processWorkloads: [Workload] = [
     Workload(name: "processes-large-ndarray", summary: "a 100 MB NDArray<Double> shared by 20 tasks: time and peak memory of the process tree") {
         // Workers map the array's shared memory instead of copying it into an Array.
         let count = 100_000_000 / 8
-        return try sliceSums("processes-large-ndarray", of: NDArray(shape: [count], (0..<count).map(Double.init)))
+        return try sliceSums("processes-large-ndarray", of: NDArray(shape: [count]) { Double($0) })
     },
     Workload(name: "processes-large-result", summary: "4 tasks each return a 100 MB [Double] (and NDArray, ordinary and shared)") {
         let count = 100_000_000 / 8
