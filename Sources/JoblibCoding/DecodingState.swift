@@ -19,6 +19,8 @@ final class DecodingState {
     /// Decoders whose value is finished and that nobody else holds, ready for the next value.
     @exclusivity(unchecked) private var freeDecoders: BinaryValueDecoder?
     @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
+    /// Keyed containers handed to one value after another (`BinaryValueDecoder.container`).
+    @exclusivity(unchecked) var keyedContainers = KeyedContainerCache<DecoderSlot>()
 
     init(bytes: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?, userInfo: [CodingUserInfoKey: any Sendable]) {
         // An empty buffer may have no base address; any non-null pointer works with count 0.
@@ -30,6 +32,8 @@ final class DecodingState {
 
     /// Drops the spare decoders (they refer back to the state); call when the decoding is over.
     func finish() {
+        // The kept containers refer back to the state.
+        keyedContainers.removeAll()
         var spare = freeDecoders
         freeDecoders = nil
         while let decoder = spare {
@@ -241,7 +245,14 @@ final class DecodingState {
             return try decodeBulk(bulkType, at: offset, codingPath: path.keys) as! T
         }
         var decoder = makeDecoder(offset: offset, path: path, depth: depth)
-        let value = try T(from: decoder)
+        let value: T
+        do {
+            value = try T(from: decoder)
+        } catch {
+            decoder.heldSlot?.release()
+            throw error
+        }
+        decoder.heldSlot?.release()
         recycle(&decoder)
         return value
     }

@@ -24,6 +24,8 @@ final class EncodingState {
     /// Encoders whose value is finished and that nobody else holds, ready for the next value.
     @exclusivity(unchecked) private var freeEncoders: BinaryValueEncoder?
     @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
+    /// Keyed containers handed to one value after another (`BinaryValueEncoder.container`).
+    @exclusivity(unchecked) var keyedContainers = KeyedContainerCache<EncoderSlot>()
     /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
     let canonical: Bool
     /// Whether the bytes are hashed (`finishHashing`) rather than kept.
@@ -55,6 +57,7 @@ final class EncodingState {
         openContainers.removeAll(keepingCapacity: true)
         nextContainerID = 1
         stream = nil
+        keyedContainers.releaseAll()
     }
 
     /// The capacity of the byte buffer, for the pool's size limit.
@@ -62,6 +65,8 @@ final class EncodingState {
 
     /// Drops the spare encoders (they refer back to the state); call when the encoding is over.
     func finish() {
+        // The kept containers refer back to the state.
+        keyedContainers.removeAll()
         var spare = freeEncoders
         freeEncoders = nil
         while let encoder = spare {
@@ -254,7 +259,13 @@ final class EncodingState {
         let depth = openDepth
         let mark = totalWritten
         var encoder = makeEncoder(path: path)
-        try value.encode(to: encoder)
+        do {
+            try value.encode(to: encoder)
+        } catch {
+            encoder.heldSlot?.release()
+            throw error
+        }
+        encoder.heldSlot?.release()
         recycle(&encoder)
         closeContainers(downTo: depth)
         if totalWritten == mark {
