@@ -14,9 +14,10 @@ final class BinaryValueEncoder: Encoder {
     @exclusivity(unchecked) private var childParent: PathNode?
     @exclusivity(unchecked) private var hasChildParent = false
     /// The state's list of spare encoders.
-    @exclusivity(unchecked) var nextFree: BinaryValueEncoder?
+    @exclusivity(unchecked) var nextFree: Unmanaged<BinaryValueEncoder>?
     /// The slot of the kept keyed container this encoder's value uses, freed when it is finished.
-    @exclusivity(unchecked) var heldSlot: EncoderSlot?
+    /// Not counted: the state keeps its slots until it frees them all (`finish`), which clears this.
+    @exclusivity(unchecked) unowned(unsafe) var heldSlot: EncoderSlot?
 
     init(state: EncodingState, path: CodingPath) {
         self.state = state

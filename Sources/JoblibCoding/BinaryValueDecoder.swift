@@ -29,9 +29,10 @@ final class BinaryValueDecoder: Decoder {
     /// container jump around, so that each costs O(1) instead of a walk.
     @exclusivity(unchecked) var entryTable: [Int]?
     /// The state's list of spare decoders.
-    @exclusivity(unchecked) var nextFree: BinaryValueDecoder?
+    @exclusivity(unchecked) var nextFree: Unmanaged<BinaryValueDecoder>?
     /// The slot of the kept keyed container this decoder's value uses, freed when it is decoded.
-    @exclusivity(unchecked) var heldSlot: DecoderSlot?
+    /// Not counted: the state keeps its slots until it frees them all (`finish`), which clears this.
+    @exclusivity(unchecked) unowned(unsafe) var heldSlot: DecoderSlot?
     /// The parent node of the paths of this value's children, made once when first needed.
     @exclusivity(unchecked) private var childParent: PathNode?
     @exclusivity(unchecked) private var hasChildParent = false

@@ -22,7 +22,9 @@ final class EncodingState {
     @exclusivity(unchecked) private var openContainers: [Int] = []
     @exclusivity(unchecked) private var nextContainerID = 1
     /// Encoders whose value is finished and that nobody else holds, ready for the next value.
-    @exclusivity(unchecked) private var freeEncoders: BinaryValueEncoder?
+    /// The list owns one reference to each, by hand (`Unmanaged`): moving an encoder in and out
+    /// then costs no reference counting.
+    @exclusivity(unchecked) private var freeEncoders: Unmanaged<BinaryValueEncoder>?
     @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
     /// Keyed containers handed to one value after another (`BinaryValueEncoder.container`).
     @exclusivity(unchecked) var keyedContainers = KeyedContainerCache<EncoderSlot>()
@@ -67,10 +69,9 @@ final class EncodingState {
     func finish() {
         // The kept containers refer back to the state.
         keyedContainers.removeAll()
-        var spare = freeEncoders
-        freeEncoders = nil
-        while let encoder = spare {
-            spare = encoder.nextFree
+        while let top = freeEncoders {
+            let encoder = top.takeRetainedValue()
+            freeEncoders = encoder.nextFree
             encoder.nextFree = nil
         }
     }
@@ -232,7 +233,8 @@ final class EncodingState {
 
     /// An encoder for a value at `path`: a spare one if there is one.
     @inline(__always) func makeEncoder(path: CodingPath) -> BinaryValueEncoder {
-        guard let encoder = freeEncoders else { return BinaryValueEncoder(state: self, path: path) }
+        guard let top = freeEncoders else { return BinaryValueEncoder(state: self, path: path) }
+        let encoder = top.takeRetainedValue()
         freeEncoders = encoder.nextFree
         encoder.nextFree = nil
         encoder.reset(path: path)
@@ -243,7 +245,7 @@ final class EncodingState {
     @inline(__always) func recycle(_ encoder: inout BinaryValueEncoder) {
         guard isKnownUniquelyReferenced(&encoder) else { return }
         encoder.nextFree = freeEncoders
-        freeEncoders = encoder
+        freeEncoders = Unmanaged.passRetained(encoder)
     }
 
     func encodeValue<T: Encodable>(_ value: T, path: CodingPath) throws {
@@ -262,10 +264,10 @@ final class EncodingState {
         do {
             try value.encode(to: encoder)
         } catch {
-            encoder.heldSlot?.release()
+            if let slot = encoder.heldSlot { slot.release() }
             throw error
         }
-        encoder.heldSlot?.release()
+        if let slot = encoder.heldSlot { slot.release() }
         recycle(&encoder)
         closeContainers(downTo: depth)
         if totalWritten == mark {
