@@ -83,7 +83,7 @@ enum WorkerRuntime {
             while let (kind, body) = try tasks.receive() {
                 switch kind {
                 case .batch:
-                    let batch = try BinaryDecoder().decode(BatchMessage.self, from: body)
+                    let batch = try BatchMessage.decode(frameBody: body)
                     arena = try runBatch(batch, arena: arena, placements: placements, results: results, status: status)
                 case .placements:
                     placements = try HostPlacements(frameBody: body)
