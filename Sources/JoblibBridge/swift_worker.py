@@ -67,6 +67,8 @@ class SwiftWorker:
         self.status = mmap.mmap(status_fd, 4096)
         self.tasks = self.results = -1
         self.returncode = None
+        # Set by terminate(): the process may not have died yet, but it takes no further batch.
+        self.killed = False
         # Reaping and signalling: teardown may kill a process that another thread is running.
         self.process_lock = threading.Lock()
         # Above every target descriptor, so that one dup2 cannot clobber another's source.
@@ -203,7 +205,9 @@ class SwiftWorker:
         return WORKER_DIED, details
 
     def alive(self):
-        return self.returncode is None
+        """Whether it can take another batch: not ended, and not killed (a killed process can still
+        look alive until it is reaped, and a batch sent to it would come back as a death)."""
+        return self.returncode is None and not self.killed
 
     def release_arena(self):
         """Between batches: the call is over, the worker drops its shared arrays (the mappings of
@@ -235,6 +239,7 @@ class SwiftWorker:
         """SIGKILL, from any thread; the thread that owns the process reaps it and closes its channels.
         Never signals a reaped pid (which another process may have by now)."""
         with self.process_lock:
+            self.killed = True
             if self.returncode is None:
                 try:
                     os.kill(self.pid, signal.SIGKILL)

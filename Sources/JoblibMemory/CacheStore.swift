@@ -3,18 +3,24 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import JoblibCoding
 import JoblibPersistence
 import JoblibSystem
 import SystemPackage
 
 /// The files of one cache location: `<location>/joblib/<function>/<key>/` (CacheLayout.md).
-struct CacheStore: Sendable {
+///
+/// A class, so that a hit takes it from its `Memory` with at most one reference count (a struct
+/// of its path and records would retain and release each on every hit).
+final class CacheStore: Sendable {
     /// `<location>/joblib`.
     let root: FilePath
     let compression: Compression
     let mapping: MappingMode?
     /// What this location's scans saw of its entries' metadata sizes (see `MetadataSizes`).
     let metadataSizes = MetadataSizes()
+    /// What this process knows of its entries' access times (see `AccessRecords`).
+    let accessRecords = AccessRecords()
 
     static let outputName = "output.joblib"
     static let metadataName = "metadata.json"
@@ -26,6 +32,9 @@ struct CacheStore: Sendable {
     /// an ext4 journal update (`futimens`, ~1.3 µs, a fifth of a hit). joblib relies on the
     /// kernel's `relatime`, which records at most one access a day.
     static let accessTimeResolution = 10.0
+    /// How far the kernel's file times may lag behind `wallClockSeconds()` (they come from the
+    /// clock of the last timer tick): subtracted from the times this process records.
+    static let fileClockLag = 0.05
 
     init(location: FilePath, compression: Compression, mapping: MappingMode?) {
         root = location.appending("joblib")
@@ -111,39 +120,34 @@ struct CacheStore: Sendable {
     }
 
     /// Loads the entry's output through `directory`, an open function directory, and
-    /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache.
-    func read<Value: Decodable>(
-        _ type: Value.Type, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
-        maximumAge: Double?, warn: (MemoryWarning) -> Void
-    ) -> Lookup<Value> {
-        var value: Value?
-        let found = read(in: directory, relativePath: relativePath, entry: entry, maximumAge: maximumAge, warn: warn) { bytes in
-            value = try load(type, fromBorrowed: bytes)
-        }
-        switch found {
-        case .hit: return value.map { .hit($0) } ?? .miss
-        case .miss: return .miss
-        case .expired: return .expired
-        case .unreadable(let error): return .unreadable(error)
-        }
-    }
-
-    /// `read(_:in:relativePath:…)` with the decoding left to `decode`, which receives the file's
-    /// bytes (valid during the call only) and returns normally exactly when the result is `.hit`.
+    /// `relativePath` (`<key>/output.joblib`): the hit path of an unmapped cache. The decoding
+    /// is left to `decode`, which receives the file's bytes (valid during the call only) and
+    /// returns normally exactly when the result is `.hit`.
     ///
-    /// One `openat`, `fstat`, `read` and `close`, plus `futimens` when the entry was last
-    /// touched more than `accessTimeResolution` ago; the bytes are decoded in place from a
-    /// temporary buffer. `entry` builds the entry's path for warnings only.
+    /// One `openat`, `read` and `close`; plus `fstat` unless `key`'s output is known (from
+    /// `accessRecords`) to have been accessed within `accessTimeResolution` and no `maximumAge`
+    /// asks for its modification time; plus `futimens` when the status shows an access time
+    /// older than that. The bytes are decoded in place from a temporary buffer. `entry` builds
+    /// the entry's path for warnings only.
     func read(
-        in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
+        key: HashDigest, in directory: CInt, relativePath: UnsafePointer<CChar>, entry: () -> FilePath,
         maximumAge: Double?, warn: (MemoryWarning) -> Void, decode: (UnsafeRawBufferPointer) throws -> Void
     ) -> RawLookup {
+        let now = wallClockSeconds()
+        let needsStatus = maximumAge != nil || !accessRecords.isRecent(key, within: Self.accessTimeResolution, now: now)
         do {
             var found = RawLookup.miss
             _ = try readSmallFile(
-                in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution, limit: defaultMaximumLoadSize.bytes
+                in: directory, path: relativePath, touchOlderThan: Self.accessTimeResolution, limit: defaultMaximumLoadSize.bytes,
+                needsStatus: needsStatus
             ) { bytes, read in
-                if let maximumAge, wallClockSeconds() - read.status.modificationTime > maximumAge {
+                guard let read else {
+                    // Read without status: the access time is recent (the record says so).
+                    try decode(bytes)
+                    found = .hit
+                    return
+                }
+                if let maximumAge, now - read.status.modificationTime > maximumAge {
                     found = .expired
                     return
                 }
@@ -152,6 +156,13 @@ struct CacheStore: Sendable {
                 }
                 try decode(bytes)
                 found = .hit
+                // Touched (now), or seen recent: a hit within the resolution may skip the status.
+                // An access time that could not be set is not recorded: the next hit tries again.
+                if read.touched {
+                    accessRecords.record(key, accessedAfter: now - Self.fileClockLag)
+                } else if read.touchError == nil {
+                    accessRecords.record(key, accessedAfter: read.status.accessTime)
+                }
             }
             return found
         } catch let error as PersistenceError {

@@ -56,32 +56,39 @@ public struct CachedFunction<each Argument: Encodable, Result: Codable & Sendabl
     /// The result of `call`: found, or computed and stored (`stored` says whether it was).
     ///
     /// The hit returns from inside the temporary allocation that `lookup` fills: no `Result?`
-    /// nor tuple is built (their metadata would be looked up at run time on every hit).
+    /// nor tuple is built (their metadata would be looked up at run time on every hit). The miss
+    /// is a function of its own, so that the generic types only it uses (`Flight<Result>`, the
+    /// stored value and flag) are not instantiated on the hit's way.
     private func compute(_ call: PreparedCall, stored: inout Bool, _ argument: repeat each Argument) throws -> Result {
         try withUnsafeTemporaryAllocation(of: Result.self, capacity: 1) { slot in
-            var replace: Bool
             switch core.lookup(call, into: slot.baseAddress!) {
             case .hit:
                 stored = true
                 return slot.baseAddress!.move()
-            case .compute(let mustReplace): replace = mustReplace
+            case .compute(let replace):
+                return try computeMissed(call, replace: replace, stored: &stored, repeat each argument)
             }
-            // A miss: compute once across processes (SingleFlight.swift).
-            let lock: ComputationLock?
-            switch try core.beginComputation(call, as: Result.self, replace: replace) {
-            case .found(let value):
-                stored = true
-                return value
-            case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
-            }
-            defer { lock?.release() }
-            core.willCompute(call)
-            let start = ContinuousClock.now
-            let value = try function(repeat each argument)
-            let result = try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
-            stored = result.stored
-            return result.value
         }
+    }
+
+    /// After a miss: computes once across processes (SingleFlight.swift), stores, returns.
+    @inline(never)
+    private func computeMissed(_ call: PreparedCall, replace: Bool, stored: inout Bool, _ argument: repeat each Argument) throws -> Result {
+        var replace = replace
+        let lock: ComputationLock?
+        switch try core.beginComputation(call, as: Result.self, replace: replace) {
+        case .found(let value):
+            stored = true
+            return value
+        case .compute(let held, let mustReplace): (lock, replace) = (held, mustReplace)
+        }
+        defer { lock?.release() }
+        core.willCompute(call)
+        let start = ContinuousClock.now
+        let value = try function(repeat each argument)
+        let result = try core.store(value, for: call, duration: ContinuousClock.now - start, replace: replace)
+        stored = result.stored
+        return result.value
     }
 }
 

@@ -20,25 +20,25 @@ struct PreparedCall {
     var keptArguments: [(position: Int, value: any Encodable)] {
         arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map { (position: $0.offset, value: $0.element) }
     }
+}
 
-    /// `<key>/output.joblib` as a C string, relative to the function directory, for `body`.
-    func withRelativeOutputPath<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
-        let suffix: StaticString = "/output.joblib"
-        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32 + suffix.utf8CodeUnitCount + 1) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            digits.withUTF8Buffer { hex in
-                for index in 0..<16 {
-                    let shift = UInt64(60 - 4 * index)
-                    buffer[index] = CChar(bitPattern: hex[Int((digest.high >> shift) & 0xF)])
-                    buffer[16 + index] = CChar(bitPattern: hex[Int((digest.low >> shift) & 0xF)])
-                }
+/// `<key>/output.joblib` as a C string, relative to the function directory, for `body`.
+func withRelativeOutputPath<R>(_ digest: HashDigest, _ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+    let suffix: StaticString = "/output.joblib"
+    return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32 + suffix.utf8CodeUnitCount + 1) { buffer in
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { hex in
+            for index in 0..<16 {
+                let shift = UInt64(60 - 4 * index)
+                buffer[index] = CChar(bitPattern: hex[Int((digest.high >> shift) & 0xF)])
+                buffer[16 + index] = CChar(bitPattern: hex[Int((digest.low >> shift) & 0xF)])
             }
-            suffix.withUTF8Buffer { tail in
-                for index in 0..<tail.count { buffer[32 + index] = CChar(bitPattern: tail[index]) }
-            }
-            buffer[32 + suffix.utf8CodeUnitCount] = 0
-            return try body(buffer.baseAddress!)
         }
+        suffix.withUTF8Buffer { tail in
+            for index in 0..<tail.count { buffer[32 + index] = CChar(bitPattern: tail[index]) }
+        }
+        buffer[32 + suffix.utf8CodeUnitCount] = 0
+        return try body(buffer.baseAddress!)
     }
 }
 
@@ -153,23 +153,29 @@ final class CachedFunctionCore: Sendable {
     /// a metadata lookup at run time. The unmapped hit path builds none.
     func lookup<Value: Decodable>(_ call: PreparedCall, into slot: UnsafeMutablePointer<Value>) -> Decision {
         guard let store else { return .compute(replace: false) }
+        guard store.mapping == nil else { return lookupMapped(store, call, into: slot) }
         // Reading the clock costs more than the rest of a hit's bookkeeping: only when tracing loads.
         let start = log.level > 1 ? ContinuousClock.now : nil
-        if store.mapping == nil {
-            // `decode` returns normally exactly when the lookup is `.hit` (CacheStore.read), so the
-            // slot is initialized exactly then.
-            switch readRelative(store, call, decode: { slot.initialize(to: try load(Value.self, fromBorrowed: $0)) }) {
-            case .hit:
-                if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
-                return .hit
-            case .miss:
-                return .compute(replace: false)
-            case .expired:
-                return .compute(replace: true)
-            case .unreadable(let error):
-                return unreadable(call, error)
-            }
+        // `decode` returns normally exactly when the lookup is `.hit` (CacheStore.read), so the
+        // slot is initialized exactly then.
+        switch readRelative(store, call, decode: { slot.initialize(to: try load(Value.self, fromBorrowed: $0)) }) {
+        case .hit:
+            if let start { log.loaded(name, seconds: seconds(ContinuousClock.now - start), path: call.entry.string) }
+            return .hit
+        case .miss:
+            return .compute(replace: false)
+        case .expired:
+            return .compute(replace: true)
+        case .unreadable(let error):
+            return unreadable(call, error)
         }
+    }
+
+    /// ``lookup(_:into:)`` of a mapped cache, on its own so that the unmapped hit does not
+    /// instantiate `CacheStore.Lookup<Value>`.
+    @inline(never)
+    private func lookupMapped<Value: Decodable>(_ store: CacheStore, _ call: PreparedCall, into slot: UnsafeMutablePointer<Value>) -> Decision {
+        let start = log.level > 1 ? ContinuousClock.now : nil
         switch store.read(Value.self, entry: call.entry, maximumAge: maximumAge, warn: memory.onWarning) {
         case .hit(let value):
             slot.initialize(to: value)
@@ -212,7 +218,15 @@ final class CachedFunctionCore: Sendable {
     /// `directoryRecheckInterval` after the path was last seen to name that directory (a clear
     /// in this process reopens it at once), so a directory replaced at the path is left within
     /// that time, even when the one renamed away still holds the entry.
-    private func readRelative(_ store: CacheStore, _ call: PreparedCall, decode: (UnsafeRawBufferPointer) throws -> Void) -> CacheStore.RawLookup {
+    ///
+    /// Warnings go to the memory's handler unless `quiet` (the re-check after taking a key's
+    /// lock, SingleFlight.swift).
+    func readRelative(
+        _ store: CacheStore, _ call: PreparedCall, quiet: Bool = false, decode: (UnsafeRawBufferPointer) throws -> Void
+    ) -> CacheStore.RawLookup {
+        // The closures below capture the digest and `self`, not `call`: capturing the call would
+        // copy it (its path, arguments and ignored positions retained and released every hit).
+        let digest = call.digest
         let generation = memory.clearCount
         var handle: DirectoryHandle?
         if handleGeneration.load(ordering: .acquiring) == generation { handle = directoryHandle.withLock { $0 } }
@@ -222,9 +236,13 @@ final class CachedFunctionCore: Sendable {
             handle = nil
         }
         if let handle {
-            let found = call.withRelativeOutputPath { path in
-                store.read(in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)
+            let fd = handle.fd
+            let found = withRelativeOutputPath(digest) { path in
+                store.read(
+                    key: digest, in: fd, relativePath: path, entry: { self.entryPath(digest) }, maximumAge: maximumAge,
+                    warn: { if !quiet { self.memory.onWarning($0) } }, decode: decode)
             }
+            withExtendedLifetime(handle) {}
             guard case .miss = found else { return found }
         }
         // First lookup, a miss, or a clear since: (re)open the directory by path and look again.
@@ -237,22 +255,25 @@ final class CachedFunctionCore: Sendable {
         directoryHandle.withLock { $0 = reopened }
         handleGeneration.store(generation, ordering: .releasing)
         guard let reopened else { return .miss }
-        return call.withRelativeOutputPath { path in
-            store.read(in: reopened.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: memory.onWarning, decode: decode)
+        let fd = reopened.fd
+        let found = withRelativeOutputPath(digest) { path in
+            store.read(
+                key: digest, in: fd, relativePath: path, entry: { self.entryPath(digest) }, maximumAge: maximumAge,
+                warn: { if !quiet { self.memory.onWarning($0) } }, decode: decode)
         }
+        withExtendedLifetime(reopened) {}
+        return found
+    }
+
+    /// `<location>/joblib/<function>/<key>` (for warnings: a hit builds no path).
+    private func entryPath(_ digest: HashDigest) -> FilePath {
+        (directory ?? FilePath()).appending(digest.hexString)
     }
 
     /// The arguments as metadata and traces show them: ignored positions and fields left out.
     private func describedArguments(_ call: PreparedCall) -> [(position: Int, value: any Encodable)] {
         guard !ignoredFields.isEmpty else { return call.keptArguments }
         return call.keptArguments.map { ($0.position, FieldFilter(value: $0.value, ignored: ignoredFields, seen: nil) as any Encodable) }
-    }
-
-    /// The open function directory of the hit path, if this process opened it since its last
-    /// clear (the re-check after taking a key's lock reads through it: one `openat`).
-    var openDirectory: DirectoryHandle? {
-        guard handleGeneration.load(ordering: .acquiring) == memory.clearCount else { return nil }
-        return directoryHandle.withLock { $0 }
     }
 
     /// Traces the start of a computation.
@@ -272,9 +293,13 @@ final class CachedFunctionCore: Sendable {
             function: name, version: version, duration: elapsed, time: wallClockSeconds(),
             inputArguments: ArgumentDescription.json(describedArguments(call)))
         memory.ensureGitignore()
+        let writing = wallClockSeconds()
         do {
             let bytes = try store.write(value, function: name, key: call.key, metadata: metadata, replace: replace)
             memory.noteWrite(bytes: bytes)
+            // Ours was published: its output was made (so accessed) after `writing`, and the
+            // first hits need not ask for its status (AccessRecords).
+            if bytes > 0 { store.accessRecords.record(call.digest, accessedAfter: writing - CacheStore.fileClockLag) }
         } catch let error as PersistenceError where error.code == .encodingFailed || error.code == .invalidArgument {
             throw MemoryError(.resultNotEncodable, "the result of '\(name)' cannot be stored: \(error.message)", underlying: error)
         } catch {

@@ -145,9 +145,14 @@ extension CachedFunctionCore {
     private func quietLookup<Value: Decodable>(_ call: PreparedCall, as type: Value.Type) -> CacheStore.Lookup<Value> {
         guard let store else { return .miss }
         if store.mapping == nil {
-            guard let handle = openDirectory ?? (try? DirectoryHandle(call.directory)) ?? nil else { return .miss }
-            return call.withRelativeOutputPath { path in
-                store.read(type, in: handle.fd, relativePath: path, entry: { call.entry }, maximumAge: maximumAge, warn: { _ in })
+            // Through the hit path's open function directory, with its checks: re-validated
+            // against the path after `directoryRecheckInterval`, a miss confirmed by reopening.
+            var value: Value?
+            switch readRelative(store, call, quiet: true, decode: { value = try load(type, fromBorrowed: $0) }) {
+            case .hit: return value.map { .hit($0) } ?? .miss
+            case .miss: return .miss
+            case .expired: return .expired
+            case .unreadable(let error): return .unreadable(error)
             }
         }
         return store.read(type, entry: call.entry, maximumAge: maximumAge, warn: { _ in })

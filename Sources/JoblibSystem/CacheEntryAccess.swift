@@ -81,13 +81,15 @@ private let noAccessTimeRefused = Atomic<Bool>(false)
 package struct SmallFileRead: Sendable {
     /// The file's status before reading.
     package var status: FileStatus
+    /// Whether the access time was set to now.
+    package var touched: Bool
     /// Why setting the access time failed, if it did (a read-only file system, say).
     package var touchError: SystemError?
 }
 
 /// Reads the whole file `path` (relative to the directory `directory`, or to the working
 /// directory for `AT_FDCWD`) into a temporary buffer and passes it to `body`; nil when the file
-/// does not exist. A generic convenience over ``readSmallFile(in:path:touchOlderThan:limit:_:)``,
+/// does not exist. A generic convenience over ``readSmallFile(in:path:touchOlderThan:limit:needsStatus:_:)``,
 /// which the cache's hit path calls directly (a generic function of another module is not
 /// specialized for its caller: each call would look up `R?`'s metadata at run time).
 package func withSmallFile<R>(
@@ -95,11 +97,15 @@ package func withSmallFile<R>(
     _ body: (UnsafeRawBufferPointer, SmallFileRead) throws -> R
 ) throws -> R? {
     var result: R?
-    guard try readSmallFile(in: directory, path: path, touchOlderThan: touchOlderThan, limit: limit, { result = try body($0, $1) }) else {
+    guard try readSmallFile(in: directory, path: path, touchOlderThan: touchOlderThan, limit: limit, { result = try body($0, $1!) }) else {
         return nil
     }
     return result
 }
+
+/// How many bytes a read without status (`needsStatus: false`) tries at once, on the stack: a
+/// shorter file is read whole by one `pread`.
+package let statuslessReadSize = 4096
 
 /// Reads the whole file `path` (relative to the directory `directory`, or to the working
 /// directory for `AT_FDCWD`) into a temporary buffer and passes it to `body`; false when the
@@ -109,33 +115,81 @@ package func withSmallFile<R>(
 /// file, `futimens` only when the access time is more than `touchOlderThan` seconds old, `close`.
 /// Files up to 4 KiB are read into stack memory. `body` runs after the file is closed; the
 /// buffer is only valid during the call. Not generic: the cache's hit path calls it directly.
+///
+/// Without `needsStatus` (a caller that needs neither the times nor a touch: the cache's hit on
+/// an entry it knows was accessed recently), the `fstat` is left out when one `pread` of
+/// `statuslessReadSize` bytes comes back short: `body` then gets the bytes and no status. Only a
+/// regular file reads that way (a FIFO, a socket or a directory fails the `pread`, `/dev/null`
+/// reads nothing, `/dev/zero` fills the buffer); anything else (a failed or empty or full read)
+/// continues as with `needsStatus`, which refuses what is not a regular file. When `body` throws
+/// on such bytes, the file is opened and read again with its status and `body` called once more,
+/// so that what it finally reports (a damaged file, a device) comes from the checked read.
 package func readSmallFile(
-    in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?, limit: Int,
-    _ body: (UnsafeRawBufferPointer, SmallFileRead) throws -> Void
+    in directory: CInt, path: UnsafePointer<CChar>, touchOlderThan: Double?, limit: Int, needsStatus: Bool = true,
+    _ body: (UnsafeRawBufferPointer, SmallFileRead?) throws -> Void
 ) throws -> Bool {
-    // O_NONBLOCK: a FIFO put where the output belongs must not hang the call (it is refused below).
-    let flags = O_RDONLY
-    let fd: CInt
-    if !noAccessTimeRefused.load(ordering: .relaxed) {
-        do throws(SystemError) {
-            guard let opened = try openEntry(in: directory, path, flags | openNoAccessTime) else { return false }
-            fd = opened
-        } catch {
-            guard error.errno == .notPermitted else { throw error }
-            noAccessTimeRefused.store(true, ordering: .relaxed)
-            guard let opened = try openEntry(in: directory, path, flags) else { return false }
-            fd = opened
+    guard var fd = try openEntry(in: directory, path) else { return false }
+    if !needsStatus {
+        switch readWithoutStatus(fd, path, limit: limit, body) {
+        case .done: return true
+        case .needsStatus: break
+        case .rejected:
+            // `body` refused the bytes: read again, checked, so that its final answer is the checked one.
+            guard let again = try openEntry(in: directory, path) else { return false }
+            fd = again
         }
-    } else {
-        guard let opened = try openEntry(in: directory, path, flags) else { return false }
-        fd = opened
     }
+    try readWithStatus(fd, path, touchOlderThan: touchOlderThan, limit: limit, body)
+    return true
+}
+
+/// What a read without status did.
+private enum StatuslessRead {
+    /// `body` took the bytes; the file is closed.
+    case done
+    /// The file was not read whole by one short `pread`; it is still open.
+    case needsStatus
+    /// `body` threw on the bytes; the file is closed.
+    case rejected
+}
+
+/// One `pread` of up to `statuslessReadSize` bytes; a short one is the whole file (see
+/// `readSmallFile`), handed to `body` after `close`.
+private func readWithoutStatus(
+    _ fd: CInt, _ path: UnsafePointer<CChar>, limit: Int, _ body: (UnsafeRawBufferPointer, SmallFileRead?) throws -> Void
+) -> StatuslessRead {
+    withUnsafeTemporaryAllocation(byteCount: statuslessReadSize, alignment: 64) { buffer in
+        let got: Int
+        do throws(SystemError) {
+            got = try entryCall("read", path) { pread(fd, buffer.baseAddress!, statuslessReadSize, 0) }
+        } catch {
+            // A FIFO (ESPIPE), a directory (EISDIR), an I/O error: the checked read says what it is.
+            return .needsStatus
+        }
+        guard got > 0, got < statuslessReadSize, got <= limit else { return .needsStatus }
+        close(fd)
+        do {
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<got]), nil)
+            return .done
+        } catch {
+            return .rejected
+        }
+    }
+}
+
+/// The checked read: `fstat` (a regular file of at most `limit` bytes), the whole file, the
+/// access time set when older than `touchOlderThan`, `close`, then `body`. Closes `fd`.
+private func readWithStatus(
+    _ fd: CInt, _ path: UnsafePointer<CChar>, touchOlderThan: Double?, limit: Int,
+    _ body: (UnsafeRawBufferPointer, SmallFileRead?) throws -> Void
+) throws {
     var closed = false
     defer { if !closed { close(fd) } }
     var info = stat()
     _ = try entryCall("fstat", path) { fstat(fd, &info) }
-    try requireRegularFile(info, path: String(cString: path))
-    var read = SmallFileRead(status: FileStatus(info), touchError: nil)
+    // The path's text is only built for the error.
+    if info.st_mode & S_IFMT != S_IFREG { try requireRegularFile(info, path: String(cString: path)) }
+    var read = SmallFileRead(status: FileStatus(info), touched: false, touchError: nil)
     let size = read.status.size
     guard size <= limit else { throw SystemError("read", path: String(cString: path), errno: .fileTooLarge) }
     try withReadBuffer(byteCount: size) { buffer in
@@ -148,13 +202,30 @@ package func readSmallFile(
         if let touchOlderThan, wallClockSeconds() - read.status.accessTime > touchOlderThan {
             var times = (timespec(tv_sec: 0, tv_nsec: utimeNow), timespec(tv_sec: 0, tv_nsec: utimeOmit))
             let result = withUnsafePointer(to: &times) { $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) } }
-            if result != 0 { read.touchError = SystemError("futimens", path: String(cString: path), errno: .current) }
+            if result == 0 {
+                read.touched = true
+            } else {
+                read.touchError = SystemError("futimens", path: String(cString: path), errno: .current)
+            }
         }
         close(fd)
         closed = true
         try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), read)
     }
-    return true
+}
+
+/// Opens a cache entry's file for reading (`O_NONBLOCK`, and `O_NOATIME` where allowed); nil
+/// when it (or a directory on the way) does not exist.
+private func openEntry(in directory: CInt, _ path: UnsafePointer<CChar>) throws(SystemError) -> CInt? {
+    if !noAccessTimeRefused.load(ordering: .relaxed) {
+        do throws(SystemError) {
+            return try openEntry(in: directory, path, O_RDONLY | openNoAccessTime)
+        } catch {
+            guard error.errno == .notPermitted else { throw error }
+            noAccessTimeRefused.store(true, ordering: .relaxed)
+        }
+    }
+    return try openEntry(in: directory, path, O_RDONLY)
 }
 
 /// Opens a cache entry's file; nil when it (or a directory on the way) does not exist.

@@ -35,6 +35,32 @@ struct SizeIndexTests {
         #expect(try total(Memory(location: fixture.directory.path, verbose: 0)) == expected + 1_000)
     }
 
+    /// An index that disagrees with this process's records is rewritten, although none of its
+    /// records missed: entry 3 was replaced (this process's record of it misses, so the index
+    /// is read, and the index knows the new entry), and the index's record of entry 5 names
+    /// another directory than the one this process's own record (used for it) saw.
+    @Test func anIndexThatDisagreesWithThisProcessIsRewritten() throws {
+        let fixture = try Fixture()
+        let f = try tenEntries(fixture)
+        _ = try total(fixture.memory)  // this process now has records of all ten entries
+        let directory = FilePath("\(fixture.path)/joblib/f")
+        try fixture.memory.store!.discard(directory.appending(try #require(try f.callAndShelve(3).argumentHash)))
+        _ = try f(3)
+        _ = try total(Memory(location: fixture.directory.path, verbose: 0))  // its index knows the new entry 3
+        var records = MetadataSizeIndex.read(directory)
+        #expect(records.count == 10)
+        var info = stat()
+        #expect(stat(directory.appending(try #require(try f.callAndShelve(5).argumentHash)).string, &info) == 0)
+        let key = try #require(records.first { $0.value.directoryInode == UInt64(info.st_ino) }?.key)
+        records[key]!.directoryInode &+= 1_000_000
+        try MetadataSizeIndex.write(records.map { (key: $0.key, record: $0.value) }, to: directory)
+
+        _ = try total(fixture.memory)
+        let rewritten = MetadataSizeIndex.read(directory)
+        #expect(rewritten.count == 10)
+        #expect(rewritten[key]?.directoryInode == UInt64(info.st_ino), "the disagreeing index was kept")
+    }
+
     @Test func aRecordOfAReplacedOutputIsNotUsed() throws {
         let fixture = try Fixture()
         let f = try tenEntries(fixture)
