@@ -51,34 +51,21 @@ public struct BinaryDecoder: Sendable {
 }
 
 extension BinaryDecoder {
-    /// Decodes the elements of an encoded array one at a time, handing each to `body` before the
-    /// next is decoded (so only one element is alive at a time); an element that cannot be
-    /// decoded is handed over as a failure and the others still decode.
+    /// Hands `body` a cursor over the elements of the encoded array in `buffer`, for a loop that
+    /// decodes each element right before using it (so only one is alive at a time); an element
+    /// that cannot be decoded throws from ``ElementCursor/decode(_:)`` and the others still decode.
     ///
-    /// - Throws: ``CodingError`` when the bytes are not one well-formed array.
-    package func forEachElement<T: Decodable>(
-        of type: T.Type, in buffer: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?,
-        _ body: (Result<T, any Error>) throws -> Void
-    ) throws {
+    /// - Throws: ``CodingError`` when the bytes are not one well-formed array, or what `body` throws.
+    package func withElements<R>(
+        in buffer: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?, _ body: (inout ElementCursor) throws -> R
+    ) throws -> R {
         let state = DecodingState(bytes: buffer, sections: sections, userInfo: userInfo)
         defer { state.finish() }
         let end = try state.skipValue(at: 0, depth: 0)
         guard end == buffer.count else {
             throw CodingError(.trailingBytes, "\(buffer.count - end) bytes follow the encoded value", offset: end)
         }
-        guard try state.tag(at: 0) == .unkeyed else {
-            // Bulk arrays (numbers) are small per element: decode them together.
-            for element in try state.decodeValue([T].self, at: 0, path: .root, depth: 0) { try body(.success(element)) }
-            return
-        }
-        var position = 1
-        var index = 0
-        while try state.byte(at: position) == entryMarker {
-            let start = position + 1
-            position = try state.skipValue(at: start, depth: 1)
-            let path = CodingPath(parent: nil, index: index)
-            try body(Result { try state.decodeValue(T.self, at: start, path: path, depth: 1) })
-            index += 1
-        }
+        var cursor = try ElementCursor(state)
+        return try body(&cursor)
     }
 }

@@ -14,7 +14,10 @@ final class BinaryValueEncoder: Encoder {
     @exclusivity(unchecked) private var childParent: PathNode?
     @exclusivity(unchecked) private var hasChildParent = false
     /// The state's list of spare encoders.
-    @exclusivity(unchecked) var nextFree: BinaryValueEncoder?
+    @exclusivity(unchecked) var nextFree: Unmanaged<BinaryValueEncoder>?
+    /// The slot of the kept keyed container this encoder's value uses, freed when it is finished.
+    /// Not counted: the state keeps its slots until it frees them all (`finish`), which clears this.
+    @exclusivity(unchecked) unowned(unsafe) var heldSlot: EncoderSlot?
 
     init(state: EncodingState, path: CodingPath) {
         self.state = state
@@ -43,7 +46,29 @@ final class BinaryValueEncoder: Encoder {
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let id = keyedID ?? state.openContainer(.keyed)
         keyedID = id
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(encoder: self, id: id))
+        // A container kept for this key type (KeyedContainerCache), when it is free: this
+        // encoder holds it until its value is finished (`EncodingState.encodeValue`).
+        if heldSlot == nil, let (holder, slot) = state.keyedContainers.free(ObjectIdentifier(Key.self)) {
+            slot.encoder = self
+            slot.id = id
+            heldSlot = slot
+            return unsafeDowncast(holder, to: KeyedContainerHolder<KeyedEncodingContainer<Key>>.self).copy()
+        }
+        return makeContainer(Key.self, id: id)
+    }
+
+    /// A new keyed container, kept for the next values if its key type is asked for often. Apart
+    /// from `container(keyedBy:)`, whose kept path then needs no metadata of
+    /// `KeyedEncodingContainer<Key>` (a run-time lookup per call, where it is mentioned).
+    @inline(never) private func makeContainer<Key: CodingKey>(_: Key.Type, id: Int) -> KeyedEncodingContainer<Key> {
+        if heldSlot == nil, state.keyedContainers.shouldKeep(ObjectIdentifier(Key.self)) {
+            let slot = EncoderSlot(encoder: self, id: id)
+            let container = KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(slot: slot, state: state))
+            state.keyedContainers.keep(ObjectIdentifier(Key.self), holder: KeyedContainerHolder(container), slot: slot)
+            heldSlot = slot
+            return container
+        }
+        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<Key>(slot: EncoderSlot(encoder: self, id: id), state: state))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -86,22 +111,28 @@ extension EncodingState {
 }
 
 struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    /// The encoder of the value that owns the container (its path, and its children's).
-    private let encoder: BinaryValueEncoder
+    /// The encoder of the value that owns the container (its path, and its children's) and the
+    /// container's id; a kept container's slot changes from value to value (KeyedContainerCache).
+    private let slot: EncoderSlot
     private let state: EncodingState
-    private let id: Int
-    private var path: CodingPath { encoder.path }
-    var codingPath: [any CodingKey] { encoder.path.keys }
+    private var path: CodingPath { slot.encoder?.path ?? .root }
+    var codingPath: [any CodingKey] { path.keys }
 
-    init(encoder: BinaryValueEncoder, id: Int) {
-        self.encoder = encoder
-        self.state = encoder.state
-        self.id = id
+    init(slot: EncoderSlot, state: EncodingState) {
+        self.slot = slot
+        self.state = state
     }
 
+    /// A freed slot's id is 0, which no container has: a write then throws, as one into any
+    /// container whose value finished does.
     @inline(__always) private func begin(_ key: some CodingKey) throws {
-        try state.beginEntry(in: id, codingPath: path.appending(key).keys)
+        try state.beginEntry(in: slot.id, codingPath: path.appending(key).keys)
         state.appendString(key.stringValue)
+    }
+
+    /// The path of the child at `key`.
+    @inline(__always) private func childPath(_ key: some CodingKey) -> CodingPath {
+        slot.encoder?.childPath(key) ?? CodingPath(parent: nil, last: key)
     }
 
     mutating func encodeNil(forKey key: Key) throws { try begin(key); state.append(.null) }
@@ -122,7 +153,7 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try begin(key)
-        try state.encodeValue(value, path: encoder.childPath(key))
+        try state.encodeValue(value, path: childPath(key))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -131,14 +162,15 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
         // The protocol gives no way to throw here; a misuse is caught at the next write instead.
         try? begin(key)
         let nested = state.openContainer(.keyed)
-        let owner = state.makeEncoder(path: encoder.childPath(key))
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(encoder: owner, id: nested))
+        let owner = state.makeEncoder(path: childPath(key))
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<NestedKey>(slot: EncoderSlot(encoder: owner, id: nested), state: state))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         try? begin(key)
         let box = UnkeyedBox(id: state.openContainer(.unkeyed))
-        return BinaryUnkeyedEncodingContainer(state: state, box: box, path: encoder.childPath(key))
+        return BinaryUnkeyedEncodingContainer(state: state, box: box, path: childPath(key))
     }
 
     mutating func superEncoder() -> any Encoder { superEncoder(for: NameKey("super")) }
@@ -147,7 +179,7 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     private func superEncoder(for key: some CodingKey) -> any Encoder {
         try? begin(key)
-        return state.makeEncoder(path: encoder.childPath(key))
+        return state.makeEncoder(path: childPath(key))
     }
 }
 
@@ -199,7 +231,8 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         try? begin()
         let nested = state.openContainer(.keyed)
         let owner = state.makeEncoder(path: elementPath(index))
-        return KeyedEncodingContainer(BinaryKeyedEncodingContainer<NestedKey>(encoder: owner, id: nested))
+        return KeyedEncodingContainer(
+            BinaryKeyedEncodingContainer<NestedKey>(slot: EncoderSlot(encoder: owner, id: nested), state: state))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {

@@ -1,15 +1,26 @@
 struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    /// The decoder of the container's value; it holds the container's offset and cursor.
-    private let decoder: BinaryValueDecoder
-    private var state: DecodingState { decoder.state }
-    private var path: CodingPath { decoder.path }
-    private var depth: Int { decoder.depth }
-    var codingPath: [any CodingKey] { decoder.path.keys }
+    /// The decoder of the container's value, which holds the container's offset and cursor; a
+    /// kept container's slot changes from value to value (KeyedContainerCache).
+    private let slot: DecoderSlot
+    private let state: DecodingState
+    var codingPath: [any CodingKey] { slot.decoder?.path.keys ?? [] }
 
-    /// A container whose entries are found lazily: nothing is read but the tag until a key is
-    /// asked for.
-    init(_ decoder: BinaryValueDecoder) throws {
-        self.decoder = decoder
+    /// A container whose entries are found lazily: nothing is read but the tag (``checkTag(of:)``)
+    /// until a key is asked for.
+    init(slot: DecoderSlot, state: DecodingState) {
+        self.slot = slot
+        self.state = state
+    }
+
+    /// A container for a value that has no decoder of its own (nested containers).
+    init(state: DecodingState, offset: Int, path: CodingPath, depth: Int) throws {
+        let decoder = state.makeDecoder(offset: offset, path: path, depth: depth)
+        try Self.checkTag(of: decoder)
+        self.init(slot: DecoderSlot(decoder: decoder), state: state)
+    }
+
+    /// Throws unless `decoder`'s value is a keyed container.
+    static func checkTag(of decoder: BinaryValueDecoder) throws {
         let state = decoder.state
         let raw = try state.rawTag(at: decoder.offset)
         guard raw == Tag.keyed.rawValue else {
@@ -18,13 +29,18 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
         }
     }
 
-    /// A container for a value that has no decoder of its own (nested containers).
-    init(state: DecodingState, offset: Int, path: CodingPath, depth: Int) throws {
-        try self.init(state.makeDecoder(offset: offset, path: path, depth: depth))
+    /// The decoder of the container's value; a container kept past its value throws.
+    @inline(__always) private func owner() throws -> BinaryValueDecoder {
+        guard let decoder = slot.decoder else { throw Self.finished() }
+        return decoder
+    }
+
+    @inline(never) private static func finished() -> CodingError {
+        CodingError(.invalidEncoding, "a keyed container was used after the value that owns it finished decoding")
     }
 
     var allKeys: [Key] {
-        guard let entries = try? indexEntries() else { return [] }
+        guard let decoder = slot.decoder, let entries = try? indexEntries(decoder) else { return [] }
         return entries.compactMap { entry in
             let bytes = UnsafeRawBufferPointer(start: state.base + entry.keyStart, count: entry.keyLength)
             return String(validating: bytes, as: UTF8.self).flatMap { Key(stringValue: $0) }
@@ -32,7 +48,7 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
     }
 
     /// Reads every entry's key and value offset, once.
-    private func indexEntries() throws -> [(keyStart: Int, keyLength: Int, value: Int)] {
+    private func indexEntries(_ decoder: BinaryValueDecoder) throws -> [(keyStart: Int, keyLength: Int, value: Int)] {
         if let entries = decoder.entries { return entries }
         var entries: [(keyStart: Int, keyLength: Int, value: Int)] = []
         var position = decoder.offset + 1
@@ -45,7 +61,7 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
             let keyStart = position
             position += keyLength
             entries.append((keyStart, keyLength, position))
-            position = try state.skipValue(at: position, depth: depth + 1)
+            position = try state.skipValue(at: position, depth: decoder.depth + 1)
         }
         state.endHint = (decoder.offset, position)
         decoder.entries = entries
@@ -53,15 +69,14 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
     }
 
     /// Where the value of `key` starts, or nil.
-    @inline(__always) private func find(_ key: some CodingKey) throws -> Int? {
+    @inline(__always) private func find(_ key: some CodingKey, _ decoder: BinaryValueDecoder) throws -> Int? {
         var name = key.stringValue
-        return try name.withUTF8 { try find(utf8: $0) }
+        return try name.withUTF8 { try find(utf8: $0, decoder) }
     }
 
-    private func find(utf8 key: UnsafeBufferPointer<UInt8>) throws -> Int? {
-        let decoder = decoder
-        let state = decoder.state
-        if decoder.entries != nil { return try findIndexed(key) }
+    private func find(utf8 key: UnsafeBufferPointer<UInt8>, _ decoder: BinaryValueDecoder) throws -> Int? {
+        let depth = decoder.depth
+        if decoder.entries != nil { return try findIndexed(key, decoder) }
         var start = decoder.offset + 1
         if decoder.lastKey >= 0 {
             // The same key again (decodeIfPresent asks contains, decodeNil, then decode)?
@@ -92,30 +107,30 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
             let keyLength = try state.readLength(at: &valueStart, width: 1, "a key")
             valueStart += keyLength
             if state.keyEquals(key, start: valueStart - keyLength, length: keyLength) {
-                found(keyStart: keyStart, value: valueStart, decoder: decoder, state: state)
+                found(keyStart: keyStart, value: valueStart, decoder: decoder)
                 return valueStart
             }
             walked += 1
-            if walked > 8 { return try findIndexed(key) }
+            if walked > 8 { return try findIndexed(key, decoder) }
             position = try state.valueEnd(valueStart, depth: depth + 1)
         }
     }
 
     /// Records a hit as the cursor; the end of a scalar value is found at once (it costs one
     /// tag read), and the end of the container noted when it follows.
-    @inline(__always) private func found(keyStart: Int, value: Int, decoder: BinaryValueDecoder, state: DecodingState) {
+    @inline(__always) private func found(keyStart: Int, value: Int, decoder: BinaryValueDecoder) {
         decoder.lastKey = keyStart
         decoder.lastValue = value
         decoder.nextEntry = -1
         guard let raw = try? state.byte(at: value), raw < Tag.keyed.rawValue,
-            let end = try? state.skipValue(at: value, depth: depth + 1)
+            let end = try? state.skipValue(at: value, depth: decoder.depth + 1)
         else { return }
         decoder.nextEntry = end
         if (try? state.byte(at: end)) == endMarker { state.endHint = (decoder.offset, end + 1) }
     }
 
-    private func findIndexed(_ key: UnsafeBufferPointer<UInt8>) throws -> Int? {
-        let entries = try indexEntries()
+    private func findIndexed(_ key: UnsafeBufferPointer<UInt8>, _ decoder: BinaryValueDecoder) throws -> Int? {
+        let entries = try indexEntries(decoder)
         let count = entries.count
         // The last hit (the same key again), then the entry after it (keys in stored order).
         let hint = decoder.entryHint
@@ -132,7 +147,7 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
             }
             return nil
         }
-        let table = decoder.entryTable ?? makeEntryTable(entries)
+        let table = decoder.entryTable ?? makeEntryTable(entries, decoder)
         let mask = table.count - 1
         var slot = keyHash(UnsafeRawBufferPointer(key)) & mask
         while table[slot] != 0 {
@@ -147,7 +162,7 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
     }
 
     /// An open-addressing table of the entries by key, at most half full.
-    private func makeEntryTable(_ entries: [(keyStart: Int, keyLength: Int, value: Int)]) -> [Int] {
+    private func makeEntryTable(_ entries: [(keyStart: Int, keyLength: Int, value: Int)], _ decoder: BinaryValueDecoder) -> [Int] {
         var size = 1
         while size < entries.count * 2 { size <<= 1 }
         var table = [Int](repeating: 0, count: size)
@@ -167,47 +182,59 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
         return hasher.finalize()
     }
 
+    /// Where the value of `key` starts, and the path to report with it.
     @inline(__always) private func value(_ key: Key) throws -> Int {
-        guard let offset = try find(key) else { throw keyNotFound(key) }
+        let decoder = try owner()
+        guard let offset = try find(key, decoder) else { throw keyNotFound(key, decoder) }
         return offset
     }
 
-    @inline(never) private func keyNotFound(_ key: Key) -> CodingError {
-        CodingError(.keyNotFound, "no value for key '\(key.stringValue)'", codingPath: path.appending(key).keys)
+    @inline(never) private func keyNotFound(_ key: Key, _ decoder: BinaryValueDecoder) -> CodingError {
+        CodingError(.keyNotFound, "no value for key '\(key.stringValue)'", codingPath: decoder.path.appending(key).keys)
     }
 
-    func contains(_ key: Key) -> Bool { ((try? find(key)) ?? nil) != nil }
+    /// The path of the value at `key`, for errors.
+    private func keys(_ key: Key) -> [any CodingKey] { (slot.decoder?.path ?? .root).appending(key).keys }
+
+    func contains(_ key: Key) -> Bool {
+        guard let decoder = slot.decoder else { return false }
+        return ((try? find(key, decoder)) ?? nil) != nil
+    }
 
     func decodeNil(forKey key: Key) throws -> Bool { try state.isNil(at: value(key)) }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try state.readBool(at: value(key), path.appending(key).keys) }
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try state.readString(at: value(key), path.appending(key).keys) }
-    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try state.readDouble(at: value(key), path.appending(key).keys) }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try state.readFloat(at: value(key), path.appending(key).keys) }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { Int(try state.readNumber(Int64.self, tag: .int64, at: value(key), path.appending(key).keys)) }
-    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try state.readNumber(Int8.self, tag: .int8, at: value(key), path.appending(key).keys) }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try state.readNumber(Int16.self, tag: .int16, at: value(key), path.appending(key).keys) }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try state.readNumber(Int32.self, tag: .int32, at: value(key), path.appending(key).keys) }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try state.readNumber(Int64.self, tag: .int64, at: value(key), path.appending(key).keys) }
-    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { UInt(try state.readNumber(UInt64.self, tag: .uint64, at: value(key), path.appending(key).keys)) }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try state.readNumber(UInt8.self, tag: .uint8, at: value(key), path.appending(key).keys) }
-    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try state.readNumber(UInt16.self, tag: .uint16, at: value(key), path.appending(key).keys) }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.readNumber(UInt32.self, tag: .uint32, at: value(key), path.appending(key).keys) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.readNumber(UInt64.self, tag: .uint64, at: value(key), path.appending(key).keys) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try state.readBool(at: value(key), keys(key)) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try state.readString(at: value(key), keys(key)) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try state.readDouble(at: value(key), keys(key)) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try state.readFloat(at: value(key), keys(key)) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { Int(try state.readNumber(Int64.self, tag: .int64, at: value(key), keys(key))) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try state.readNumber(Int8.self, tag: .int8, at: value(key), keys(key)) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try state.readNumber(Int16.self, tag: .int16, at: value(key), keys(key)) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try state.readNumber(Int32.self, tag: .int32, at: value(key), keys(key)) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try state.readNumber(Int64.self, tag: .int64, at: value(key), keys(key)) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { UInt(try state.readNumber(UInt64.self, tag: .uint64, at: value(key), keys(key))) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try state.readNumber(UInt8.self, tag: .uint8, at: value(key), keys(key)) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try state.readNumber(UInt16.self, tag: .uint16, at: value(key), keys(key)) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.readNumber(UInt32.self, tag: .uint32, at: value(key), keys(key)) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.readNumber(UInt64.self, tag: .uint64, at: value(key), keys(key)) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         let offset = try value(key)
-        return try state.decodeValue(T.self, at: offset, path: decoder.childPath(key), depth: depth + 1)
+        let decoder = try owner()
+        return try state.decodeValue(T.self, at: offset, path: decoder.childPath(key), depth: decoder.depth + 1)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
         let offset = try value(key)
+        let decoder = try owner()
         return KeyedDecodingContainer(
-            try BinaryKeyedDecodingContainer<NestedKey>(state: state, offset: offset, path: decoder.childPath(key), depth: depth + 1))
+            try BinaryKeyedDecodingContainer<NestedKey>(
+                state: state, offset: offset, path: decoder.childPath(key), depth: decoder.depth + 1))
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
         let offset = try value(key)
-        return try BinaryUnkeyedDecodingContainer(state: state, offset: offset, path: decoder.childPath(key), depth: depth + 1)
+        let decoder = try owner()
+        return try BinaryUnkeyedDecodingContainer(state: state, offset: offset, path: decoder.childPath(key), depth: decoder.depth + 1)
     }
 
     func superDecoder() throws -> any Decoder { try superDecoder(for: NameKey("super")) }
@@ -215,9 +242,10 @@ struct BinaryKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProto
     func superDecoder(forKey key: Key) throws -> any Decoder { try superDecoder(for: key) }
 
     private func superDecoder(for key: some CodingKey) throws -> any Decoder {
-        guard let offset = try find(key) else {
-            throw CodingError(.keyNotFound, "no value for key '\(key.stringValue)'", codingPath: path.appending(key).keys)
+        let decoder = try owner()
+        guard let offset = try find(key, decoder) else {
+            throw CodingError(.keyNotFound, "no value for key '\(key.stringValue)'", codingPath: decoder.path.appending(key).keys)
         }
-        return state.makeDecoder(offset: offset, path: decoder.childPath(key), depth: depth + 1)
+        return state.makeDecoder(offset: offset, path: decoder.childPath(key), depth: decoder.depth + 1)
     }
 }

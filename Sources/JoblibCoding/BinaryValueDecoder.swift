@@ -29,7 +29,10 @@ final class BinaryValueDecoder: Decoder {
     /// container jump around, so that each costs O(1) instead of a walk.
     @exclusivity(unchecked) var entryTable: [Int]?
     /// The state's list of spare decoders.
-    @exclusivity(unchecked) var nextFree: BinaryValueDecoder?
+    @exclusivity(unchecked) var nextFree: Unmanaged<BinaryValueDecoder>?
+    /// The slot of the kept keyed container this decoder's value uses, freed when it is decoded.
+    /// Not counted: the state keeps its slots until it frees them all (`finish`), which clears this.
+    @exclusivity(unchecked) unowned(unsafe) var heldSlot: DecoderSlot?
     /// The parent node of the paths of this value's children, made once when first needed.
     @exclusivity(unchecked) private var childParent: PathNode?
     @exclusivity(unchecked) private var hasChildParent = false
@@ -69,7 +72,29 @@ final class BinaryValueDecoder: Decoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        KeyedDecodingContainer(try BinaryKeyedDecodingContainer<Key>(self))
+        try BinaryKeyedDecodingContainer<Key>.checkTag(of: self)
+        // A container kept for this key type (KeyedContainerCache), when it is free: this
+        // decoder holds it until its value is decoded (`DecodingState.decodeValue`).
+        if heldSlot == nil, let (holder, slot) = state.keyedContainers.free(ObjectIdentifier(Key.self)) {
+            slot.decoder = self
+            heldSlot = slot
+            return unsafeDowncast(holder, to: KeyedContainerHolder<KeyedDecodingContainer<Key>>.self).copy()
+        }
+        return makeContainer(Key.self)
+    }
+
+    /// A new keyed container, kept for the next values if its key type is asked for often. Apart
+    /// from `container(keyedBy:)`, whose kept path then needs no metadata of
+    /// `KeyedDecodingContainer<Key>` (a run-time lookup per call, where it is mentioned).
+    @inline(never) private func makeContainer<Key: CodingKey>(_: Key.Type) -> KeyedDecodingContainer<Key> {
+        if heldSlot == nil, state.keyedContainers.shouldKeep(ObjectIdentifier(Key.self)) {
+            let slot = DecoderSlot(decoder: self)
+            let container = KeyedDecodingContainer(BinaryKeyedDecodingContainer<Key>(slot: slot, state: state))
+            state.keyedContainers.keep(ObjectIdentifier(Key.self), holder: KeyedContainerHolder(container), slot: slot)
+            heldSlot = slot
+            return container
+        }
+        return KeyedDecodingContainer(BinaryKeyedDecodingContainer<Key>(slot: DecoderSlot(decoder: self), state: state))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {

@@ -22,8 +22,12 @@ final class EncodingState {
     @exclusivity(unchecked) private var openContainers: [Int] = []
     @exclusivity(unchecked) private var nextContainerID = 1
     /// Encoders whose value is finished and that nobody else holds, ready for the next value.
-    @exclusivity(unchecked) private var freeEncoders: BinaryValueEncoder?
+    /// The list owns one reference to each, by hand (`Unmanaged`): moving an encoder in and out
+    /// then costs no reference counting.
+    @exclusivity(unchecked) private var freeEncoders: Unmanaged<BinaryValueEncoder>?
     @exclusivity(unchecked) private var typeFlags = TypeFlagsCache()
+    /// Keyed containers handed to one value after another (`BinaryValueEncoder.container`).
+    @exclusivity(unchecked) var keyedContainers = KeyedContainerCache<EncoderSlot>()
     /// Dictionaries and sets are written sorted, so equal values give equal bytes (hashing).
     let canonical: Bool
     /// Whether the bytes are hashed (`finishHashing`) rather than kept.
@@ -55,6 +59,7 @@ final class EncodingState {
         openContainers.removeAll(keepingCapacity: true)
         nextContainerID = 1
         stream = nil
+        keyedContainers.releaseAll()
     }
 
     /// The capacity of the byte buffer, for the pool's size limit.
@@ -62,10 +67,11 @@ final class EncodingState {
 
     /// Drops the spare encoders (they refer back to the state); call when the encoding is over.
     func finish() {
-        var spare = freeEncoders
-        freeEncoders = nil
-        while let encoder = spare {
-            spare = encoder.nextFree
+        // The kept containers refer back to the state.
+        keyedContainers.removeAll()
+        while let top = freeEncoders {
+            let encoder = top.takeRetainedValue()
+            freeEncoders = encoder.nextFree
             encoder.nextFree = nil
         }
     }
@@ -227,7 +233,8 @@ final class EncodingState {
 
     /// An encoder for a value at `path`: a spare one if there is one.
     @inline(__always) func makeEncoder(path: CodingPath) -> BinaryValueEncoder {
-        guard let encoder = freeEncoders else { return BinaryValueEncoder(state: self, path: path) }
+        guard let top = freeEncoders else { return BinaryValueEncoder(state: self, path: path) }
+        let encoder = top.takeRetainedValue()
         freeEncoders = encoder.nextFree
         encoder.nextFree = nil
         encoder.reset(path: path)
@@ -238,7 +245,7 @@ final class EncodingState {
     @inline(__always) func recycle(_ encoder: inout BinaryValueEncoder) {
         guard isKnownUniquelyReferenced(&encoder) else { return }
         encoder.nextFree = freeEncoders
-        freeEncoders = encoder
+        freeEncoders = Unmanaged.passRetained(encoder)
     }
 
     func encodeValue<T: Encodable>(_ value: T, path: CodingPath) throws {
@@ -254,7 +261,13 @@ final class EncodingState {
         let depth = openDepth
         let mark = totalWritten
         var encoder = makeEncoder(path: path)
-        try value.encode(to: encoder)
+        do {
+            try value.encode(to: encoder)
+        } catch {
+            if let slot = encoder.heldSlot { slot.release() }
+            throw error
+        }
+        if let slot = encoder.heldSlot { slot.release() }
         recycle(&encoder)
         closeContainers(downTo: depth)
         if totalWritten == mark {

@@ -108,14 +108,14 @@ package struct ResultBatch: Codable {
     /// relay such as the Dask bridge can count them without decoding), then the batch.
     func frameBody() throws -> [UInt8] {
         var body = withUnsafeBytes(of: UInt32(count).littleEndian) { Array($0) }
-        body += try BinaryEncoder().encode(self)
+        body += try encodedBody()
         return body
     }
 
     /// Parses and checks the body of a `results` frame.
     package static func parse(frameBody body: [UInt8]) throws -> ResultBatch {
         guard body.count >= 4 else { throw ProtocolError("a results frame without its count") }
-        let batch = try BinaryDecoder().decode(ResultBatch.self, from: Array(body[4...]))
+        let batch = try body.withUnsafeBytes { try decode(UnsafeRawBufferPointer(rebasing: $0[4...])) }
         try batch.validate()
         guard UInt32(batch.count) == UInt32(body[0]) | UInt32(body[1]) << 8 | UInt32(body[2]) << 16 | UInt32(body[3]) << 24 else {
             throw ProtocolError("a results frame whose count disagrees with its content")

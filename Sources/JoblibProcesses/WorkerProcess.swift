@@ -134,7 +134,8 @@ final class WorkerProcess: Sendable {
     /// Sends a batch; false when the worker is gone (`EPIPE`): the caller then sees it end.
     @discardableResult
     func send(_ batch: BatchMessage) -> Bool {
-        send(.batch, batch)
+        guard let body = try? batch.frameBody() else { return false }
+        return send(.batch, body: body)
     }
 
     /// Sends one frame; false when the channel is closed or the worker is gone.
