@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
 
 int joblib_memfd_create(const char *name, int allowSealing) {
     unsigned int flags = MFD_CLOEXEC;
@@ -175,4 +177,14 @@ long joblib_receive_descriptors(int socket, int *fds, int capacity, int *receive
     }
     *received = taken;
     return count;
+}
+
+long joblib_process_vm_read(int pid, void *local, const void *remote, size_t count) {
+    struct iovec to = { .iov_base = local, .iov_len = count };
+    struct iovec from = { .iov_base = (void *)remote, .iov_len = count };
+    return (long)process_vm_readv((pid_t)pid, &to, 1, &from, 1, 0);
+}
+
+int joblib_is_dumpable(void) {
+    return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -18,6 +18,11 @@ package protocol BridgeSettings: Hashable, Sendable {
     func arguments() throws -> [String]
     /// How long the bridge may take to send `ready` or `failed`.
     var startTimeout: Duration { get }
+    /// A call's timeout (``BridgeBackend`` sets it): how long a bridge that this call starts waits
+    /// for capacity on the cluster, when shorter than the backend's own wait. Not part of the
+    /// bridge's identity (`==` and `hash(into:)` ignore it), so that calls with different
+    /// timeouts share bridges; during a call each submission's own timeout bounds its wait.
+    var startWait: Duration? { get set }
     /// A failure in the backend's own error type; ``BridgeFailure/workerStartFailed`` never comes
     /// here (it is a ``/JoblibParallel/ParallelError``).
     func error(_ failure: BridgeFailure, _ message: String, taskIndex: Int?) -> any Error

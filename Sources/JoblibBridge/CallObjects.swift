@@ -10,10 +10,11 @@ import JoblibProcesses
 /// least `threshold` bytes become sections of the call's arena, one object each, the same array
 /// (same buffer and contents) stored once. Used by the call's driving thread only.
 ///
-/// An address alone does not name an array for the whole call: the tasks of a finished batch
-/// may be freed (a lazy input) and a later array of the same size allocated at the same place.
-/// So a buffer seen before is also compared by its XXH3 digest (~4 ms per 50 MB, per task that
-/// carries it, on the driving thread); different contents make a new object.
+/// An address names an array only while that array lives: the tasks of a finished batch may be
+/// freed (a lazy input) and a later array of the same size allocated at the same place. So each
+/// object keeps the array that owns its bytes (`owner`, as the `.processes` arena does) until it
+/// is released: while an object is live its address cannot hold another array, and once it is
+/// released its address is forgotten.
 final class CallObjects: BulkSectionWriter {
     let threshold: Int
     /// The arena id the worker keys its decoded copies by.
@@ -32,7 +33,8 @@ final class CallObjects: BulkSectionWriter {
     private struct Object {
         var section: PlacedSection
         var key: Pair
-        var digest: UInt64
+        /// The array whose bytes these are, kept alive while the object is.
+        var owner: any Sendable
         /// The submission that used it last (a counter of this call), for releasing the oldest.
         var lastUse = 0
         var inFlight = 0
@@ -57,8 +59,7 @@ final class CallObjects: BulkSectionWriter {
     func storeSection(_ bytes: UnsafeRawBufferPointer, elementType: BulkElementType, count: Int, owner: any Sendable) throws -> UInt64? {
         guard bytes.count >= threshold, let base = bytes.baseAddress else { return nil }
         let key = Pair(address: UInt(bitPattern: base), count: bytes.count)
-        let digest = xxh3Digest64(bytes)
-        if let number = sectionByKey[key], objects[number]?.digest == digest {
+        if let number = sectionByKey[key] {
             if !offered.contains(number) { offered.append(number) }
             return number
         }
@@ -66,7 +67,7 @@ final class CallObjects: BulkSectionWriter {
         nextSection += 1
         let object = newObjectID()
         objects[number] = Object(
-            section: PlacedSection(number: number, object: object, byteCount: bytes.count), key: key, digest: digest)
+            section: PlacedSection(number: number, object: object, byteCount: bytes.count), key: key, owner: owner)
         sectionByKey[key] = number
         unsent.append((object, Array(bytes)))
         offered.append(number)

@@ -48,6 +48,11 @@ class BridgeChannel:
     def __init__(self):
         self.out_lock = threading.Lock()
         self.requests = queue.Queue()
+        # Submissions the driver sent and neither got an answer nor cancelled, and the most at
+        # once since the last STATISTICS (its answer's `in_flight`, `max_in_flight`).
+        self.open = set()
+        self.max_open = 0
+        self.open_lock = threading.Lock()
 
     def send(self, kind, body):
         with self.out_lock:
@@ -61,6 +66,8 @@ class BridgeChannel:
         self.send(FAILED, struct.pack("<B", code) + message.encode("utf-8", "replace"))
 
     def result(self, ident, status, body):
+        with self.open_lock:
+            self.open.discard(ident)
         self.send(RESULT, struct.pack("<QB", ident, status) + body)
 
     def counters(self, values):
@@ -86,6 +93,74 @@ class BridgeChannel:
 
     def start_reading(self):
         threading.Thread(target=self.read_requests, daemon=True).start()
+
+    # -- the request loop ---------------------------------------------------------------------------
+    # A backend's Bridge supplies `start()` (READY or FAILED), `serving()` (starts its threads),
+    # `on_submit(ident, payload, count, timeout, objects)`, `on_cancel(idents)`, and, when it takes
+    # objects, `on_object(object_id, body, offset)`, `on_release(object_ids)` and `statistics()`.
+
+    def serve(self):
+        """Hands the driver's requests to the backend, one at a time and in order, until the driver
+        closes descriptor 3."""
+        self.serving()
+        while True:
+            request = self.requests.get()
+            if request is None:
+                return
+            kind, body = request
+            if kind == SUBMIT or kind == SUBMIT_USING_OBJECTS:
+                ident, count, timeout, objects, payload = submission(kind, body)
+                with self.open_lock:
+                    self.open.add(ident)
+                    self.max_open = max(self.max_open, len(self.open))
+                self.on_submit(ident, payload, count, timeout, objects)
+            elif kind == CANCEL:
+                idents = id_list(body)
+                with self.open_lock:
+                    self.open.difference_update(idents)
+                self.on_cancel(idents)
+            elif kind == OBJECT:
+                self.on_object(id_list(body, count=1)[0], body, 8)
+            elif kind == RELEASE:
+                self.on_release(id_list(body))
+            elif kind == STATISTICS:
+                with self.open_lock:
+                    values = {"in_flight": len(self.open), "max_in_flight": self.max_open}
+                    self.max_open = len(self.open)
+                values.update(self.statistics())
+                self.counters(values)
+            else:
+                log("ignored a request of unknown kind %d (%d bytes)" % (kind, len(body)))
+
+    def serving(self):
+        pass
+
+    def on_object(self, object_id, body, offset):
+        log("ignored object %d: this bridge takes no objects" % object_id)
+
+    def on_release(self, object_ids):
+        pass
+
+    def statistics(self):
+        return {}
+
+
+def id_list(body, offset=0, count=None):
+    """Little-endian u64 ids from `offset`: `count` of them, or as many as the body holds (the
+    bodies of CANCEL and RELEASE, the object ids of SUBMIT_USING_OBJECTS)."""
+    if count is None:
+        count = (len(body) - offset) // 8
+    return struct.unpack_from("<%dQ" % count, body, offset)
+
+
+def submission(kind, body):
+    """(id, task count, per-task timeout, object ids, payload) of a SUBMIT or SUBMIT_USING_OBJECTS
+    body (BridgeProtocol.md, "Frames"); the payload is the BatchMessage, passed on unparsed."""
+    ident, count, timeout = struct.unpack_from("<QId", body)
+    if kind == SUBMIT:
+        return ident, count, timeout, (), body[20:]
+    used, = struct.unpack_from("<I", body, 20)
+    return ident, count, timeout, id_list(body, 24, used), body[24 + 8 * used:]
 
 
 def bridge_arguments(backend, pinned_version):

@@ -35,6 +35,26 @@ def check_executable(executable, digest):
             "install the same executable on every worker host" % executable)
 
 
+# What a Swift worker's environment adds to its host's, as on `.processes` (ProcessPool's
+# workerEnvironment): native thread pools capped at one thread, since a cluster runs one Swift worker
+# per thread of its own, unless the host's environment sets a cap; Swift's crash backtraces off unless
+# SWIFT_BACKTRACE is set (a crash is summarised in the task's error, and symbolicating a large binary
+# on a loaded node takes seconds, during which the call cannot fail fast).
+WORKER_ENVIRONMENT_DEFAULTS = {
+    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1", "BLIS_NUM_THREADS": "1", "SWIFT_BACKTRACE": "enable=no",
+}
+
+
+def worker_environment():
+    """The environment of a new Swift worker on this host: ours, with WORKER_ENVIRONMENT_DEFAULTS
+    where ours says nothing."""
+    environment = dict(os.environ)
+    for name, value in WORKER_ENVIRONMENT_DEFAULTS.items():
+        environment.setdefault(name, value)
+    return environment
+
+
 # Worker protocol frame kinds this host sends besides the batch (2).
 RELEASE_ARENA_FRAME, PLACEMENTS_FRAME = 5, 6
 
@@ -56,7 +76,7 @@ class SwiftWorker:
 
     TAIL = 64 * 1024
 
-    def __init__(self, executable, environment, handshake_timeout):
+    def __init__(self, executable, handshake_timeout):
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
         error_read, error_write = os.pipe()
@@ -67,13 +87,14 @@ class SwiftWorker:
         self.status = mmap.mmap(status_fd, 4096)
         self.tasks = self.results = -1
         self.returncode = None
+        # Set by terminate(): the process may not have died yet, but it takes no further batch.
+        self.killed = False
         # Reaping and signalling: teardown may kill a process that another thread is running.
         self.process_lock = threading.Lock()
         # Above every target descriptor, so that one dup2 cannot clobber another's source.
         import fcntl
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (task_read, result_write, error_write, status_fd)]
-        env = dict(os.environ)
-        env.update(environment)
+        env = worker_environment()
         env["JOBLIB_WORKER"] = "ctor"
         env["JOBLIB_WORKER_PARENT"] = str(os.getpid())
         self.pid = None
@@ -203,7 +224,9 @@ class SwiftWorker:
         return WORKER_DIED, details
 
     def alive(self):
-        return self.returncode is None
+        """Whether it can take another batch: not ended, and not killed (a killed process can still
+        look alive until it is reaped, and a batch sent to it would come back as a death)."""
+        return self.returncode is None and not self.killed
 
     def release_arena(self):
         """Between batches: the call is over, the worker drops its shared arrays (the mappings of
@@ -235,6 +258,7 @@ class SwiftWorker:
         """SIGKILL, from any thread; the thread that owns the process reaps it and closes its channels.
         Never signals a reaped pid (which another process may have by now)."""
         with self.process_lock:
+            self.killed = True
             if self.returncode is None:
                 try:
                     os.kill(self.pid, signal.SIGKILL)

@@ -60,21 +60,42 @@ package protocol BulkSectionReader: AnyObject {
     func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any?
     /// Offers a value just made from section `number` (`byteCount` bytes) for later reuse.
     func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int)
+    /// A value of `type` holding exactly `byteCount` bytes whose storage the decoder may
+    /// overwrite with a section's bytes instead of allocating new memory (whose first touch the
+    /// kernel must zero), or nil. The reader gives it up: nobody else reads it any more.
+    func takeReusableValue(as type: Any.Type, byteCount: Int) -> Any?
 }
 
 extension BulkSectionReader {
     /// Keeps nothing: each reference to a section is decoded anew.
     package func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any? { nil }
     package func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {}
+    package func takeReusableValue(as type: Any.Type, byteCount: Int) -> Any? { nil }
 }
 
-/// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer).
+/// Bytes of a stored section, and whatever keeps them alive (a mapping, a buffer); or, for a
+/// section the reader copies in on demand (another process's memory), how to copy it.
 package struct BulkSection: @unchecked Sendable {
     // @unchecked: `owner` is only retained, never used, and the bytes are read-only.
     package var bytes: UnsafeRawBufferPointer
     package var owner: AnyObject?
+    /// How many bytes the section holds (`bytes.count`, or what `copyIn` writes).
+    package var byteCount: Int
+    /// Set for a section that is not in this process's memory: copies all `byteCount` bytes
+    /// into the buffer it is given (exactly that size), or throws; `bytes` is then empty. The
+    /// decoder copies straight into the storage of the value it makes.
+    package var copyIn: ((UnsafeMutableRawBufferPointer) throws -> Void)?
+
     package init(bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
         self.bytes = bytes
         self.owner = owner
+        byteCount = bytes.count
+    }
+
+    package init(byteCount: Int, copyIn: @escaping (UnsafeMutableRawBufferPointer) throws -> Void) {
+        bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        owner = nil
+        self.byteCount = byteCount
+        self.copyIn = copyIn
     }
 }

@@ -103,10 +103,31 @@ package protocol BulkArrayCodable: Sendable {
     /// that retains `owner`. Decoders keep only copies for reuse (a kept view would keep its
     /// mapping alive).
     static var copiesBulkBytes: Bool { get }
+    /// Builds the array from `count` elements (`byteCount` bytes) that `fill` copies into it
+    /// (another process's memory): straight into the array's own storage where the type allows.
+    /// A throwing `fill` makes no array.
+    static func fromBulkFill(
+        count: Int, byteCount: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws -> Self
+    /// Lets `fill` overwrite all of this array's bytes in place; false (nothing done) for a type
+    /// that cannot. A throwing `fill` leaves the bytes partly written: drop the value.
+    mutating func overwriteBulkBytes(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool
 }
 
 extension BulkArrayCodable {
     package static var copiesBulkBytes: Bool { true }
+
+    /// Through a temporary buffer, then ``fromBulkBytes(_:count:owner:)`` (which copies it).
+    package static func fromBulkFill(
+        count: Int, byteCount: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws -> Self {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
+        defer { buffer.deallocate() }
+        try fill(buffer)
+        return fromBulkBytes(UnsafeRawBufferPointer(buffer), count: count, owner: nil)
+    }
+
+    package mutating func overwriteBulkBytes(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool { false }
 }
 
 extension Array: BulkArrayCodable where Element: BulkCodable {
@@ -129,6 +150,27 @@ extension Array: BulkArrayCodable where Element: BulkCodable {
             }
             initialized = count
         }
+    }
+    package static func fromBulkFill(
+        count: Int, byteCount: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws -> [Element] {
+        let expected = count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+        guard count >= 0, !expected.overflow, byteCount == expected.partialValue else {
+            throw CodingError(.lengthExceedsInput, "an array section of \(byteCount) bytes for \(count) elements of \(Element.self)")
+        }
+        return try [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            guard count > 0 else { return }
+            let storage = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[0..<byteCount])
+            adviseHugePages(covering: storage)
+            // Elements are plain numbers: nothing to deinitialize when the fill throws.
+            try fill(storage)
+            initialized = count
+        }
+    }
+    package mutating func overwriteBulkBytes(_ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        // Shared storage is copied first (copy-on-write): never someone else's array.
+        try withUnsafeMutableBytes { try fill($0) }
+        return true
     }
 }
 

@@ -250,6 +250,23 @@ final class DecodingState {
     func bulkBytes(
         at offset: Int, expecting expected: BulkElementType, codingPath: [any CodingKey]
     ) throws -> (bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?, section: UInt64?) {
+        let found = try bulkLocation(at: offset, expecting: expected, codingPath: codingPath)
+        guard let copyIn = found.copyIn else { return (found.bytes, found.count, found.owner, found.section) }
+        // A section in another process's memory, read by a caller that needs the bytes here:
+        // copied into a buffer that lives as long as what is made from it.
+        let buffer = CopiedSection(byteCount: found.byteCount)
+        try copyIn(buffer.bytes)
+        return (UnsafeRawBufferPointer(buffer.bytes), found.count, buffer, found.section)
+    }
+
+    /// The location of a bulk array's bytes: inline, in a section, or in a section the reader
+    /// copies in (`copyIn`, for ``decodeBulk(_:at:codingPath:)`` to copy straight into the value).
+    private func bulkLocation(
+        at offset: Int, expecting expected: BulkElementType, codingPath: [any CodingKey]
+    ) throws -> (
+        bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject?, section: UInt64?, byteCount: Int,
+        copyIn: ((UnsafeMutableRawBufferPointer) throws -> Void)?
+    ) {
         let tag = try self.tag(at: offset)
         guard tag == .bulk || tag == .bulkSection else {
             throw typeMismatch("an array of \(expected)", found: tag, codingPath: codingPath, offset: offset)
@@ -263,7 +280,10 @@ final class DecodingState {
         var position = offset + 2
         if tag == .bulk {
             let count = try readLength(at: &position, width: elementType.byteWidth, "an array")
-            return (UnsafeRawBufferPointer(start: base + position, count: count * elementType.byteWidth), count, nil, nil)
+            return (
+                UnsafeRawBufferPointer(start: base + position, count: count * elementType.byteWidth), count, nil, nil,
+                count * elementType.byteWidth, nil
+            )
         }
         let rawCount = try readVarint(at: &position)
         let number = try readVarint(at: &position)
@@ -275,21 +295,44 @@ final class DecodingState {
         }
         let count = Int(rawCount)
         let section = try sections.section(number, elementType: elementType, count: count)
-        guard section.bytes.count == count * elementType.byteWidth else {
+        guard section.byteCount == count * elementType.byteWidth, section.copyIn != nil || section.bytes.count == section.byteCount else {
             throw CodingError(
-                .lengthExceedsInput, "array section \(number) holds \(section.bytes.count) bytes, not \(count) × \(elementType.byteWidth)",
+                .lengthExceedsInput, "array section \(number) holds \(section.byteCount) bytes, not \(count) × \(elementType.byteWidth)",
                 codingPath: codingPath, offset: offset)
         }
-        return (section.bytes, count, section.owner, number)
+        return (section.bytes, count, section.owner, number, section.byteCount, section.copyIn)
     }
 
     private func decodeBulk<B: BulkArrayCodable>(_: B.Type, at offset: Int, codingPath: [any CodingKey]) throws -> B {
-        let (bytes, count, owner, section) = try bulkBytes(at: offset, expecting: B.bulkElementType, codingPath: codingPath)
+        let found = try bulkLocation(at: offset, expecting: B.bulkElementType, codingPath: codingPath)
         // Values that refer to one section (one array in many tasks) share one decoded copy
         // when the reader keeps them.
-        if let section, let kept = sections?.decodedValue(ofSection: section, as: B.self) as? B { return kept }
-        let value = withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
-        if let section, B.copiesBulkBytes { sections?.keepDecodedValue(value, ofSection: section, byteCount: bytes.count) }
+        if let section = found.section, let kept = sections?.decodedValue(ofSection: section, as: B.self) as? B { return kept }
+        let value: B
+        if let section = found.section, B.copiesBulkBytes,
+           var reused = sections?.takeReusableValue(as: B.self, byteCount: found.byteCount) as? B,
+           reused.bulkCount == found.count,
+           try withExtendedLifetime(found.owner, {
+               try reused.overwriteBulkBytes { destination in
+                   if let copyIn = found.copyIn { try copyIn(destination) } else { destination.copyMemory(from: found.bytes) }
+               }
+           })
+        {
+            // An earlier call's copy of the same size: its pages are already there (no zeroing).
+            value = reused
+            sections?.keepDecodedValue(value, ofSection: section, byteCount: found.byteCount)
+            return value
+        } else if let copyIn = found.copyIn, B.copiesBulkBytes {
+            value = try B.fromBulkFill(count: found.count, byteCount: found.byteCount, copyIn)
+        } else if found.copyIn != nil {
+            let (bytes, count, owner, _) = try bulkBytes(at: offset, expecting: B.bulkElementType, codingPath: codingPath)
+            value = withExtendedLifetime(owner) { B.fromBulkBytes(bytes, count: count, owner: owner) }
+        } else {
+            value = withExtendedLifetime(found.owner) { B.fromBulkBytes(found.bytes, count: found.count, owner: found.owner) }
+        }
+        if let section = found.section, B.copiesBulkBytes {
+            sections?.keepDecodedValue(value, ofSection: section, byteCount: found.byteCount)
+        }
         return value
     }
 
@@ -324,3 +367,17 @@ extension Tag {
     }
 }
 
+/// The bytes of a section copied in from another process, for decoders that read them in place
+/// (an element-by-element container, a type that keeps a view): freed with the last user.
+final class CopiedSection {
+    private let allocation: UnsafeMutableRawBufferPointer
+    /// `byteCount` bytes.
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(byteCount: Int) {
+        allocation = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<byteCount])
+    }
+
+    deinit { allocation.deallocate() }
+}

@@ -17,13 +17,13 @@ extension Backend {
     /// Only ``/JoblibParallel/ParallelTask`` values run here; declare task types at file scope. A task whose
     /// Dask worker dies is run again elsewhere (at-least-once: side effects may repeat); a task
     /// that crashes its Swift worker fails alone with ``/JoblibParallel/ParallelError/Code/workerDied``; the
-    /// call's `timeout` kills the Swift worker running an overrunning task.
+    /// call's `timeout` kills the Swift worker running an overrunning task. The cluster's size, not
+    /// `jobs`, sets how many tasks run at once (as with joblib's Dask backend).
     public static func dask(scheduler: String) -> Backend { dask(scheduler: scheduler, options: DaskOptions()) }
 
     /// A Dask cluster with explicit options.
     public static func dask(scheduler: String, options: DaskOptions) -> Backend {
-        let settings = DaskSettings(scheduler: scheduler, options: options)
-        return Backend(name: "dask") { DaskBackend(settings: settings) }
+        .bridged(name: "dask", settings: DaskSettings(scheduler: scheduler, options: options))
     }
 }
 
@@ -67,6 +67,29 @@ public struct DaskOptions: Hashable, Sendable {
 struct DaskSettings: BridgeSettings {
     var scheduler: String
     var options: DaskOptions
+    /// A call's timeout, when shorter than ``DaskOptions/noWorkersTimeout``: how long a bridge
+    /// that this call starts waits for a first worker. Not part of the bridge's identity: a
+    /// bridge per timeout would install its own worker plugin, with its own idle Swift workers
+    /// on every Dask worker, and start anew (seconds) whenever calls alternate timeouts. During
+    /// a call, each submission's own timeout bounds its wait for workers (`dask_bridge.py`).
+    var startWait: Duration?
+
+    init(scheduler: String, options: DaskOptions, startWait: Duration? = nil) {
+        self.scheduler = scheduler
+        self.options = options
+        self.startWait = startWait
+    }
+
+    static func == (lhs: DaskSettings, rhs: DaskSettings) -> Bool {
+        lhs.scheduler == rhs.scheduler && lhs.options == rhs.options
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(scheduler)
+        hasher.combine(options)
+    }
+
+    private var noWorkersWait: Duration { min(startWait ?? options.noWorkersTimeout, options.noWorkersTimeout) }
 
     /// The dask/distributed version the package is tested with (`scripts/setup.sh` installs it).
     static let pinnedVersion = "2026.8.0"
@@ -83,13 +106,14 @@ struct DaskSettings: BridgeSettings {
             "--check-executable", options.checksWorkerExecutable ? "1" : "0",
             "--connect-timeout", Self.seconds(options.connectTimeout),
             "--no-workers-timeout", Self.seconds(options.noWorkersTimeout),
+            "--start-wait", Self.seconds(noWorkersWait),
             "--scatter-threshold", String(options.scatterThreshold.bytes),
             "--pinned-version", Self.pinnedVersion,
         ]
     }
 
     /// Python's imports, the connection, the version check, the first worker, the plugin.
-    var startTimeout: Duration { options.connectTimeout + options.noWorkersTimeout + .seconds(60) }
+    var startTimeout: Duration { options.connectTimeout + noWorkersWait + .seconds(60) }
 
     func error(_ failure: BridgeFailure, _ message: String, taskIndex: Int?) -> any Error {
         let code: DaskError.Code =
@@ -112,17 +136,3 @@ struct DaskSettings: BridgeSettings {
 
 /// The pool of idle bridges (shared by every remote backend), under the name the tests use.
 typealias BridgePool = JoblibBridge.BridgePool
-
-/// Runs a call on a bridge taken from the pool for its settings (JoblibBridge's ``BridgeCall``).
-struct DaskBackend: ParallelBackend {
-    let settings: DaskSettings
-
-    func start(_ job: ParallelJob, workers: Int) throws {
-        // The call's timeout also bounds the wait for workers (at start and during the call).
-        var settings = self.settings
-        if let timeout = job.taskTimeout, timeout < settings.options.noWorkersTimeout {
-            settings.options.noWorkersTimeout = timeout
-        }
-        try BridgeCall.start(job, settings: settings)
-    }
-}

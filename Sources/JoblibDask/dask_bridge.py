@@ -35,11 +35,10 @@ except ImportError as error:  # reported to the driver, which tells the user wha
 class SwiftWorkerPlugin(WorkerPlugin):
     """Long-lived Swift worker processes in one Dask worker: one per thread running our tasks."""
 
-    def __init__(self, name, executable, digest, environment, handshake_timeout):
+    def __init__(self, name, executable, digest, handshake_timeout):
         self.name = name
         self.executable = executable
         self.digest = digest
-        self.environment = environment
         self.handshake_timeout = handshake_timeout
 
     def setup(self, worker):
@@ -58,7 +57,7 @@ class SwiftWorkerPlugin(WorkerPlugin):
             self.error = "the Swift worker could not start on Dask worker %s: %s" % (self.worker_name, error)
 
     def _start(self):
-        return SwiftWorker(self.executable, self.environment, self.handshake_timeout)
+        return SwiftWorker(self.executable, self.handshake_timeout)
 
     def teardown(self, worker):
         """The plugin was removed (the bridge closed, or its client vanished): idle Swift workers
@@ -78,10 +77,13 @@ class SwiftWorkerPlugin(WorkerPlugin):
     def cancel(self, idents):
         """The driver no longer wants these submissions (its call failed or was cancelled): their
         Swift workers are killed, so that the tasks after the running one never start."""
+        # Under the lock: a process found here still runs that submission. Killed after the lock,
+        # it could have gone back to idle meanwhile and died under the next submission.
         with self.lock:
-            processes = [self.running[ident] for ident in idents if ident in self.running]
-        for process in processes:
-            process.terminate()
+            for ident in idents:
+                process = self.running.get(ident)
+                if process is not None:
+                    process.terminate()
 
     def run(self, payload, count, timeout, ident=None):
         if self.error:
@@ -210,6 +212,9 @@ class Bridge(BridgeChannel):
         self.options = options
         self.lock = threading.Lock()
         self.futures = {}
+        # How long each pending submission may wait without workers: the no-workers timeout, or
+        # its own (the call's) timeout when shorter. Calls with different timeouts share a bridge.
+        self.patience = {}
         self.done = queue.Queue()
         self.client = None
         self.session = uuid.uuid4().hex[:12]
@@ -239,15 +244,14 @@ class Bridge(BridgeChannel):
                       % (", ".join(CHECKED_PACKAGES), "; ".join(problems)))
             return False
         try:
-            self.client.wait_for_workers(1, timeout=o.no_workers_timeout)
+            self.client.wait_for_workers(1, timeout=o.start_wait)
         except Exception:
             self.fail(NO_WORKERS, "the Dask scheduler at %s has no workers (waited %.0f s); start some with "
-                      "`dask worker %s`" % (o.scheduler, o.no_workers_timeout, o.scheduler))
+                      "`dask worker %s`" % (o.scheduler, o.start_wait, o.scheduler))
             return False
         digest = file_digest(o.executable) if o.check_executable else None
-        environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.plugin_name = "swift-joblib-%s" % self.session
-        plugin = SwiftWorkerPlugin(self.plugin_name, o.executable, digest, environment, o.handshake_timeout)
+        plugin = SwiftWorkerPlugin(self.plugin_name, o.executable, digest, o.handshake_timeout)
         try:
             guard = SessionGuard("swift-joblib-guard-%s" % self.session, self.client.id, self.plugin_name)
             self.client.register_plugin(guard, name=guard.name)
@@ -269,9 +273,10 @@ class Bridge(BridgeChannel):
                     "workers": len(errors), "threads": threads})
         return True
 
-    def submit(self, body):
-        ident, count, timeout = struct.unpack_from("<QId", body)
-        payload = body[20:]
+    def on_submit(self, ident, payload, count, timeout, objects):
+        if objects:  # the driver sends Dask no objects (DaskSettings has no objectThreshold)
+            self.infrastructure(ident, TASK_LOST, "the Dask bridge takes no objects")
+            return
         try:
             data = payload
             if len(payload) > self.options.scatter_threshold:
@@ -284,6 +289,8 @@ class Bridge(BridgeChannel):
             return
         with self.lock:
             self.futures[ident] = future
+            self.patience[ident] = min(self.options.no_workers_timeout, timeout) if timeout > 0 \
+                else self.options.no_workers_timeout
         future.add_done_callback(lambda finished, ident=ident: self.done.put((ident, finished)))
 
     def loss_code(self):
@@ -299,6 +306,7 @@ class Bridge(BridgeChannel):
                 if self.futures.get(ident) is not future:
                     continue  # cancelled by the driver or already reported
                 del self.futures[ident]
+                self.patience.pop(ident, None)
             try:
                 status, body = future.result()
                 self.result(ident, status, body)
@@ -313,9 +321,20 @@ class Bridge(BridgeChannel):
             except Exception as error:
                 log("could not release the future of task %d: %r" % (ident, error))
 
-    def abandon_pending(self, code, message):
+    def abandon_pending(self, code, message, waited=None):
+        """Fails the pending submissions; with `waited` (seconds without workers), only those
+        that may not wait that long."""
         with self.lock:
-            pending, self.futures = self.futures, {}
+            if waited is None:
+                pending, self.futures, self.patience = self.futures, {}, {}
+            else:
+                pending = {ident: future for ident, future in self.futures.items()
+                           if waited > self.patience.get(ident, self.options.no_workers_timeout)}
+                for ident in pending:
+                    del self.futures[ident]
+                    self.patience.pop(ident, None)
+        if not pending:
+            return
         for ident in sorted(pending):
             self.infrastructure(ident, code, message)
         try:
@@ -346,35 +365,30 @@ class Bridge(BridgeChannel):
                 no_workers_since = None
                 continue
             no_workers_since = no_workers_since or now
-            if now - no_workers_since > o.no_workers_timeout:
-                self.abandon_pending(NO_WORKERS, "the Dask cluster at %s has had no workers for %.0f s; the task "
-                                     "was abandoned" % (o.scheduler, o.no_workers_timeout))
+            self.abandon_pending(NO_WORKERS, "the Dask cluster at %s has had no workers for %.0f s; the task "
+                                 "was abandoned" % (o.scheduler, now - no_workers_since), waited=now - no_workers_since)
 
-    def serve(self):
+    def serving(self):
         threading.Thread(target=self.write_results, daemon=True).start()
         threading.Thread(target=self.watch, daemon=True).start()
-        while True:
-            request = self.requests.get()
-            if request is None:
-                break
-            kind, body = request
-            if kind == SUBMIT:
-                self.submit(body)
-            elif kind == CANCEL:
-                idents = struct.unpack("<%dQ" % (len(body) // 8), body)
-                with self.lock:
-                    futures = [self.futures.pop(ident) for ident in idents if ident in self.futures]
-                if futures:
-                    try:
-                        self.client.cancel(futures, force=True)
-                    except Exception as error:
-                        log("could not cancel %d tasks: %r" % (len(futures), error))
-                    # Dask does not interrupt a running task: its Swift worker is killed instead
-                    # (Client.run returns once every worker did; wait=False is for coroutines only).
-                    try:
-                        self.client.run(cancel_swift_batches, self.plugin_name, list(idents), on_error="ignore")
-                    except Exception as error:
-                        log("could not stop the Swift workers of %d cancelled tasks: %r" % (len(futures), error))
+
+    def on_cancel(self, idents):
+        with self.lock:
+            futures = [self.futures.pop(ident) for ident in idents if ident in self.futures]
+            for ident in idents:
+                self.patience.pop(ident, None)
+        if not futures:
+            return
+        try:
+            self.client.cancel(futures, force=True)
+        except Exception as error:
+            log("could not cancel %d tasks: %r" % (len(futures), error))
+        # Dask does not interrupt a running task: its Swift worker is killed instead
+        # (Client.run returns once every worker did; wait=False is for coroutines only).
+        try:
+            self.client.run(cancel_swift_batches, self.plugin_name, list(idents), on_error="ignore")
+        except Exception as error:
+            log("could not stop the Swift workers of %d cancelled tasks: %r" % (len(futures), error))
 
     def close(self):
         if self.client is None:
@@ -398,8 +412,12 @@ def main():
     parser = bridge_arguments("Dask", pinned_version="2026.8.0")
     parser.add_argument("--scheduler", required=True)
     parser.add_argument("--no-workers-timeout", type=float, default=30)
+    # How long start waits for a first worker (the call's timeout when shorter; default: the above).
+    parser.add_argument("--start-wait", type=float, default=None)
     parser.add_argument("--scatter-threshold", type=int, default=1 << 20)
     options = parser.parse_args()
+    if options.start_wait is None:
+        options.start_wait = options.no_workers_timeout
     import logging
     logging.getLogger("distributed").setLevel(logging.ERROR)
     bridge = Bridge(options)

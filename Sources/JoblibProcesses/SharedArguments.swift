@@ -4,12 +4,17 @@ import JoblibTypes
 import Synchronization
 import SystemPackage
 
-/// Large arrays in a call's tasks, placed once in an anonymous shared-memory file (memfd) that
-/// workers map read-only, instead of being copied into every task's bytes.
+/// Large arrays in a call's tasks, sent once per call instead of being copied into every task's
+/// bytes: a `[T]` array stays where it is and workers read it from this process's memory
+/// (`process_vm_readv`, straight into the array they make); anything else, and every array for a
+/// worker that may not read this process, is placed in an anonymous shared-memory file (memfd)
+/// that workers map read-only.
 ///
 /// The file has no name anywhere (nothing is left in `/dev/shm` or a temporary folder, whatever
 /// happens to the parent); workers open it through `/proc/<parent>/fd/<n>`. The same array
-/// (same buffer) in many tasks is stored once.
+/// (same buffer) in many tasks is stored once. Every array stored is kept alive until
+/// ``close()`` (after the call's last worker is done with it), so the bytes at an address handed
+/// to workers can neither change (the array is copy-on-write and shared with us) nor be freed.
 final class SharedArgumentArena: BulkSectionWriter, Sendable {
     let threshold: Int
     let id = UInt64.random(in: 1 ... .max)
@@ -27,8 +32,20 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
         var owners: [any Sendable] = []
         /// Shared-memory blocks whose files the sections name directly, kept alive for the call.
         var blocks: [SharedMemoryBlock] = []
+        /// Sections that workers may read from this process's memory (`address` set), by number:
+        /// where the array is, and its offset in the file once a worker needed it there.
+        var inPlace: [UInt64: (address: UInt, offset: Int?)] = [:]
         var closed = false
     }
+
+    /// Arrays smaller than this are written into the file even when workers could read them in
+    /// place: a `pwrite` of a few pages costs less than a `process_vm_readv` per worker. Chosen.
+    static let inPlaceMinimum = 64 << 10
+
+    /// How many section references named an array in this process's memory, and how many named
+    /// such an array in the file instead (a worker that may not read this process), for tests.
+    package static let inPlaceReferences = Atomic<Int>(0)
+    package static let fileReferences = Atomic<Int>(0)
 
     struct Pair: Hashable {
         var address: UInt
@@ -52,11 +69,16 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
                 state.owners.append(owner)
                 return number
             }
-            if state.fd == nil { state.fd = try SharedMemoryFile.create(name: "joblib-arguments", size: 0) }
-            // 64-byte alignment keeps every element type aligned in the workers' mapping.
-            let offset = (state.size + 63) & ~63
-            try state.fd!.writeAll(bytes, at: offset)
-            state.size = offset + bytes.count
+            // An array the worker copies anyway (`[T]`, not an `NDArray`, which workers keep
+            // mapped): workers that may read this process take it from here, nothing is written.
+            if bytes.count >= Self.inPlaceMinimum, let array = owner as? any BulkArrayCodable, type(of: array).copiesBulkBytes {
+                state.sections.append(SectionEntry(number: number, offset: 0, byteCount: bytes.count))
+                state.inPlace[number] = (UInt(bitPattern: base), nil)
+                state.stored[key] = number
+                state.owners.append(owner)
+                return number
+            }
+            let offset = try Self.append(bytes, to: &state)
             state.sections.append(SectionEntry(number: number, offset: offset, byteCount: bytes.count))
             state.stored[key] = number
             state.owners.append(owner)
@@ -64,11 +86,48 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
         }
     }
 
-    /// What a worker needs to map the sections that `numbers` refers to (nil: none used).
-    var reference: ArenaReference? {
-        state.withLock { state in
-            guard !state.sections.isEmpty else { return nil }
-            return ArenaReference(id: id, pid: currentProcessID, fd: state.fd?.rawValue ?? -1, sections: state.sections)
+    /// Writes `bytes` at the end of the call's file (made on first use); returns their offset.
+    private static func append(_ bytes: UnsafeRawBufferPointer, to state: inout State) throws -> Int {
+        if state.fd == nil { state.fd = try SharedMemoryFile.create(name: "joblib-arguments", size: 0) }
+        // 64-byte alignment keeps every element type aligned in the workers' mapping.
+        let offset = (state.size + 63) & ~63
+        try state.fd!.writeAll(bytes, at: offset)
+        state.size = offset + bytes.count
+        return offset
+    }
+
+    /// Whether any array went out of line (the worker then keeps the call's arrays until told).
+    var hasSections: Bool { state.withLock { !$0.sections.isEmpty } }
+
+    /// What a worker needs to reach the sections (nil: none used). With `readingParentMemory`
+    /// (the worker's probe said it may, and this process is still dumpable) the arrays that
+    /// stayed in place are named by address; otherwise they are written into the file first,
+    /// once, and named there.
+    /// - Throws: ``SystemError`` when the memory file cannot be made or written.
+    func reference(readingParentMemory: Bool) throws -> ArenaReference? {
+        try state.withLock { state in
+            guard !state.sections.isEmpty, !state.closed else { return nil }
+            var sections = state.sections
+            let inPlace = !state.inPlace.isEmpty && readingParentMemory && ProcessMemory.isReadableBySameUser
+            for index in sections.indices {
+                let number = sections[index].number
+                guard let place = state.inPlace[number] else { continue }
+                if inPlace {
+                    sections[index].address = UInt64(place.address)
+                    Self.inPlaceReferences.add(1, ordering: .relaxed)
+                    continue
+                }
+                if let offset = place.offset {
+                    sections[index].offset = offset
+                } else {
+                    let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: place.address), count: sections[index].byteCount)
+                    let offset = try Self.append(bytes, to: &state)
+                    state.inPlace[number]?.offset = offset
+                    sections[index].offset = offset
+                }
+                Self.fileReferences.add(1, ordering: .relaxed)
+            }
+            return ArenaReference(id: id, pid: currentProcessID, fd: state.fd?.rawValue ?? -1, sections: sections)
         }
     }
 
@@ -85,6 +144,7 @@ final class SharedArgumentArena: BulkSectionWriter, Sendable {
             state.blocks = []
             state.owners = []
             state.stored = [:]
+            state.inPlace = [:]
         }
     }
 
@@ -127,6 +187,9 @@ struct SectionEntry: Codable {
     var fd: Int32?
     /// The cluster bridge's object that holds the section (its host says where: ``HostPlacements``).
     var object: UInt64?
+    /// Where the section is in the parent's memory, for a worker that reads it from there
+    /// (`process_vm_readv`); `offset` and `fd` are then unused.
+    var address: UInt64?
 }
 
 /// The body of a `placements` frame, written by a cluster's Swift worker host (swift_worker.py)
@@ -151,82 +214,4 @@ struct HostPlacements {
             descriptors[load(UInt64.self, 8 + index * 12)] = load(Int32.self, 16 + index * 12)
         }
     }
-}
-
-/// The worker's side: maps the parent's arena read-only and serves its sections to the decoder.
-///
-/// The worker keeps one for the whole call (batches of the same arena reuse it, see
-/// ``adopting(_:)``) and keeps the arrays decoded from it, so the tasks of a call that carry the
-/// same array share one copy per worker (copy-on-write) instead of copying it out once per task.
-final class MappedArena: BulkSectionReader {
-    let id: UInt64
-    /// One read-only mapping per file the sections live in, by the parent's descriptor.
-    private let mappings: [Int32: MemoryMapping]
-    private let sections: [UInt64: SectionEntry]
-    /// Decoded values, oldest first: (section, type, value, byte count).
-    private var kept: [(section: UInt64, type: ObjectIdentifier, value: Any, byteCount: Int)] = []
-
-    /// At most this many decoded arrays are kept, and beyond `keptBytesLimit` only the newest:
-    /// tasks that each carry a different array do not pile them up.
-    static let keptLimit = 4
-    static let keptBytesLimit = 512 << 20
-
-    private let arenaFD: Int32
-
-    init(_ reference: ArenaReference) throws {
-        id = reference.id
-        arenaFD = reference.fd
-        var ends: [Int32: Int] = [:]
-        for entry in reference.sections {
-            ends[entry.fd ?? reference.fd] = max(ends[entry.fd ?? reference.fd] ?? 0, entry.offset + entry.byteCount)
-        }
-        var mappings: [Int32: MemoryMapping] = [:]
-        for (descriptor, end) in ends {
-            let path = FilePath("/proc/\(reference.pid)/fd/\(descriptor)")
-            mappings[descriptor] = try withFileDescriptor(path, .readOnly) { fd in
-                try MemoryMapping(fd: fd, offset: 0, count: end, access: .readOnly)
-            }
-        }
-        self.mappings = mappings
-        sections = Dictionary(reference.sections.map { ($0.number, $0) }, uniquingKeysWith: { first, _ in first })
-    }
-
-    /// The arena for a batch that refers to `reference`: a new mapping (each batch maps what it
-    /// needs, as views into the mapping hold it, and a later batch may add sections) that keeps
-    /// this one's decoded copies when the arena is the same.
-    func adopting(_ reference: ArenaReference) throws -> MappedArena {
-        guard reference.id == id else { return try MappedArena(reference) }
-        let grown = try MappedArena(reference)
-        grown.kept = kept
-        return grown
-    }
-
-    func section(_ number: UInt64, elementType: BulkElementType, count: Int) throws -> BulkSection {
-        guard let entry = sections[number], let mapping = mappings[entry.fd ?? arenaFD],
-              entry.offset + entry.byteCount <= mapping.count
-        else {
-            throw ProtocolError("the task refers to shared array \(number), which the parent did not send")
-        }
-        return BulkSection(bytes: UnsafeRawBufferPointer(rebasing: mapping.bytes[entry.offset..<(entry.offset + entry.byteCount)]), owner: mapping)
-    }
-
-    func decodedValue(ofSection number: UInt64, as type: Any.Type) -> Any? {
-        let wanted = ObjectIdentifier(type)
-        return kept.last { $0.section == number && $0.type == wanted }?.value
-    }
-
-    func keepDecodedValue(_ value: Any, ofSection number: UInt64, byteCount: Int) {
-        Self.decodedCount.add(1, ordering: .relaxed)
-        kept.append((number, ObjectIdentifier(Swift.type(of: value)), value, byteCount))
-        var total = kept.reduce(0) { $0 + $1.byteCount }
-        while kept.count > 1, kept.count > Self.keptLimit || total > Self.keptBytesLimit {
-            total -= kept.removeFirst().byteCount
-        }
-    }
-
-    /// How many arrays this process has decoded from shared memory (tests: once per call and array).
-    package static let decodedCount = Atomic<Int>(0)
-
-    /// How many decoded arrays are kept (for tests).
-    var keptCount: Int { kept.count }
 }

@@ -25,11 +25,13 @@ package enum FrameKind: UInt8 {
 }
 
 /// Version of the frames and messages; a worker of another version is refused at the handshake.
-package let workerProtocolVersion = 3
+package let workerProtocolVersion = 4
 
 package struct ReadyMessage: Codable {
     package var protocolVersion: Int
     package var pid: Int32
+    /// Whether the worker may read the parent's memory (``ParentMemoryProbe``); nil: no.
+    var readsParentMemory: Bool?
 }
 
 /// Tasks to run in order: `tasks` is one encoded `[Task]` whose element `k` has index

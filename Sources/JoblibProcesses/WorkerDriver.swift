@@ -39,7 +39,7 @@ final class WorkerDriver: Sendable {
         }
         if let worker {
             // The worker keeps the call's shared arrays from batch to batch; not past the call.
-            if arena.reference != nil { worker.releaseArena() }
+            if arena.hasSections { worker.releaseArena() }
             pool.checkIn(worker)
         }
     }
@@ -70,9 +70,20 @@ final class WorkerDriver: Sendable {
                 guard let current = worker ?? replacement(for: batch) else { return }
                 worker = current
                 running.set(batch, current)
+                let reference: ArenaReference?
+                do {
+                    reference = try arena.reference(readingParentMemory: current.readsParentMemory)
+                } catch {
+                    // The memory file for a worker that may not read this process could not be
+                    // made: the call fails with why, and the worker goes (a slice of the batch
+                    // may be in flight).
+                    batch.failCall(error)
+                    step = .abandon
+                    continue
+                }
                 // A failed send (EPIPE) means the worker is gone; that is seen below like any death.
                 current.send(BatchMessage(
-                    typeName: typeName, indices: indices, tasks: tasks, arena: arena.reference, resultThreshold: arena.threshold))
+                    typeName: typeName, indices: indices, tasks: tasks, arena: reference, resultThreshold: arena.threshold))
                 step = state.sentSlice()
             case .wait:
                 guard let current = worker else { return }

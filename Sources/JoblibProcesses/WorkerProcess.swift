@@ -22,6 +22,9 @@ final class WorkerProcess: Sendable {
     private let stderr: StandardErrorDrain
     /// Which task the worker is working on, readable after it died.
     let status: SharedWords
+    /// Whether the worker said it may read this process's memory (``ParentMemoryProbe``).
+    var readsParentMemory: Bool { readsParent.load(ordering: .relaxed) }
+    private let readsParent = Atomic<Bool>(false)
     /// Batches run since the worker started (for `maxTasksPerWorker`).
     let tasksRun = Atomic<Int>(0)
     private let executable: String
@@ -59,6 +62,7 @@ final class WorkerProcess: Sendable {
         var environment = environment
         environment[WorkerEnvironment.mode] = "ctor"
         environment[WorkerEnvironment.parentPID] = String(currentProcessID)
+        environment[ParentMemoryProbe.environmentName] = ParentMemoryProbe.variableValue
         let process: ChildProcess
         do {
             process = try ChildProcess.spawn(
@@ -104,6 +108,7 @@ final class WorkerProcess: Sendable {
                     .workerStartFailed,
                     "the worker speaks protocol version \(ready.protocolVersion), this process \(workerProtocolVersion)")
             }
+            readsParent.store(ready.readsParentMemory == true, ordering: .relaxed)
         case .nothingYet:
             throw ParallelError(
                 .workerStartFailed,

@@ -74,13 +74,14 @@ enum WorkerRuntime {
         do {
             let status = WorkerStatus(words: try SharedWords(attachingTo: statusDescriptor))
             try? statusDescriptor.close()
-            try results.send(.ready, ReadyMessage(protocolVersion: workerProtocolVersion, pid: currentProcessID))
+            try results.send(.ready, ReadyMessage(
+                protocolVersion: workerProtocolVersion, pid: currentProcessID, readsParentMemory: ParentMemoryProbe.parentIsReadable()))
             // The current call's shared arrays, kept from batch to batch until the parent says
             // the call is over.
             var arena: MappedArena?
             // Where a cluster's host placed the objects the next batch refers to.
             var placements: HostPlacements?
-            while let (kind, body) = try tasks.receive() {
+            while let (kind, body) = try receiveDroppingIdleSpare(tasks) {
                 switch kind {
                 case .batch:
                     let batch = try BinaryDecoder().decode(BatchMessage.self, from: body)
@@ -88,6 +89,7 @@ enum WorkerRuntime {
                 case .placements:
                     placements = try HostPlacements(frameBody: body)
                 case .releaseArena:
+                    arena?.endCall()
                     arena = nil
                     placements = nil
                 case .shutdown:
@@ -102,6 +104,15 @@ enum WorkerRuntime {
             writeToStandardError("joblib worker \(currentProcessID): \(error)\n")
             exitProcess(70)
         }
+    }
+
+    /// The next frame; while waiting, a spare array kept from the last call is dropped once the
+    /// worker has been idle for ``MappedArena/spareIdleLimit``.
+    private static func receiveDroppingIdleSpare(_ tasks: FrameChannel) throws -> (kind: FrameKind, body: [UInt8])? {
+        if MappedArena.holdsSpare, !(try waitReadable(tasks.fd, timeout: MappedArena.spareIdleLimit)) {
+            MappedArena.dropSpare()
+        }
+        return try tasks.receive()
     }
 
     /// Runs a batch; returns the arena to keep for the call's next batches.

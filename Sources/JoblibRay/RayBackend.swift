@@ -23,8 +23,7 @@ extension Backend {
 
     /// A Ray cluster with explicit options.
     public static func ray(address: String, options: RayOptions) -> Backend {
-        let settings = RaySettings(address: address, options: options)
-        return Backend(name: "ray") { RayBackend(settings: settings) }
+        .bridged(name: "ray", settings: RaySettings(address: address, options: options))
     }
 }
 
@@ -178,19 +177,6 @@ struct RaySettings: BridgeSettings {
     /// Arrays of 1 MB or more (`.processes`' default `maxNBytes`) go through Ray's object store
     /// once per call (RayBridge.md, "Objects").
     var objectThreshold: Int? { 1 << 20 }
-}
-
-/// Runs a call on a bridge taken from the pool for its settings (JoblibBridge's `BridgeCall`).
-struct RayBackend: ParallelBackend {
-    let settings: RaySettings
-
-    func start(_ job: ParallelJob, workers: Int) throws {
-        // The call's timeout also bounds the wait for a node: at start here, during the call
-        // through each batch's timeout.
-        var settings = self.settings
-        settings.startWait = job.taskTimeout
-        try BridgeCall.start(job, settings: settings)
-    }
 }
 
 /// The pool of idle bridges (shared by every remote backend), under the name the tests use.

@@ -33,9 +33,8 @@ ACTOR_LOSS_RETRIES = 3
 class SwiftWorkerHost:
     """A Ray actor holding one Swift worker process; one batch at a time (max_concurrency=1)."""
 
-    def __init__(self, executable, digest, environment, handshake_timeout):
+    def __init__(self, executable, digest, handshake_timeout):
         self.executable = executable
-        self.environment = environment
         self.handshake_timeout = handshake_timeout
         self.worker = None
         self.error = None
@@ -55,7 +54,7 @@ class SwiftWorkerHost:
             self.where = "a Ray node (%r)" % (error,)
         try:
             check_executable(executable, digest)
-            self.worker = SwiftWorker(executable, environment, handshake_timeout)
+            self.worker = SwiftWorker(executable, handshake_timeout)
         except Exception as error:
             self.error = "the Swift worker could not start on %s: %s" % (self.where, error)
 
@@ -68,7 +67,7 @@ class SwiftWorkerHost:
             return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + self.error.encode("utf-8", "replace")
         if self.worker is None:
             try:
-                self.worker = SwiftWorker(self.executable, self.environment, self.handshake_timeout)
+                self.worker = SwiftWorker(self.executable, self.handshake_timeout)
             except Exception as error:
                 message = "the Swift worker could not start on %s: %s" % (self.where, error)
                 return INFRASTRUCTURE, struct.pack("<B", WORKER_START_FAILED) + message.encode("utf-8", "replace")
@@ -189,7 +188,6 @@ class Bridge(BridgeChannel):
         self.need = {}
         self.actor_class = None
         self.digest = None
-        self.environment = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.lost = None  # why the cluster is gone, once it is
         # The Swift driver that started this bridge: once it is gone (this process re-parented),
         # starting goes no further. Its requests are read only after start, so their end of file
@@ -236,7 +234,11 @@ class Bridge(BridgeChannel):
 
         thread = threading.Thread(target=connect, daemon=True)
         thread.start()
-        thread.join(o.connect_timeout)
+        deadline = time.monotonic() + o.connect_timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(min(0.25, max(0.0, deadline - time.monotonic())))
+            if self.driver_gone():  # Ray's connect can wait out its timeout for a cluster going away
+                return False
         if thread.is_alive():
             self.fail(UNREACHABLE, "could not connect to the Ray cluster at %s within %.0f s" % (o.address, o.connect_timeout))
             return False
@@ -352,7 +354,7 @@ class Bridge(BridgeChannel):
 
     def new_actor(self):
         o = self.options
-        return self.actor_class.remote(o.executable, self.digest, self.environment, o.handshake_timeout)
+        return self.actor_class.remote(o.executable, self.digest, o.handshake_timeout)
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -514,53 +516,40 @@ class Bridge(BridgeChannel):
                                  "(%s) for %.0f s; the batch was abandoned" % (o.address, self.describe_need(), now - no_nodes_since),
                                  waited=now - no_nodes_since)
 
-    def serve(self):
+    def serving(self):
         threading.Thread(target=self.watch, daemon=True).start()
         threading.Thread(target=self.handle_completions, daemon=True).start()
-        while True:
-            request = self.requests.get()
-            if request is None:
-                break
-            kind, body = request
-            if kind == SUBMIT:
-                ident, count, timeout = struct.unpack_from("<QId", body)
-                if self.lost:
-                    self.infrastructure(ident, CLUSTER_LOST, self.lost)
-                    continue
-                with self.lock:
-                    self.submit(ident, body[20:], count, timeout, 0)
-            elif kind == SUBMIT_USING_OBJECTS:
-                ident, count, timeout, used = struct.unpack_from("<QIdI", body)
-                idents = struct.unpack_from("<%dQ" % used, body, 24)
-                missing = [object_id for object_id in idents if object_id not in self.objects]
-                if self.lost or missing:
-                    self.infrastructure(ident, CLUSTER_LOST if self.lost else TASK_LOST, self.lost or (
-                        "the batch refers to a large argument that Ray could not store: %s"
-                        % self.object_errors.get(missing[0], "object %d is unknown to the bridge" % missing[0])))
-                    continue
-                objects = tuple((object_id, self.objects[object_id]) for object_id in idents)
-                with self.lock:
-                    self.submit(ident, body[24 + 8 * used:], count, timeout, 0, objects)
-            elif kind == CANCEL:
-                self.cancel(struct.unpack("<%dQ" % (len(body) // 8), body))
-            elif kind == OBJECT:
-                self.put_object(body)
-            elif kind == RELEASE:
-                self.release(struct.unpack("<%dQ" % (len(body) // 8), body))
-            elif kind == STATISTICS:
-                self.counters(self.statistics())
 
-    def put_object(self, body):
-        """Puts a large argument in Ray's object store, once per call: as a numpy array of bytes
-        (out of band, so that actors read it zero-copy from their node's store)."""
-        object_id, = struct.unpack_from("<Q", body)
+    def on_submit(self, ident, payload, count, timeout, idents):
+        missing = [object_id for object_id in idents if object_id not in self.objects]
+        if self.lost or missing:
+            self.infrastructure(ident, CLUSTER_LOST if self.lost else TASK_LOST, self.lost or (
+                "the batch refers to a large argument that Ray could not store: %s"
+                % self.object_errors.get(missing[0], "object %d is unknown to the bridge" % missing[0])))
+            return
+        objects = tuple((object_id, self.objects[object_id]) for object_id in idents)
+        with self.lock:
+            self.submit(ident, payload, count, timeout, 0, objects)
+
+    def on_cancel(self, idents):
+        self.cancel(idents)
+
+    def on_object(self, object_id, body, offset):
+        self.put_object(object_id, body, offset)
+
+    def on_release(self, idents):
+        self.release(idents)
+
+    def put_object(self, object_id, body, offset):
+        """Puts a large argument (`body` from `offset`) in Ray's object store, once per call: as a
+        numpy array of bytes (out of band, so that actors read it zero-copy from their node's store)."""
         try:
             import numpy  # a dependency of Ray
-            self.objects[object_id] = ray.put(numpy.frombuffer(body, dtype=numpy.uint8, offset=8))
+            self.objects[object_id] = ray.put(numpy.frombuffer(body, dtype=numpy.uint8, offset=offset))
             self.puts += 1
-            self.put_bytes += len(body) - 8
+            self.put_bytes += len(body) - offset
         except Exception as error:  # the submissions that refer to it fail with this
-            log("could not put a large argument (%d bytes) in Ray's object store: %r" % (len(body) - 8, error))
+            log("could not put a large argument (%d bytes) in Ray's object store: %r" % (len(body) - offset, error))
             self.object_errors[object_id] = repr(error)
 
     def release(self, idents):

@@ -59,12 +59,40 @@ extension DaskTests {
             try cluster.startWorker(1)
         }
 
-        @Test func allWorkersGoneIsAClearErrorWithinTheTimeout() async throws {
+        @Test func jobsDoesNotBoundTheSubmissionsInFlight() throws {
+            // Two per cluster thread (DaskSettings.inFlightLimit).
+            try checks.jobsDoesNotBoundTheSubmissionsInFlight(limit: 4) {
+                let pool = BridgePool.pool(for: DaskSettings(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(20))))
+                let bridge = try pool.checkOut()
+                defer { pool.checkIn(bridge) }
+                return try #require(try bridge.statistics(timeout: .seconds(20)), "the Dask bridge did not answer `statistics`")
+            }
+        }
+
+        /// A call with a timeout uses the bridge that calls without one started (one worker plugin,
+        /// one Swift worker per Dask worker), and its timeout still bounds its wait for workers.
+        @Test func aCallsTimeoutBoundsItsWaitForWorkersOnASharedBridge() async throws {
             let cluster = self.cluster
+            BridgePool.shutDownAll()  // from here on, every Swift worker belongs to the bridge below
+            _ = try await Parallel(jobs: 2, backend: dask).run([ConformanceSquare(value: 1)])
+            _ = try await Parallel(jobs: 2, backend: dask, timeout: .seconds(3)).run([ConformanceSquare(value: 2)])
+            #expect(swiftWorkers(cluster).count == 2, "one bridge per timeout: \(swiftWorkers(cluster))")
+            try await expectNoWorkersOnceAllAreKilled(Parallel(jobs: 2, backend: dask, timeout: .seconds(3)))
+        }
+
+        @Test func allWorkersGoneIsAClearErrorWithinTheTimeout() async throws {
             let backend = Backend.dask(scheduler: cluster.scheduler, options: DaskOptions(noWorkersTimeout: .seconds(3)))
             _ = try await Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)])  // the bridge is up
+            try await expectNoWorkersOnceAllAreKilled(Parallel(jobs: 2, backend: backend))
+        }
+
+        /// Runs 200 tasks of 50 ms with `parallel` and kills both Dask workers after a second: the
+        /// call fails with `noWorkers` within 10 s (its bridge's no-workers timeout or its own
+        /// timeout, 3 s). The workers are started again.
+        func expectNoWorkersOnceAllAreKilled(_ parallel: Parallel) async throws {
+            let cluster = self.cluster
             let tasks = (0..<200).map { ConformanceNap(index: $0, seconds: 0.05) }
-            async let results = Parallel(jobs: 2, backend: backend).run(tasks)
+            async let results = parallel.run(tasks)
             try await Task.sleep(for: .seconds(1))
             cluster.killWorker(1)
             cluster.killWorker(2)

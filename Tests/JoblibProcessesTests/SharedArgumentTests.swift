@@ -14,11 +14,11 @@ extension WorkerProcessSuites {
         let first = try BinaryEncoder().encode(SumSlice(values: values, part: 0, parts: 2), sections: arena)
         let second = try BinaryEncoder().encode(SumSlice(values: values, part: 1, parts: 2), sections: arena)
         #expect(first.count < 200 && second.count < 200)
-        #expect(arena.reference?.sections.count == 1)
+        #expect((try arena.reference(readingParentMemory: false))?.sections.count == 1)
         // Small arrays stay inline.
         let small = try BinaryEncoder().encode(SumSlice(values: [1, 2], part: 0, parts: 1), sections: arena)
         #expect(small.count > 16)
-        #expect(arena.reference?.sections.count == 1)
+        #expect((try arena.reference(readingParentMemory: false))?.sections.count == 1)
     }
 
     @Test func workersReadLargeArgumentsFromSharedMemory() throws {
@@ -68,7 +68,7 @@ extension WorkerProcessSuites {
         defer { arena.close() }
         let encoded = try BinaryEncoder().encode(
             [SumSlice(values: values, part: 0, parts: 2), SumSlice(values: values, part: 1, parts: 2)], sections: arena)
-        let mapped = try MappedArena(#require(arena.reference))
+        let mapped = try MappedArena(#require(try arena.reference(readingParentMemory: false)))
         let tasks = try encoded.withUnsafeBytes {
             try BinaryDecoder().decode([SumSlice].self, from: $0, sections: mapped)
         }
@@ -77,14 +77,14 @@ extension WorkerProcessSuites {
         #expect(addresses[0] == addresses[1], "the second task got its own copy")
         #expect(mapped.keptCount == 1)
         // The same arena in a later batch keeps the copy; another arena (the next call) does not.
-        let again = try mapped.adopting(#require(arena.reference))
+        let again = try mapped.adopting(#require(try arena.reference(readingParentMemory: false)))
         #expect(again.keptCount == 1)
         let reused = try encoded.withUnsafeBytes { try BinaryDecoder().decode([SumSlice].self, from: $0, sections: again) }
         #expect(reused[0].values.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == addresses[0])
         let next = SharedArgumentArena(threshold: .megabytes(1))
         defer { next.close() }
         _ = try BinaryEncoder().encode(SumSlice(values: values.map { -$0 }, part: 0, parts: 1), sections: next)
-        let fresh = try mapped.adopting(#require(next.reference))
+        let fresh = try mapped.adopting(#require(try next.reference(readingParentMemory: false)))
         #expect(fresh !== mapped && fresh.keptCount == 0)
     }
 
@@ -121,7 +121,7 @@ extension WorkerProcessSuites {
         // The arena names the array's own file instead of copying it into one of its own.
         let arena = SharedArgumentArena(threshold: .megabytes(1))
         _ = try BinaryEncoder().encode(SumArraySlice(values: values, part: 0, parts: 2), sections: arena)
-        #expect(arena.reference?.sections.first?.fd != nil)
+        #expect((try arena.reference(readingParentMemory: false))?.sections.first?.fd != nil)
         #expect(!arena.ownsFile)
         arena.close()
         // Workers map it and read what the parent wrote.

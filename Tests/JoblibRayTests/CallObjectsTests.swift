@@ -35,16 +35,35 @@ struct CallObjectsTests {
         #expect(objects.live == [101])
     }
 
-    /// The same buffer with other contents (an array freed and another allocated in its place,
-    /// or changed in place) is a new object, never the old one's bytes.
-    @Test func aReusedBufferWithOtherContentsIsANewObject() throws {
+    /// An array changed after it became an object is a new object, never the old one's bytes:
+    /// the object keeps the array it was made from, so the change copies it (copy on write).
+    @Test func anArrayChangedAfterItWasOfferedIsANewObject() throws {
         let objects = CallObjects(threshold: 1_000, newObjectID: Counter().id)
         var array = [Double](repeating: 1, count: 1_000)
         let first = try offer(objects, array)
-        array.withUnsafeMutableBufferPointer { $0[500] = 2 }  // same buffer (uniquely referenced)
+        array.withUnsafeMutableBufferPointer { $0[500] = 2 }
         let second = try offer(objects, array)
         #expect(first != second)
-        #expect(objects.takeUnsent().count == 2)
+        let sent = objects.takeUnsent()
+        #expect(sent.count == 2)
+        #expect(sent.last?.bytes.withUnsafeBytes { $0.load(fromByteOffset: 500 * 8, as: Double.self) } == 2)
+    }
+
+    /// Lazy input makes arrays one by one and drops each after its task was encoded: a new array
+    /// of the same size then often lies where the freed one was. It must never be taken for the
+    /// old one (its bytes, not the old ones, are sent): 40 arrays of different contents, 40 objects.
+    @Test func anArrayAtAFreedArraysAddressIsNotTakenForIt() throws {
+        let objects = CallObjects(threshold: 1_000, newObjectID: Counter().id)
+        for value in 0..<40 {
+            _ = try offer(objects, [Double](repeating: Double(value), count: 1_000))
+            _ = objects.takeOffered()
+        }
+        let sent = objects.takeUnsent()
+        #expect(sent.count == 40)
+        for (value, object) in sent.enumerated() {
+            let contents = object.bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+            #expect(contents == [Double](repeating: Double(value), count: 1_000), "object \(value) holds another array's bytes")
+        }
     }
 
     /// Over the live limit, the objects no submission in flight uses go, oldest use first, and

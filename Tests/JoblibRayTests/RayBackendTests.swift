@@ -35,6 +35,15 @@ extension RayTests {
         @Test func closuresAreRejected() { checks.closuresAreRejected(mentioning: "Ray") }
         @Test func timeoutKillsTheSwiftWorker() throws { try checks.timeoutKillsTheSwiftWorker() }
         @Test func largeArgumentsArrive() throws { try checks.largeArgumentsArrive() }
+        @Test func jobsDoesNotBoundTheSubmissionsInFlight() throws {
+            // One per actor (RaySettings.inFlightLimit).
+            try checks.jobsDoesNotBoundTheSubmissionsInFlight(limit: 2) {
+                let pool = BridgePool.pool(for: RaySettings(address: cluster.address, options: RayOptions(noNodesTimeout: .seconds(20))))
+                let bridge = try pool.checkOut()
+                defer { pool.checkIn(bridge) }
+                return try #require(try bridge.statistics(timeout: .seconds(20)), "the Ray bridge did not answer `statistics`")
+            }
+        }
 
         /// A Ray worker process (an actor) SIGKILLed mid-run: Ray reports the actor lost, the
         /// bridge starts another in its slot and runs its batches again there.

@@ -108,6 +108,15 @@ extension RayTests.RayBackendTests {
             for actor in after.actors { #expect(memoryFiles(of: actor.pid) == 0, "actor \(actor.pid) keeps memory files") }
         }
 
+        /// Lazy input: each task's array is made when its batch is encoded and freed after, so a
+        /// new array often lies at a freed one's address. Each must arrive with its own contents.
+        @Test func anArrayAtAFreedArraysAddressIsNotTakenForIt() throws {
+            let tasks = (0..<40).lazy.map { RayLargeSum(values: [Double](repeating: Double($0), count: 300_000), index: $0) }
+            let results = try Parallel(jobs: 1, backend: ray, batchSize: .fixed(1)).run(tasks)
+            let expected: [Double] = (0..<40).map { index in Double(index) * 300_001 }
+            #expect(results.map(\.sum) == expected)
+        }
+
         // MARK: - Helpers
 
         /// The bridge's counters, asked on the idle bridge of these options.

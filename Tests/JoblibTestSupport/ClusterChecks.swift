@@ -22,6 +22,24 @@ public struct ClusterChecks: Sendable {
 
     // MARK: - Calls
 
+    /// `jobs` does not bound a cluster call: as joblib's Dask backend (its `effective_n_jobs` is the
+    /// cluster's thread count) and as `Backend.ray` documents, the cluster's size sets how many
+    /// submissions are in flight. With `jobs: 1`, 40 tasks of 50 ms in batches of one keep both
+    /// Swift workers busy: the bridge saw at least 2 and at most `limit` submissions at once,
+    /// and none is left in flight after the call. `counters` asks the idle bridge for its
+    /// `statistics` (BridgeProtocol.md); it is called before the call (which resets the maximum)
+    /// and after.
+    public func jobsDoesNotBoundTheSubmissionsInFlight(limit: Int, counters: () throws -> [String: String]) throws {
+        _ = try Parallel(jobs: 2, backend: backend).run([ConformanceSquare(value: 1)])  // the bridge is up
+        _ = try counters()
+        let tasks = (0..<40).map { ConformanceNap(index: $0, seconds: 0.05) }
+        #expect(try Parallel(jobs: 1, backend: backend, batchSize: .fixed(1)).run(tasks) == Array(0..<40))
+        let after = try counters()
+        let most = try #require(after["max_in_flight"].flatMap { Int($0) }, "no max_in_flight in \(after)")
+        #expect((2...limit).contains(most), "\(after)")
+        #expect(after["in_flight"] == "0", "\(after)")
+    }
+
     /// 300 squares in input order, then 8 probes run one per batch: none ran in this process or
     /// a child of it, the worker hook cleared `JOBLIB_WORKER`, and at most two Swift workers ran
     /// them (one long-lived Swift worker per cluster worker). Returns the probes.
@@ -179,18 +197,24 @@ public struct ClusterChecks: Sendable {
 
     /// `run` (fail fast): the crash is the call's error, and the tasks after it in the batch are
     /// not run: neither those after it in its submission nor those of the tail another Swift
-    /// worker split off (it is killed while it runs task 3, 2 s; the crash's report takes a Swift
-    /// worker up to a second or two).
+    /// worker split off (it is killed while it runs task 3, 4 s; the crash's report takes a Swift
+    /// worker a second or two, more at a load of 15 on two cores).
     public func aCrashFailsTheCallFast() throws {
+        // A Swift worker on each cluster worker first: a cold start (a second or more under
+        // load) before task 0 would let task 3 end before the crash is reported. (A cancel in an
+        // earlier test may have killed one: a killed Swift worker is not reused.)
+        let warm = (0..<2).map { ConformanceNap(index: $0, seconds: 0.3) }
+        #expect(try Parallel(jobs: 2, backend: backend, batchSize: .fixed(1)).run(warm) == [0, 1])
         try withTemporaryDirectory { directory in
             let tasks = (0..<6).map {
-                ClusterCounted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 2, traps: $0 == 0)
+                ClusterCounted(directory: directory.string, index: $0, seconds: $0 == 0 ? 0 : 4, traps: $0 == 0)
             }
             #expect { try Parallel(jobs: 1, backend: backend, batchSize: .fixed(6)).run(tasks) } throws: { error in
                 (error as? ParallelError)?.code == .workerDied && (error as? ParallelError)?.taskIndex == 0
             }
-            // Had it not been killed, the other Swift worker would have started task 4 by now.
-            Thread.sleep(forTimeInterval: 1.5)
+            // Had it not been killed, the other Swift worker would have started task 4 by now (task
+            // 3 started before the call failed).
+            Thread.sleep(forTimeInterval: 4.5)
             for index in [1, 2, 4, 5] { #expect(ClusterCounted.runs(directory.string, index) == 0, "task \(index) ran") }
         }
     }

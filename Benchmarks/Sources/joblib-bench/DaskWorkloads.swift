@@ -14,11 +14,13 @@ let daskWorkloads: [Workload] = [
     },
 ]
 
-/// A loopback Dask cluster for the benchmark, stopped (workers first) by pid.
+/// A loopback Dask cluster for the benchmark: its scheduler and workers are spawned and stopped
+/// (workers first) by ``BenchProcesses`` (own session, SIGTERM then SIGKILL to its group, reaped
+/// with `waitpid`; stopped on SIGINT and SIGTERM too).
 final class BenchCluster {
     private(set) var address = ""
     private let directory: URL
-    private var processes: [Process] = []
+    private var processes: [pid_t] = []
 
     init(workers: Int) throws {
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("joblib-bench-dask-\(getpid())")
@@ -58,22 +60,12 @@ final class BenchCluster {
     }
 
     private func launch(_ arguments: [String], log: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let url = directory.appendingPathComponent(log)
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: url)
-        try process.run()
-        processes.append(process)
+        let output = directory.appendingPathComponent(log).path
+        processes.append(try BenchProcesses.spawn(["python3"] + arguments, output: output, directory: directory.path))
     }
 
     func stop() {
-        for process in processes.dropFirst().reversed() + processes.prefix(1) {
-            guard process.isRunning else { continue }
-            process.terminate()
-            process.waitUntilExit()
-        }
+        for pid in processes.dropFirst().reversed() + processes.prefix(1) { BenchProcesses.stop(pid) }
         processes.removeAll()
         try? FileManager.default.removeItem(at: directory)
     }

@@ -74,6 +74,13 @@ int joblib_poll2(int first, int second, int timeoutMilliseconds, int *_Nonnull f
 /// fflush(stdout) when its buffer holds anything (cheap when it does not).
 int joblib_flush_stdout_if_pending(void);
 
+/// process_vm_readv of one range: copies `count` bytes at `remote` in process `pid` into `local`.
+/// Returns the bytes copied (fewer: the remote range ends in unmapped memory), or -1 and errno.
+long joblib_process_vm_read(int pid, void *_Nonnull local, const void *_Nonnull remote, size_t count);
+
+/// prctl(PR_GET_DUMPABLE): 1 when other processes of the same user may read this one's memory.
+int joblib_is_dumpable(void);
+
 // Non-blocking opens, file locks, inotify, resource limits.
 #include "CJoblibSystemFiles.h"
 
