@@ -9,6 +9,10 @@ import JoblibSystem
 let containerMagic: [UInt8] = [0x89, 0x4A, 0x4F, 0x42, 0x0D, 0x0A, 0x1A, 0x0A]
 /// The last eight bytes of every container.
 let trailerMagic: [UInt8] = [0x4A, 0x4F, 0x42, 0x45, 0x4E, 0x44, 0x0D, 0x0A] // "JOBEND\r\n"
+/// The two signatures read as little-endian words: every load compares them with one load each
+/// rather than byte by byte through a generic sequence (a test pins them to the byte arrays).
+let containerMagicWord: UInt64 = 0x0A1A_0A0D_424F_4A89
+let trailerMagicWord: UInt64 = 0x0A0D_444E_4542_4F4A
 /// The version this library writes, and the newest it reads.
 let containerFormatVersion: UInt16 = 2
 /// Preamble and trailer are 64 bytes each; sections start at multiples of `sectionAlignment`.
@@ -119,18 +123,19 @@ func headerBytes(flags: UInt16 = 0, typeName: String, containerLength: Int) -> [
     bytes += [0, 0]
     bytes.appendLittleEndian(UInt64(containerLength))
     bytes += [UInt8](repeating: 0, count: 56 - bytes.count)
-    bytes.appendLittleEndian(headerChecksum(bytes[0..<56], name: name))
+    let checksum = bytes.withUnsafeBytes { preamble in name.withUnsafeBytes { headerChecksum(preamble, name: $0) } }
+    bytes.appendLittleEndian(checksum)
     return bytes + name
 }
 
 /// XXH3-64 over the first 56 preamble bytes and the type name (copied together on the stack:
-/// every load checks it, so it allocates nothing).
-func headerChecksum(_ first56: some Collection<UInt8>, name: some Collection<UInt8>) -> UInt64 {
-    withUnsafeTemporaryAllocation(byteCount: 56 + name.count, alignment: 8) { buffer in
-        var index = 0
-        for byte in first56 { buffer[index] = byte; index += 1 }
-        for byte in name { buffer[index] = byte; index += 1 }
-        return xxh3Digest64(UnsafeRawBufferPointer(rebasing: buffer[0..<index]))
+/// every load checks it, so it allocates nothing, and copies whole blocks, not byte by byte).
+func headerChecksum(_ first56: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> UInt64 {
+    precondition(first56.count == 56, "the checksummed preamble is 56 bytes")
+    return withUnsafeTemporaryAllocation(byteCount: 56 + name.count, alignment: 8) { buffer in
+        buffer.copyMemory(from: first56)
+        UnsafeMutableRawBufferPointer(rebasing: buffer[56...]).copyMemory(from: name)
+        return xxh3Digest64(UnsafeRawBufferPointer(buffer))
     }
 }
 
@@ -150,11 +155,14 @@ func truncatedTypeName(_ name: String) -> String {
 func markChecksumsStale(_ region: MemoryMapping, layout: ContainerLayout) {
     let flags = layout.flags | ContainerFlags.checksumsStale
     let trailerStart = region.count - trailerSize
-    let checksum = trailerChecksum(region.bytes[trailerStart..<trailerStart + 48], version: layout.header.version, flags: flags)
+    let checksum = trailerChecksum(
+        UnsafeRawBufferPointer(rebasing: region.bytes[trailerStart..<trailerStart + 48]), version: layout.header.version, flags: flags)
     region.mutableBytes.storeBytes(of: flags.littleEndian, toByteOffset: 10, as: UInt16.self)
     region.mutableBytes.storeBytes(of: checksum.littleEndian, toByteOffset: trailerStart + 48, as: UInt64.self)
     if layout.header.version >= 2 {
-        let header = headerChecksum(region.bytes[0..<56], name: region.bytes[preambleSize..<layout.header.end])
+        let header = headerChecksum(
+            UnsafeRawBufferPointer(rebasing: region.bytes[0..<56]),
+            name: UnsafeRawBufferPointer(rebasing: region.bytes[preambleSize..<layout.header.end]))
         region.mutableBytes.storeBytes(of: header.littleEndian, toByteOffset: 56, as: UInt64.self)
     }
 }
@@ -181,16 +189,21 @@ func trailerBytes(_ trailer: Trailer, version: UInt16 = containerFormatVersion) 
     bytes.appendLittleEndian(UInt64(trailer.fileLength))
     bytes.appendLittleEndian(trailer.metadataChecksum)
     // The trailer's own checksum also covers the format version and flags (preamble bytes 8–11).
-    bytes.appendLittleEndian(trailerChecksum(bytes, version: version, flags: 0))
+    bytes.appendLittleEndian(bytes.withUnsafeBytes { trailerChecksum($0, version: version, flags: 0) })
     bytes += trailerMagic
     return bytes
 }
 
-func trailerChecksum(_ first48: some Collection<UInt8>, version: UInt16, flags: UInt16) -> UInt64 {
-    var covered = Array(first48)
-    covered.appendLittleEndian(version)
-    covered.appendLittleEndian(flags)
-    return covered.withUnsafeBytes { xxh3Digest64($0) }
+/// XXH3-64 over the trailer's first 48 bytes, then the format version and flags (little-endian),
+/// assembled on the stack: every load checks it.
+func trailerChecksum(_ first48: UnsafeRawBufferPointer, version: UInt16, flags: UInt16) -> UInt64 {
+    precondition(first48.count == 48, "the checksummed trailer fields are 48 bytes")
+    return withUnsafeTemporaryAllocation(byteCount: 52, alignment: 8) { covered in
+        covered.copyMemory(from: first48)
+        covered.storeBytes(of: version.littleEndian, toByteOffset: 48, as: UInt16.self)
+        covered.storeBytes(of: flags.littleEndian, toByteOffset: 50, as: UInt16.self)
+        return xxh3Digest64(UnsafeRawBufferPointer(covered))
+    }
 }
 
 extension Array where Element == UInt8 {

@@ -17,7 +17,7 @@ struct ContainerLayout {
 /// a newer writer). Reserved bytes must be zero.
 func parseHeader(_ bytes: UnsafeRawBufferPointer, complete: Bool) throws(PersistenceError) -> ContainerHeader? {
     guard bytes.count >= containerMagic.count || complete else { return nil }
-    guard bytes.count >= containerMagic.count, bytes.prefix(containerMagic.count).elementsEqual(containerMagic) else {
+    guard bytes.count >= containerMagic.count, bytes.readLittleEndian(UInt64.self, at: 0) == containerMagicWord else {
         throw PersistenceError(.notOurFile, "the data does not start with the swift-joblib container signature")
     }
     guard bytes.count >= preambleSize else {
@@ -42,11 +42,15 @@ func parseHeader(_ bytes: UnsafeRawBufferPointer, complete: Bool) throws(Persist
         guard complete else { return nil }
         throw PersistenceError(.truncated, "the file ends inside its header (\(bytes.count) bytes)")
     }
-    let name = bytes[preambleSize..<preambleSize + nameLength]
-    guard headerChecksum(bytes[0..<56], name: name) == bytes.readLittleEndian(UInt64.self, at: 56) else {
+    let name = UnsafeRawBufferPointer(rebasing: bytes[preambleSize..<preambleSize + nameLength])
+    guard headerChecksum(UnsafeRawBufferPointer(rebasing: bytes[0..<56]), name: name) == bytes.readLittleEndian(UInt64.self, at: 56) else {
         throw PersistenceError(.checksumMismatch, "the container header does not match its checksum: the file is corrupt")
     }
-    guard nameLength <= maximumTypeNameLength, bytes[14..<16].allSatisfy({ $0 == 0 }), bytes[24..<56].allSatisfy({ $0 == 0 }) else {
+    // Bytes 14..<16 and 24..<56 are reserved: read as words, not byte by byte.
+    let reserved = UInt64(bytes.readLittleEndian(UInt16.self, at: 14)) | bytes.readLittleEndian(UInt64.self, at: 24)
+        | bytes.readLittleEndian(UInt64.self, at: 32) | bytes.readLittleEndian(UInt64.self, at: 40)
+        | bytes.readLittleEndian(UInt64.self, at: 48)
+    guard nameLength <= maximumTypeNameLength, reserved == 0 else {
         throw PersistenceError(.corruptHeader, "reserved header bytes are not zero")
     }
     let declared = bytes.readLittleEndian(UInt64.self, at: 16)
@@ -64,7 +68,7 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     guard let header = try parseHeader(bytes, complete: true) else { preconditionFailure("a complete parse returns a header or throws") }
     let version = header.version
     guard version <= containerFormatVersion else {
-        if bytes.count >= preambleSize + trailerSize, bytes.suffix(trailerMagic.count).elementsEqual(trailerMagic) {
+        if bytes.count >= preambleSize + trailerSize, endsWithTrailerMagic(bytes) {
             // A trailer that checks out with a version we know means the version field itself was damaged.
             let start = bytes.count - trailerSize
             let fields = UnsafeRawBufferPointer(rebasing: bytes[start..<start + 48])
@@ -78,9 +82,7 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
             "the file uses container format version \(version); this library reads versions up to \(containerFormatVersion). Upgrade swift-joblib to load it")
     }
     let flags = header.flags
-    guard bytes.count >= header.end + trailerSize,
-          bytes.suffix(trailerMagic.count).elementsEqual(trailerMagic)
-    else {
+    guard bytes.count >= header.end + trailerSize, endsWithTrailerMagic(bytes) else {
         throw PersistenceError(.truncated, "the file does not end with a container trailer: it was cut short (or bytes were appended)")
     }
     let trailerStart = bytes.count - trailerSize
@@ -147,6 +149,11 @@ func parseContainer(_ bytes: UnsafeRawBufferPointer) throws(PersistenceError) ->
     return ContainerLayout(header: header, trailer: trailer, entries: entries, value: value)
 }
 
+/// Whether the last eight bytes are the trailer's signature (the caller has checked there are eight).
+private func endsWithTrailerMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.readLittleEndian(UInt64.self, at: bytes.count - trailerMagic.count) == trailerMagicWord
+}
+
 /// Checks that the bytes between two sections are alignment padding: fewer than 64, all zero.
 /// (No byte of a container goes unchecked, so every flipped bit is noticed.)
 private func checkPadding(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws(PersistenceError) {
@@ -207,6 +214,16 @@ final class SectionReader: BulkSectionReader {
     }
 }
 
+/// The section reader of a container that has none: a value that refers to a section is corrupt,
+/// with the message ``SectionReader`` gives for a section number past the end of its table.
+final class NoSections: BulkSectionReader, Sendable {
+    static let shared = NoSections()
+
+    func section(_ number: UInt64, elementType: BulkElementType, count: Int) throws -> BulkSection {
+        throw PersistenceError(.corruptHeader, "the value refers to section \(number) but the file has 0")
+    }
+}
+
 /// Keys of `userInfo` through which the container and `NDArray` talk during a dump or load.
 extension CodingUserInfoKey {
     /// During a dump: the `SectionRequests` of the container being written.
@@ -219,12 +236,16 @@ extension CodingUserInfoKey {
 /// `typeMismatch`, naming the stored type when the header records it (format version 2).
 func decodeContainer<T: Decodable>(
     _ type: T.Type, from bytes: UnsafeRawBufferPointer, owner: AnyObject?, verifySections: Bool,
-    knownDigests: [Int: (byteCount: Int, digest: HashDigest)] = [:], mapping: MappingMode? = nil
+    knownDigests: [Int: (byteCount: Int, digest: HashDigest)]? = nil, mapping: MappingMode? = nil
 ) throws -> T {
     let layout = try parseContainer(bytes)
     let stale = layout.flags & ContainerFlags.checksumsStale != 0
-    let reader = SectionReader(
-        bytes: bytes, entries: layout.entries, owner: owner, verify: verifySections && !stale, knownDigests: knownDigests)
+    // A container without sections (a small value: every cache hit of one) needs no reader of
+    // its own; the shared one answers any reference to a section as the file's reader would.
+    let reader: any BulkSectionReader = layout.entries.isEmpty
+        ? NoSections.shared
+        : SectionReader(
+            bytes: bytes, entries: layout.entries, owner: owner, verify: verifySections && !stale, knownDigests: knownDigests ?? [:])
     var decoder = BinaryDecoder()
     if let mapping { decoder.userInfo[.joblibMapping] = mapping }
     do {

@@ -110,10 +110,8 @@ package func load<T: Decodable>(_ type: T.Type, fromBorrowed bytes: UnsafeRawBuf
 /// Whether `bytes` start with the container signature, compared without allocating.
 private func startsWithContainerMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
     guard bytes.count >= 8 else { return false }
-    return bytes.loadUnaligned(as: UInt64.self) == containerMagicWord
+    return bytes.readLittleEndian(UInt64.self, at: 0) == containerMagicWord
 }
-
-private let containerMagicWord: UInt64 = containerMagic.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
 
 /// The default warning handler of ``load(_:from:mapping:maximumSize:onWarning:)-(_,FilePath,_,_,_)``: one line on standard error.
 public func writeWarningToStandardError(_ message: String) {
