@@ -62,3 +62,48 @@ public func hashDigest<T: Encodable>(_ value: T) throws -> HashDigest {
     succeeded = true
     return digest
 }
+
+/// The digest ``hashDigest(_:)`` gives an unkeyed container (an array) holding `name`, `version`
+/// and then `arguments`, in order — when every argument is an `Int`, `Double`, `String` or
+/// `Bool`; nil otherwise (hash the value through `Encodable` then). The cache key of a call with
+/// small scalar arguments: the same bytes are written straight into the hashing state, without
+/// an encoder, a boxed container or a dynamic cast per argument.
+package func hashDigestOfScalarList(_ name: String, _ version: Int, _ arguments: [any Encodable]) -> HashDigest? {
+    for argument in arguments where !isHashableScalar(argument) { return nil }
+    let state = HashingStatePool.shared.take()
+    state.append(0x4A)
+    state.append(hashSchemeVersion)
+    // What `encodeValue` writes for such a container: its tag, one entry per element, the end.
+    state.append(.unkeyed)
+    state.append(entryMarker)
+    state.writeScalar(name)
+    state.append(entryMarker)
+    state.writeScalar(version)
+    for argument in arguments {
+        state.append(entryMarker)
+        writeHashableScalar(argument, into: state)
+    }
+    state.append(endMarker)
+    let digest = state.finishHashing()
+    HashingStatePool.shared.give(state, reusable: true)
+    return digest
+}
+
+/// Whether `value` is one of the scalars ``hashDigestOfScalarList(_:_:_:)`` writes itself
+/// (compared by type metadata: the existential is opened, not cast).
+private func isHashableScalar<Value: Encodable>(_ value: Value) -> Bool {
+    Value.self == Int.self || Value.self == Double.self || Value.self == String.self || Value.self == Bool.self
+}
+
+/// Writes a value that ``isHashableScalar(_:)`` accepted, as its single-value container would.
+private func writeHashableScalar<Value: Encodable>(_ value: Value, into state: EncodingState) {
+    if Value.self == Int.self {
+        state.writeScalar(unsafeBitCast(value, to: Int.self))
+    } else if Value.self == Double.self {
+        state.writeScalar(unsafeBitCast(value, to: Double.self))
+    } else if Value.self == String.self {
+        state.writeScalar(unsafeBitCast(value, to: String.self))
+    } else {
+        state.writeScalar(unsafeBitCast(value, to: Bool.self))
+    }
+}
