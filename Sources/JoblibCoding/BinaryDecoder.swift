@@ -38,6 +38,25 @@ public struct BinaryDecoder: Sendable {
     package func decode<T: Decodable>(
         _ type: T.Type, from buffer: UnsafeRawBufferPointer, sections: (any BulkSectionReader)?
     ) throws -> T {
+        // A whole input that is one Int, Double or Bool (a cache hit of a small function) is read
+        // without a decoding state. Anything else, malformed input included, takes the general
+        // path below, which gives the same value or the same error.
+        if T.self == Int.self {
+            if buffer.count == 9, buffer.load(as: UInt8.self) == Tag.int64.rawValue {
+                return unsafeBitCast(Int(Int64(littleEndian: buffer.loadUnaligned(fromByteOffset: 1, as: Int64.self))), to: T.self)
+            }
+        } else if T.self == Double.self {
+            if buffer.count == 9, buffer.load(as: UInt8.self) == Tag.float64.rawValue {
+                return unsafeBitCast(Double(bitPattern: UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: 1, as: UInt64.self))), to: T.self)
+            }
+        } else if T.self == Bool.self {
+            if buffer.count == 1 {
+                let raw = buffer.load(as: UInt8.self)
+                if raw == Tag.trueValue.rawValue || raw == Tag.falseValue.rawValue {
+                    return unsafeBitCast(raw == Tag.trueValue.rawValue, to: T.self)
+                }
+            }
+        }
         let state = DecodingState(bytes: buffer, sections: sections, userInfo: userInfo)
         defer { state.finish() }
         // Validate the framing of the whole input first: truncation and trailing bytes are

@@ -99,12 +99,7 @@ final class CachedFunctionCore: Sendable {
             kept = arguments.enumerated().filter { !ignoredPositions.contains($0.offset) }.map(\.element)
         }
         let recorder = ignoredFields.isEmpty ? nil : FieldRecorder()
-        let digest: HashDigest
-        do {
-            digest = try hashDigest(CallKey(function: name, version: version, arguments: kept, ignoredFields: ignoredFields, seenFields: recorder))
-        } catch {
-            throw MemoryError(.argumentNotHashable, "the arguments of '\(name)' could not be hashed: \(error)", underlying: error)
-        }
+        let digest = try callDigest(kept, recorder: recorder)
         if let recorder {
             try ignoreChecked.withLock { checked in
                 guard !checked else { return }
@@ -117,6 +112,17 @@ final class CachedFunctionCore: Sendable {
         }
         if !versionAdoptedFlag.load(ordering: .acquiring) { adoptVersionOnce(store) }
         return PreparedCall(digest: digest, directory: directory, arguments: arguments, ignoredPositions: ignoredPositions)
+    }
+
+    /// The key's digest: that of `CallKey`, written without an encoder when every argument is an
+    /// `Int`, `Double`, `String` or `Bool` and no field is ignored (the same bytes, so the same key).
+    private func callDigest(_ kept: [any Encodable], recorder: FieldRecorder?) throws -> HashDigest {
+        if recorder == nil, let digest = hashDigestOfScalarList(name, version, kept) { return digest }
+        do {
+            return try hashDigest(CallKey(function: name, version: version, arguments: kept, ignoredFields: ignoredFields, seenFields: recorder))
+        } catch {
+            throw MemoryError(.argumentNotHashable, "the arguments of '\(name)' could not be hashed: \(error)", underlying: error)
+        }
     }
 
     private func adoptVersionOnce(_ store: CacheStore) {

@@ -48,4 +48,34 @@ struct CallKeyTests {
         let keys = try [key([1]), key([2]), key([1.0]), key(["1"]), key([true]), key([1, 1])]
         #expect(Set(keys.map(\.hexString)).count == keys.count)
     }
+
+    /// The hit path hashes lists of `Int`, `Double`, `String` and `Bool` without an encoder
+    /// (`hashDigestOfScalarList`): the digest must be the `CallKey`'s, and other lists are refused.
+    @Test(arguments: 0..<10)
+    func scalarListsHashAsTheCallKey(index: Int) throws {
+        let arguments = Self.argumentLists[index]
+        let scalarsOnly = arguments.allSatisfy { $0 is Int || $0 is Double || $0 is String || $0 is Bool }
+        let direct = hashDigestOfScalarList("f", 2, arguments)
+        #expect((direct != nil) == scalarsOnly)
+        if let direct {
+            #expect(direct == (try hashDigest(CallKey(function: "f", version: 2, arguments: arguments, ignoredFields: [], seenFields: nil))))
+        }
+    }
+
+    @Test func scalarListsWithLongNamesAndStringsHashAsTheCallKey() throws {
+        // Longer than the hashing state's staged writes (256 bytes) and its stage (1 KiB).
+        let name = String(repeating: "n", count: 3_000)
+        let arguments: [any Encodable] = [String(repeating: "s", count: 70_000), -1, 2.5, true, "", Int.max]
+        let direct = try #require(hashDigestOfScalarList(name, -3, arguments))
+        #expect(direct == (try hashDigest(GenericKey(function: name, version: -3, arguments: arguments))))
+    }
+
+    @Test func scalarListsAroundTheStackBufferLimitHashAsTheCallKey() throws {
+        // Short keys are written into a 512-byte stack buffer, longer ones into the pooled state.
+        for length in stride(from: 440, through: 520, by: 3) {
+            let arguments: [any Encodable] = [String(repeating: "é", count: length / 2), 7, false]
+            let direct = try #require(hashDigestOfScalarList("g", 1, arguments))
+            #expect(direct == (try hashDigest(GenericKey(function: "g", version: 1, arguments: arguments))))
+        }
+    }
 }
