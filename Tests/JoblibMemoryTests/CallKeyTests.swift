@@ -70,8 +70,8 @@ struct CallKeyTests {
         #expect(direct == (try hashDigest(GenericKey(function: name, version: -3, arguments: arguments))))
     }
 
-    @Test func scalarListsAroundTheStackBufferLimitHashAsTheCallKey() throws {
-        // Short keys are written into a 512-byte stack buffer, longer ones into the pooled state.
+    @Test func scalarListsWithStringsOfManyLengthsHashAsTheCallKey() throws {
+        // Around the hashing state's staged writes and varint length boundaries.
         for length in stride(from: 440, through: 520, by: 3) {
             let arguments: [any Encodable] = [String(repeating: "é", count: length / 2), 7, false]
             let direct = try #require(hashDigestOfScalarList("g", 1, arguments))
